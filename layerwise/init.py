@@ -1,0 +1,81 @@
+"""Weight initializers: ``INITIALIZERS[name](shape, rng, dtype) -> ndarray``."""
+
+import numpy as np
+
+
+def as_generator(rng):
+    """A ``numpy.random.Generator`` from a Generator, an int seed, or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None. Got {type(rng).__name__} instead.")
+
+
+def fans(shape):
+    """``(fan_in, fan_out)``: Linear weights are (in, out); conv kernels are (out, in, kh, kw)."""
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    if len(shape) < 2:
+        raise ValueError(f"Initializers need a weight of at least 2 dimensions. Got shape {shape} instead.")
+    receptive = int(np.prod(shape[2:]))
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _uniform(limit, shape, rng, dtype):
+    return as_generator(rng).uniform(-limit, limit, size=shape).astype(dtype)
+
+
+def _normal(std, shape, rng, dtype):
+    return (as_generator(rng).standard_normal(size=shape) * std).astype(dtype)
+
+
+def glorot_uniform(shape, rng=None, dtype=np.float32):
+    """U(-a, a) with ``a = sqrt(6 / (fan_in + fan_out))`` (Glorot and Bengio, 2010)."""
+    fi, fo = fans(shape)
+    return _uniform(np.sqrt(6.0 / (fi + fo)), shape, rng, dtype)
+
+
+def glorot_normal(shape, rng=None, dtype=np.float32):
+    """N(0, 2 / (fan_in + fan_out))."""
+    fi, fo = fans(shape)
+    return _normal(np.sqrt(2.0 / (fi + fo)), shape, rng, dtype)
+
+
+def he_uniform(shape, rng=None, dtype=np.float32):
+    """U(-a, a) with ``a = sqrt(6 / fan_in)`` (He et al., 2015), for ReLU layers."""
+    return _uniform(np.sqrt(6.0 / fans(shape)[0]), shape, rng, dtype)
+
+
+def he_normal(shape, rng=None, dtype=np.float32):
+    """N(0, 2 / fan_in)."""
+    return _normal(np.sqrt(2.0 / fans(shape)[0]), shape, rng, dtype)
+
+
+def lecun_normal(shape, rng=None, dtype=np.float32):
+    """N(0, 1 / fan_in)."""
+    return _normal(np.sqrt(1.0 / fans(shape)[0]), shape, rng, dtype)
+
+
+def zeros(shape, rng=None, dtype=np.float32):
+    """All zeros (draws nothing)."""
+    return np.zeros(shape, dtype)
+
+
+def normal(shape, rng=None, dtype=np.float32, std=0.01):
+    """N(0, std^2), std 0.01 by default."""
+    return _normal(std, shape, rng, dtype)
+
+
+INITIALIZERS = {f.__name__: f for f in
+                (glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal, zeros, normal)}
+
+
+def get_initializer(name):
+    """Look up an initializer by name, with a clear error."""
+    if callable(name):
+        return name
+    try:
+        return INITIALIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown initializer {name!r}. Expected one of {sorted(INITIALIZERS)}.") from None

@@ -1,0 +1,181 @@
+"""Losses: ``forward(pred, target) -> float`` and ``backward() -> dL/dpred``, mean reduction."""
+
+import numpy as np
+
+from .modules.activations import softmax
+
+LOSSES = {}
+
+
+def _register(name):
+    def add(cls):
+        LOSSES[name] = cls
+        return cls
+    return add
+
+
+class Loss:
+    """Base class of losses. ``forward`` caches what ``backward`` needs; ``__call__ = forward``."""
+
+    def __init__(self):
+        self._cache = None
+
+    def __call__(self, pred, target):
+        return self.forward(pred, target)
+
+    def _cached(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward was called before forward.")
+        return self._cache
+
+    def _same_shape(self, pred, target):
+        pred = np.asarray(pred)
+        target = np.asarray(target)
+        if pred.shape != target.shape:
+            raise ValueError(f"{type(self).__name__} expected target of shape {pred.shape} (as the "
+                             f"prediction), got {target.shape}.")
+        if not np.issubdtype(pred.dtype, np.floating):
+            pred = pred.astype(np.float64)
+        return pred, target.astype(pred.dtype, copy=False)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+@_register("cross_entropy")
+class CrossEntropyLoss(Loss):
+    r"""Softmax cross-entropy from logits, averaged over the batch.
+
+    ``target`` holds integer class labels (N,) or class probabilities (N, C).
+
+    Notes
+    -----
+    ``log p = z - logsumexp(z)`` with the row max subtracted first, so logits of 1e4 stay finite.
+    ``L = -(1/N) sum_n sum_k t_nk log p_nk``;  ``dL/dz = (softmax(z) - t) / N`` (N, C),
+    the ``-Delta = -(y - f(x))`` of the backpropagation notes, averaged.
+    """
+
+    def forward(self, pred, target):
+        z = np.asarray(pred)
+        if z.ndim != 2:
+            raise ValueError(f"CrossEntropyLoss expected logits of shape (N, C), got {z.shape}.")
+        n, c = z.shape
+        target = np.asarray(target)
+        shifted = z - z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        logp = shifted - lse
+        if target.ndim == 1:
+            if target.shape[0] != n:
+                raise ValueError(f"CrossEntropyLoss got {n} predictions but {target.shape[0]} labels.")
+            if not np.issubdtype(target.dtype, np.integer):
+                if not np.all(np.mod(target, 1) == 0):
+                    raise ValueError("CrossEntropyLoss expected integer class labels (N,) or "
+                                     f"probabilities (N, C); got non-integer labels of dtype {target.dtype}.")
+                target = target.astype(np.int64)
+            if n and (target.min() < 0 or target.max() >= c):
+                raise ValueError(f"CrossEntropyLoss: labels must be in [0, {c}) for {c} logits; "
+                                 f"got labels from {target.min()} to {target.max()}.")
+            loss = -logp[np.arange(n), target].sum() / n
+        elif target.shape == z.shape:
+            target = target.astype(z.dtype, copy=False)
+            loss = -(target * logp).sum() / n
+        else:
+            raise ValueError(f"CrossEntropyLoss expected labels of shape ({n},) or probabilities of shape "
+                             f"{z.shape}, got {target.shape}.")
+        self._cache = (logp, target)
+        return float(loss)
+
+    def backward(self):
+        logp, target = self._cached()
+        n = logp.shape[0]
+        grad = np.exp(logp)
+        if target.ndim == 1:
+            grad[np.arange(n), target] -= 1
+        else:
+            grad -= target
+        grad *= 1.0 / n
+        return grad
+
+
+@_register("bce_with_logits")
+class BCEWithLogitsLoss(Loss):
+    r"""Binary cross-entropy on logits, averaged over every element.
+
+    Notes
+    -----
+    ``L = mean(max(z, 0) - z t + log(1 + exp(-|z|)))``, the stable form;
+    ``dL/dz = (sigmoid(z) - t) / n`` with n the number of elements.
+    """
+
+    def forward(self, pred, target):
+        z, t = self._same_shape(pred, target)
+        self._cache = (z, t)
+        return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+
+    def backward(self):
+        z, t = self._cached()
+        s = np.tanh(z * 0.5)
+        s += 1
+        s *= 0.5
+        return (s - t) * (1.0 / z.size)
+
+
+@_register("bce")
+class BCELoss(Loss):
+    r"""Binary cross-entropy on probabilities, averaged over every element.
+
+    Probabilities are clipped to ``[eps, 1 - eps]`` (eps 1e-7) so the log stays finite.
+
+    Notes
+    -----
+    ``L = -mean(t log p + (1 - t) log(1 - p))``;
+    ``dL/dp = (p - t) / (p (1 - p)) / n`` inside the clip range and 0 outside it.
+    """
+
+    eps = 1e-7
+
+    def forward(self, pred, target):
+        p, t = self._same_shape(pred, target)
+        pc = np.clip(p, self.eps, 1 - self.eps)
+        self._cache = (p, pc, t)
+        return float(-np.mean(t * np.log(pc) + (1 - t) * np.log1p(-pc)))
+
+    def backward(self):
+        p, pc, t = self._cached()
+        grad = (pc - t) / (pc * (1 - pc)) * (1.0 / p.size)
+        grad[(p < self.eps) | (p > 1 - self.eps)] = 0
+        return grad.astype(p.dtype, copy=False)
+
+
+@_register("mse")
+class MSELoss(Loss):
+    r"""Mean squared error over every element.
+
+    Notes
+    -----
+    ``L = mean((y - t)^2)``;  ``dL/dy = 2 (y - t) / n`` with n the number of elements.
+    """
+
+    def forward(self, pred, target):
+        y, t = self._same_shape(pred, target)
+        diff = y - t
+        self._cache = diff
+        return float(np.mean(diff * diff))
+
+    def backward(self):
+        diff = self._cached()
+        return diff * (2.0 / diff.size)
+
+
+def get_loss(name):
+    """A loss instance from its config name (``cross_entropy``, ``bce_with_logits``, ``bce``, ``mse``)."""
+    if isinstance(name, Loss):
+        return name
+    try:
+        return LOSSES[name]()
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown loss {name!r}. Expected one of {sorted(LOSSES)}.") from None
+
+
+__all__ = ["Loss", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "LOSSES", "get_loss",
+           "softmax"]

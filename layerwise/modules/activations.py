@@ -1,0 +1,123 @@
+"""Elementwise activations and Softmax; each works on inputs of any shape."""
+
+import numpy as np
+
+from .base import Module
+from .registry import register
+
+
+@register
+class ReLU(Module):
+    r"""``y = max(x, 0)``.
+
+    Notes
+    -----
+    ``dL/dx = dL/dy * 1[x > 0]`` (same shape as x): the diagonal ``D`` of the notes.
+    """
+
+    def forward(self, x):
+        y = np.maximum(x, 0)
+        self._cache = y
+        return y
+
+    def backward(self, grad_y):
+        y = self._cached()
+        return np.multiply(grad_y, y > 0, dtype=grad_y.dtype)
+
+
+@register
+class LeakyReLU(Module):
+    r"""``y = x if x > 0 else negative_slope * x``.
+
+    Notes
+    -----
+    ``dL/dx = dL/dy * (1 if x > 0 else negative_slope)`` (same shape as x).
+    """
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+            raise ValueError("The 'negative_slope' parameter of LeakyReLU must be a number. "
+                             f"Got {negative_slope!r} instead.")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        positive = x > 0
+        self._cache = positive
+        return np.where(positive, x, x * self.negative_slope)
+
+    def backward(self, grad_y):
+        positive = self._cached()
+        return np.where(positive, grad_y, grad_y * self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+@register
+class Sigmoid(Module):
+    r"""``y = 1 / (1 + exp(-x))``, computed as ``(1 + tanh(x / 2)) / 2`` so it never overflows.
+
+    Notes
+    -----
+    ``dL/dx = dL/dy * y * (1 - y)`` (same shape as x).
+    """
+
+    def forward(self, x):
+        y = np.tanh(x * 0.5)
+        y += 1
+        y *= 0.5
+        self._cache = y
+        return y
+
+    def backward(self, grad_y):
+        y = self._cached()
+        return grad_y * y * (1 - y)
+
+
+@register
+class Tanh(Module):
+    r"""``y = tanh(x)``.
+
+    Notes
+    -----
+    ``dL/dx = dL/dy * (1 - y^2)`` (same shape as x).
+    """
+
+    def forward(self, x):
+        y = np.tanh(x)
+        self._cache = y
+        return y
+
+    def backward(self, grad_y):
+        y = self._cached()
+        return grad_y * (1 - y * y)
+
+
+def softmax(x, axis=-1):
+    """Softmax along ``axis``; subtracts the max so exp cannot overflow."""
+    z = x - x.max(axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z
+
+
+@register
+class Softmax(Module):
+    r"""``y_k = exp(x_k) / sum_c exp(x_c)`` along the last axis.
+
+    Notes
+    -----
+    The Jacobian is ``diag(y) - y y^T`` per row, so
+    ``dL/dx = y * (dL/dy - sum_c(dL/dy_c * y_c))`` (same shape as x).
+    For classification, feed logits to ``CrossEntropyLoss`` instead: it is exact and stable.
+    """
+
+    def forward(self, x):
+        y = softmax(x)
+        self._cache = y
+        return y
+
+    def backward(self, grad_y):
+        y = self._cached()
+        return y * (grad_y - (grad_y * y).sum(axis=-1, keepdims=True))

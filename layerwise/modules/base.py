@@ -1,0 +1,237 @@
+"""The Module contract: explicit forward, backward and update."""
+
+import numpy as np
+
+
+class Module:
+    """Base class of every layer, container and user-written module.
+
+    A subclass calls ``super().__init__()``, creates its parameters with
+    :meth:`register_param`, and implements :meth:`forward` and :meth:`backward`.
+    Everything else (``update``, ``zero_grad``, ``train``/``eval``, ``astype``,
+    ``state_dict``) is inherited.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The module's own parameters.
+    grads : dict of str to ndarray
+        ``dL/dparam`` with the same keys and shapes; ``backward`` adds into it.
+    buffers : dict of str to ndarray
+        Non-trained state saved with the weights (running statistics).
+    optim_state : dict of str to dict
+        Per-parameter optimizer state (velocity, moments, step count).
+    training : bool
+        Set recursively by :meth:`train` and :meth:`eval`.
+    frozen : bool
+        When True, :meth:`update` leaves the parameters alone (and zeroes the grads).
+    requires_input_grad : bool
+        When False, ``backward`` may skip computing ``dL/dx`` and return None.
+        Set it on a model whose input is data: the first layer then saves a matrix product.
+    """
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.buffers = {}
+        self.optim_state = {}
+        self.training = True
+        self.frozen = False
+        self.requires_input_grad = True
+        self.optimizer = None
+        self._optimizer_inherited = False
+        self._no_decay = set()
+        self._cache = None
+
+    # -- parameters -------------------------------------------------------------------------
+    def register_param(self, name, array, *, decay=True):
+        """Add a parameter and its zero gradient.
+
+        ``decay=False`` exempts it from weight decay (biases, normalization shifts).
+        """
+        array = np.asarray(array)
+        if not np.issubdtype(array.dtype, np.floating):
+            raise TypeError(f"The parameter '{name}' of {type(self).__name__} must be a float array. "
+                            f"Got dtype {array.dtype} instead.")
+        self.params[name] = array
+        self.grads[name] = np.zeros_like(array)
+        if not decay:
+            self._no_decay.add(name)
+        return array
+
+    def register_buffer(self, name, array):
+        """Add a non-trained array that ``state_dict`` saves (running statistics)."""
+        self.buffers[name] = np.asarray(array)
+        return self.buffers[name]
+
+    def children(self):
+        """Sub-modules, in order. Containers override this."""
+        return []
+
+    def named_modules(self, prefix=""):
+        """Yield ``(dotted_name, module)`` for this module and every descendant."""
+        yield prefix, self
+        for i, child in enumerate(self.children()):
+            yield from child.named_modules(f"{prefix}{i}.")
+
+    def named_parameters(self):
+        """Yield ``(flat_name, module, key)`` such as ``("0.W", linear, "W")``."""
+        for prefix, module in self.named_modules():
+            for key in module.params:
+                yield prefix + key, module, key
+
+    def n_params(self):
+        """Number of scalar parameters, this module and its children."""
+        return int(sum(m.params[k].size for _, m, k in self.named_parameters()))
+
+    # -- the contract ----------------------------------------------------------------------
+    def forward(self, x):
+        """Return ``y = f(x)`` and cache what :meth:`backward` needs."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def backward(self, grad_y):
+        """Return ``dL/dx`` from ``dL/dy``; add ``dL/dparam`` into :attr:`grads`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement backward(grad_y)")
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def update(self):
+        """Apply one optimizer step to the own parameters (unless frozen), then zero the grads."""
+        if self.params and not self.frozen:
+            if self.optimizer is None:
+                raise RuntimeError(f"{self!r} has no optimizer: call set_optimizer(...) on it or on "
+                                   "the model that contains it before update().")
+            step = self.optimizer.step
+            for name, p in self.params.items():
+                step(p, self.grads[name], self.optim_state.setdefault(name, {}),
+                     name not in self._no_decay)
+        for child in self.children():
+            if self.frozen:
+                child.zero_grad()
+            else:
+                child.update()
+        for g in self.grads.values():
+            g.fill(0)
+
+    def zero_grad(self):
+        """Set every gradient of this module and its children to zero."""
+        for _, module in self.named_modules():
+            for g in module.grads.values():
+                g.fill(0)
+
+    def set_optimizer(self, optimizer):
+        """Use ``optimizer`` for this module and every child that has none of its own; returns self."""
+        self.optimizer = optimizer
+        self._optimizer_inherited = False
+        for child in self.children():
+            child._inherit_optimizer(optimizer)
+        return self
+
+    def _inherit_optimizer(self, optimizer):
+        if self.optimizer is None or self._optimizer_inherited:
+            self.optimizer = optimizer
+            self._optimizer_inherited = True
+        for child in self.children():
+            child._inherit_optimizer(self.optimizer)
+
+    def train(self, mode=True):
+        """Set training mode here and in every child; returns self."""
+        for _, module in self.named_modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Set evaluation mode (Dropout off, running statistics used); returns self."""
+        return self.train(False)
+
+    def astype(self, dtype):
+        """Convert parameters, gradients, buffers and optimizer state to ``dtype``; returns self."""
+        dtype = np.dtype(dtype)
+        for _, m in self.named_modules():
+            for store in (m.params, m.grads, m.buffers):
+                for k, v in store.items():
+                    if np.issubdtype(v.dtype, np.floating):
+                        store[k] = v.astype(dtype)
+            for state in m.optim_state.values():
+                for k, v in state.items():
+                    if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
+                        state[k] = v.astype(dtype)
+            m._cache = None
+        return self
+
+    # -- saving ----------------------------------------------------------------------------
+    def state_dict(self):
+        """Flat copy of every parameter and buffer, named like ``"0.W"`` and ``"2.running_mean"``."""
+        out = {}
+        for prefix, m in self.named_modules():
+            for store in (m.params, m.buffers):
+                for k, v in store.items():
+                    out[prefix + k] = v.copy()
+        return out
+
+    def load_state_dict(self, state):
+        """Copy arrays from ``state`` (as made by :meth:`state_dict`) into this module, in place."""
+        own = {}
+        for prefix, m in self.named_modules():
+            for store in (m.params, m.buffers):
+                for k in store:
+                    own[prefix + k] = (store, k)
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
+                           f"unexpected keys {unexpected}")
+        for name, (store, k) in own.items():
+            src = np.asarray(state[name])
+            if src.shape != store[k].shape:
+                raise ValueError(f"load_state_dict: '{name}' has shape {src.shape} in the state but "
+                                 f"{store[k].shape} in the model")
+            store[k][...] = src
+        return self
+
+    def optimizer_state_dict(self):
+        """Flat arrays of the optimizer state, named like ``"0.W.velocity"``."""
+        out = {}
+        for prefix, m in self.named_modules():
+            for pname, state in m.optim_state.items():
+                for k, v in state.items():
+                    out[f"{prefix}{pname}.{k}"] = np.array(v, copy=True)
+        return out
+
+    def load_optimizer_state_dict(self, state):
+        """Restore what :meth:`optimizer_state_dict` returned."""
+        modules = dict(self.named_modules())
+        for m in modules.values():
+            m.optim_state = {}
+        for name, value in state.items():
+            path, pname, key = name.rsplit(".", 2) if name.count(".") >= 2 else ("", *name.split("."))
+            prefix = path + "." if path else ""
+            if prefix not in modules or pname not in modules[prefix].params:
+                raise KeyError(f"load_optimizer_state_dict: no parameter for '{name}'")
+            value = np.array(value)
+            modules[prefix].optim_state.setdefault(pname, {})[key] = value if value.ndim else value.item()
+        return self
+
+    # -- helpers for subclasses ------------------------------------------------------------
+    def _cached(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward was called before forward: "
+                               "run forward(x) first.")
+        return self._cache
+
+    def _expect_shape(self, x, shape):
+        """Raise a clear ValueError unless ``x.shape`` matches ``shape`` (None matches anything)."""
+        x = np.asarray(x)
+        if x.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape)):
+            return
+        want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
+        hint = " Add a Flatten before it?" if x.ndim > len(shape) else ""
+        raise ValueError(f"{type(self).__name__} expected input of shape {want}, "
+                         f"got {tuple(x.shape)}.{hint}")
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"

@@ -1,0 +1,51 @@
+"""Dropout."""
+
+import numpy as np
+
+from ..init import as_generator
+from .base import Module
+from .registry import register
+
+
+@register
+class Dropout(Module):
+    r"""Inverted dropout: zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        The probability to DROP an element (as in PyTorch).
+    rng : numpy.random.Generator or int or None
+        The module keeps its own Generator, so a seed fixes every mask.
+
+    Notes
+    -----
+    Training: ``y = x * m`` with ``m = 1[u >= p] / (1 - p)``, u ~ U(0, 1), same shape as x;
+    ``dL/dx = dL/dy * m``. In eval mode ``y = x`` and ``dL/dx = dL/dy``.
+    """
+
+    def __init__(self, p=0.5, *, rng=None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"The 'p' parameter of Dropout must be a float in [0, 1). Got {p!r} instead.")
+        self.p = float(p)
+        self.rng = as_generator(rng)
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            self._cache = False
+            return x
+        mask = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+        keep = mask >= self.p
+        np.multiply(keep, 1.0 / (1.0 - self.p), out=mask)
+        self._cache = mask
+        return x * mask
+
+    def backward(self, grad_y):
+        mask = self._cache
+        if mask is None:
+            self._cached()
+        return grad_y if mask is False else grad_y * mask
+
+    def extra_repr(self):
+        return f"p={self.p}"

@@ -1,0 +1,88 @@
+"""Affine layer."""
+
+import numpy as np
+
+from ..init import as_generator, get_initializer
+from .base import Module
+from .registry import register
+
+
+def _check_int(value, name, owner, low=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"The '{name}' parameter of {owner} must be an int >= {low}. Got {value!r} instead.")
+    return int(value)
+
+
+@register
+class Linear(Module):
+    r"""Affine map ``y = x @ W + b``.
+
+    Parameters
+    ----------
+    in_features, out_features : int >= 1
+    bias : bool, default True
+    init : str or callable, default "glorot_uniform"
+        A name from ``layerwise.init.INITIALIZERS`` or ``f(shape, rng, dtype)``.
+    rng : numpy.random.Generator or int or None
+    dtype : float dtype, default float32
+
+    Notes
+    -----
+    Forward: ``y = x W + b`` with x (N, in), W (in, out), b (out,), y (N, out).
+    With ``g = dL/dy`` (N, out):
+    ``dL/dW = x.T @ g`` (in, out);  ``dL/db = g.sum(0)`` (out,);  ``dL/dx = g @ W.T`` (N, in).
+    In the notation of the backpropagation notes, ``g`` is ``delta`` of this layer and
+    ``dL/dW = -Delta h^T`` transposed to the row-major (in, out) layout.
+    """
+
+    def __init__(self, in_features, out_features, *, bias=True, init="glorot_uniform", rng=None,
+                 dtype=np.float32):
+        super().__init__()
+        in_features = _check_int(in_features, "in_features", "Linear")
+        out_features = _check_int(out_features, "out_features", "Linear")
+        W = get_initializer(init)((in_features, out_features), as_generator(rng), dtype)
+        self.register_param("W", W)
+        if bias:
+            self.register_param("b", np.zeros(out_features, dtype), decay=False)
+        self._scratch = None
+
+    @classmethod
+    def from_config(cls, input_shape, *, units, **kwargs):
+        """Build from a config entry ``{type: linear, units: 128}``; ``in_features`` is inferred."""
+        if len(input_shape) != 1:
+            raise ValueError(f"linear expects flat inputs of shape (N, features), but the layer "
+                             f"before it gives (N, {', '.join(map(str, input_shape))}). "
+                             "Add {type: flatten} before it.")
+        return cls(input_shape[0], units, **kwargs)
+
+    def forward(self, x):
+        """(N, in) -> (N, out)."""
+        W = self.params["W"]
+        self._expect_shape(x, (None, W.shape[0]))
+        if x.dtype != W.dtype:
+            x = x.astype(W.dtype)
+        self._cache = x
+        y = x @ W
+        if "b" in self.params:
+            y += self.params["b"]
+        return y
+
+    def backward(self, grad_y):
+        """(N, out) -> (N, in); adds to grads["W"], grads["b"]."""
+        x = self._cached()
+        W = self.params["W"]
+        gW = self.grads["W"]
+        if self._scratch is None or self._scratch.dtype != gW.dtype:
+            self._scratch = np.empty_like(gW)
+        # write x.T @ g into a kept buffer: no fresh (in, out) allocation on every step
+        np.matmul(x.T, grad_y, out=self._scratch)
+        gW += self._scratch
+        if "b" in self.grads:
+            self.grads["b"] += grad_y.sum(axis=0)
+        if not self.requires_input_grad:
+            return None
+        return grad_y @ W.T
+
+    def extra_repr(self):
+        n_in, n_out = self.params["W"].shape
+        return f"{n_in} -> {n_out}" + ("" if "b" in self.params else ", bias=False")

@@ -1,0 +1,21 @@
+"""Shape layers."""
+
+from .base import Module
+from .registry import register
+
+
+@register
+class Flatten(Module):
+    r"""``(N, d1, d2, ...) -> (N, d1 * d2 * ...)``.
+
+    Notes
+    -----
+    ``dL/dx = reshape(dL/dy, x.shape)``: flattening moves no value.
+    """
+
+    def forward(self, x):
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_y):
+        return grad_y.reshape(self._cached())
