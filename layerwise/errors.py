@@ -1,0 +1,21 @@
+"""Errors that the CLI reports on one line (exit status 2) instead of a traceback."""
+
+
+class LayerwiseError(Exception):
+    """Base of the errors a user can fix: bad config, bad data, a run that diverged."""
+
+
+class ConfigError(LayerwiseError, ValueError):
+    """A config file or override is invalid; the message names the file and key path."""
+
+
+class DataError(LayerwiseError, ValueError):
+    """A dataset file is missing, truncated, corrupt, or does not match what the config says."""
+
+
+class DownloadError(DataError):
+    """No mirror delivered a file with the expected checksum."""
+
+
+class TrainingError(LayerwiseError, RuntimeError):
+    """Training cannot go on (a NaN or Inf loss or gradient); the message names the step and module."""
