@@ -84,6 +84,15 @@ class Module:
         """Number of scalar parameters, this module and its children."""
         return int(sum(m.params[k].size for _, m, k in self.named_parameters()))
 
+    @classmethod
+    def from_config(cls, input_shape, **kwargs):
+        """Build from a config entry; ``input_shape`` (no batch axis) is what the layer before gives.
+
+        The default passes the entry's keys to ``__init__``. Layers whose sizes follow from the
+        input (``Linear``) override this to infer them.
+        """
+        return cls(**kwargs)
+
     # -- the contract ----------------------------------------------------------------------
     def forward(self, x):
         """Return ``y = f(x)`` and cache what :meth:`backward` needs."""

@@ -47,13 +47,15 @@ class Linear(Module):
         self._scratch = None
 
     @classmethod
-    def from_config(cls, input_shape, *, units, **kwargs):
-        """Build from a config entry ``{type: linear, units: 128}``; ``in_features`` is inferred."""
+    def from_config(cls, input_shape, *, units, bias=True, init="glorot_uniform", rng=None,
+                    dtype=np.float32):
+        """Build from ``{type: linear, units: 128}``; ``in_features`` comes from the input shape."""
         if len(input_shape) != 1:
-            raise ValueError(f"linear expects flat inputs of shape (N, features), but the layer "
-                             f"before it gives (N, {', '.join(map(str, input_shape))}). "
-                             "Add {type: flatten} before it.")
-        return cls(input_shape[0], units, **kwargs)
+            raise ValueError(f"linear expects flat inputs (N, features), but the layer before it gives "
+                             f"(N, {', '.join(map(str, input_shape))}). Add {{type: flatten}} before it.")
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValueError(f"units must be an int >= 1, got {units!r}.")
+        return cls(input_shape[0], units, bias=bias, init=init, rng=rng, dtype=dtype)
 
     def forward(self, x):
         """(N, in) -> (N, out)."""

@@ -1,0 +1,126 @@
+"""Learning-rate schedules, applied once per epoch to every optimizer of a model.
+
+Each optimizer keeps its own base rate (a layer with its own ``lr`` is scaled by the same factor).
+``factor(epoch)`` is the multiplier for epoch ``epoch`` (0-based); a linear warm-up over the first
+``warmup_epochs`` epochs multiplies it by ``(epoch + 1) / warmup_epochs``.
+"""
+
+import math
+
+
+class Schedule:
+    """Constant learning rate (``type: none``), and the base of the others."""
+
+    def __init__(self, optimizers, *, epochs, warmup_epochs=0):
+        self.optimizers = list({id(o): o for o in optimizers}.values())
+        self.base_lrs = [o.lr for o in self.optimizers]
+        self.epochs = int(epochs)
+        self.warmup_epochs = int(warmup_epochs)
+        self.scale = 1.0      # what ``observe`` may change (plateau); saved for resume
+
+    def factor(self, epoch):
+        return 1.0
+
+    def set_epoch(self, epoch):
+        """Set every optimizer's ``lr`` for this epoch; returns the first one's rate."""
+        f = self.factor(epoch) * self.scale
+        if epoch < self.warmup_epochs:
+            f *= (epoch + 1) / self.warmup_epochs
+        for opt, base in zip(self.optimizers, self.base_lrs):
+            opt.lr = float(base * f)
+        return self.optimizers[0].lr if self.optimizers else 0.0
+
+    def observe(self, metrics):
+        """Called after each epoch with its metrics (``val_loss``, ``val_accuracy``, ...)."""
+
+    def state_dict(self):
+        return {"scale": self.scale}
+
+    def load_state_dict(self, state):
+        self.scale = float(state["scale"])
+
+
+class StepSchedule(Schedule):
+    """``gamma ** ((epoch - warmup) // step_size)``."""
+
+    def __init__(self, optimizers, *, epochs, step_size=10, gamma=0.1, warmup_epochs=0):
+        super().__init__(optimizers, epochs=epochs, warmup_epochs=warmup_epochs)
+        self.step_size, self.gamma = int(step_size), float(gamma)
+
+    def factor(self, epoch):
+        return self.gamma ** (max(epoch - self.warmup_epochs, 0) // self.step_size)
+
+
+class ExponentialSchedule(Schedule):
+    """``gamma ** (epoch - warmup)``."""
+
+    def __init__(self, optimizers, *, epochs, gamma=0.95, warmup_epochs=0):
+        super().__init__(optimizers, epochs=epochs, warmup_epochs=warmup_epochs)
+        self.gamma = float(gamma)
+
+    def factor(self, epoch):
+        return self.gamma ** max(epoch - self.warmup_epochs, 0)
+
+
+class CosineSchedule(Schedule):
+    """Cosine annealing from the base rate to ``min_lr`` over the epochs after warm-up.
+
+    The curve depends on ``training.epochs``: extending a finished run with ``--resume`` and more
+    epochs continues a curve stretched to the new length.
+    """
+
+    def __init__(self, optimizers, *, epochs, min_lr=0.0, warmup_epochs=0):
+        super().__init__(optimizers, epochs=epochs, warmup_epochs=warmup_epochs)
+        self.min_lr = float(min_lr)
+
+    def set_epoch(self, epoch):
+        span = max(self.epochs - self.warmup_epochs, 1)
+        t = min(max(epoch - self.warmup_epochs, 0), span)
+        cos = 0.5 * (1 + math.cos(math.pi * t / span))
+        warm = (epoch + 1) / self.warmup_epochs if epoch < self.warmup_epochs else 1.0
+        for opt, base in zip(self.optimizers, self.base_lrs):
+            low = min(self.min_lr, base)
+            opt.lr = float((low + (base - low) * cos) * warm)
+        return self.optimizers[0].lr if self.optimizers else 0.0
+
+
+class PlateauSchedule(Schedule):
+    """Multiply the rates by ``factor`` when ``monitor`` has not improved for ``patience`` epochs."""
+
+    def __init__(self, optimizers, *, epochs, factor=0.1, patience=3, monitor="val_loss", min_lr=0.0,
+                 warmup_epochs=0):
+        super().__init__(optimizers, epochs=epochs, warmup_epochs=warmup_epochs)
+        self.reduce, self.patience, self.monitor = float(factor), int(patience), monitor
+        self.min_lr = float(min_lr)
+        self.best, self.wait = None, 0
+
+    def observe(self, metrics):
+        value = metrics[self.monitor]
+        sign = 1 if self.monitor.endswith("loss") else -1
+        if self.best is None or sign * value < sign * self.best:
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            floor = min((self.min_lr / b for b in self.base_lrs if b > 0), default=0.0)
+            self.scale = max(self.scale * self.reduce, floor)
+            self.wait = 0
+
+    def state_dict(self):
+        return {"scale": self.scale, "best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state):
+        self.scale, self.best, self.wait = float(state["scale"]), state["best"], int(state["wait"])
+
+
+SCHEDULES = {"none": Schedule, "step": StepSchedule, "exponential": ExponentialSchedule,
+             "cosine": CosineSchedule, "plateau": PlateauSchedule}
+
+
+def make_schedule(spec, optimizers, *, epochs):
+    """A schedule from a config mapping such as ``{"type": "cosine", "warmup_epochs": 2}``."""
+    spec = dict(spec)
+    kind = spec.pop("type", "none")
+    if kind not in SCHEDULES:
+        raise ValueError(f"Unknown schedule {kind!r}. Expected one of {sorted(SCHEDULES)}.")
+    return SCHEDULES[kind](optimizers, epochs=epochs, **spec)

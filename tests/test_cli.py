@@ -1,0 +1,161 @@
+"""The `layerwise` command as a user runs it: train, evaluate, validate, resume, Ctrl-C."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from safetensors.numpy import load_file
+
+from layerwise.cli import main
+
+SMALL = {
+    "name": "tiny",
+    "seed": 3,
+    "data": {"dataset": "digits", "val_fraction": 0.1},
+    "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 32, "init": "he_uniform"},
+                         {"type": "relu"}, {"type": "dropout", "p": 0.1}, {"type": "linear", "units": 10}]},
+    "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9},
+    "schedule": {"type": "step", "step_size": 2, "gamma": 0.5},
+    "training": {"epochs": 4, "batch_size": 64},
+}
+
+
+def write_config(folder, data=SMALL, name="tiny.yaml"):
+    path = Path(folder) / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def metrics(run_dir):
+    with open(run_dir / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k not in ("seconds", "samples_per_second")}
+                for row in csv.DictReader(f)]
+
+
+def test_train_writes_a_complete_run_directory_and_evaluate_reproduces_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(write_config(tmp_path)), "--out", str(out), "--progress", "lines"]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch   4/4" in printed and "test accuracy" in printed
+    for name in ("config.yaml", "metrics.csv", "summary.json", "model.safetensors", "checkpoint.safetensors",
+                 "learning_curves.png", "confusion_matrix.png"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("test_accuracy", "test_loss", "best_val_accuracy", "epochs_run", "train_seconds", "n_params", "seed"):
+        assert key in summary
+    assert summary["epochs_run"] == 4 and summary["seed"] == 3 and summary["test_accuracy"] > 0.85
+    assert summary["n_params"] == 64 * 32 + 32 + 32 * 10 + 10
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["training"]["eval_batch_size"] == 1024 and resolved["data"]["normalize"] == "scale"
+    assert len(metrics(out)) == 4
+    assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert main(["evaluate", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out.split("\nsummary.json")[0])
+    assert result["test_accuracy"] == summary["test_accuracy"]
+    assert result["test_loss"] == summary["test_loss"]
+
+
+def test_model_file_is_safetensors_with_the_resolved_config_in_its_metadata(tmp_path):
+    out = tmp_path / "run"
+    main(["train", str(write_config(tmp_path)), "--out", str(out), "--progress", "off"])
+    from safetensors import safe_open
+    with safe_open(str(out / "model.safetensors"), "np") as f:
+        meta = f.metadata()
+        assert set(f.keys()) == {"1.W", "1.b", "4.W", "4.b"}
+    assert json.loads(meta["config"])["model"]["layers"][1]["units"] == 32
+    assert json.loads(meta["classes"]) == list(range(10))
+
+
+def test_validate_prints_the_model_summary_without_training(tmp_path, capsys):
+    assert main(["validate", str(write_config(tmp_path)), "--set", "model.layers.1.units=48"]) == 0
+    out = capsys.readouterr().out
+    assert "Linear(64 -> 48)" in out and "(N, 10)" in out and f"{64 * 48 + 48 + 48 * 10 + 10:,}" in out
+    assert not list(tmp_path.glob("runs"))
+
+
+def test_set_overrides_are_parsed_as_yaml_and_recorded(tmp_path):
+    out = tmp_path / "run"
+    main(["train", str(write_config(tmp_path)), "--out", str(out), "--progress", "off",
+          "--set", "training.epochs=2", "--set", "optimizer.lr=1e-2", "--set", "optimizer.nesterov=true"])
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["training"]["epochs"] == 2 and resolved["optimizer"]["lr"] == 0.01
+    assert resolved["optimizer"]["nesterov"] is True
+
+
+def test_resume_is_bit_exact(tmp_path):
+    config = write_config(tmp_path)
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert main(["train", str(config), "--out", str(whole), "--progress", "off"]) == 0
+    assert main(["train", str(config), "--out", str(part), "--progress", "off", "--set", "training.epochs=2"]) == 0
+    assert len(metrics(part)) == 2
+    assert main(["train", "--resume", str(part), "--set", "training.epochs=4", "--progress", "off"]) == 0
+    a, b = load_file(str(whole / "model.safetensors")), load_file(str(part / "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert metrics(whole) == metrics(part)
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (whole, part))
+    assert sa["test_accuracy"] == sb["test_accuracy"] and sa["test_loss"] == sb["test_loss"]
+
+
+def test_resume_refuses_to_change_the_experiment(tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["train", str(write_config(tmp_path)), "--out", str(run), "--progress", "off", "--set", "training.epochs=1"])
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--set", "optimizer.lr=0.5"]) == 2
+    assert "a resumed run can only change" in capsys.readouterr().err
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path):
+    data = {**SMALL, "training": {"epochs": 30, "batch_size": 64,
+                                  "early_stopping": {"patience": 2, "monitor": "val_loss", "min_delta": 0.05}}}
+    out = tmp_path / "run"
+    main(["train", str(write_config(tmp_path, data)), "--out", str(out), "--progress", "off"])
+    summary = json.loads((out / "summary.json").read_text())
+    rows = metrics(out)
+    assert summary["stopped_early"] and summary["epochs_run"] == len(rows) < 30
+    assert summary["best_epoch"] == len(rows) - 2
+    # the saved model is the best epoch's: its validation loss is the best one recorded
+    assert summary["best_epoch"] == 1 + int(np.argmin([float(r["val_loss"]) for r in rows]))
+
+
+def test_ctrl_c_leaves_a_run_that_resumes_to_the_same_weights(tmp_path):
+    data = {**SMALL, "training": {"epochs": 60, "batch_size": 16}}
+    config = write_config(tmp_path, data)
+    run = tmp_path / "interrupted"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "train", str(config), "--out", str(run),
+                             "--progress", "lines"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    for line in proc.stdout:
+        if line.startswith("epoch   2/"):
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    done = len(metrics(run))
+    assert 2 <= done < 60 and not (run / "model.safetensors").exists()
+
+    assert main(["train", "--resume", str(run), "--set", "training.epochs=6", "--progress", "off"]) == 0
+    whole = tmp_path / "whole"
+    main(["train", str(config), "--out", str(whole), "--progress", "off", "--set", "training.epochs=6"])
+    a, b = load_file(str(whole / "model.safetensors")), load_file(str(run / "model.safetensors"))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert metrics(whole) == metrics(run)
+
+
+def test_nan_stops_training_naming_the_step_and_keeps_the_checkpoint(tmp_path, capsys):
+    data = {**SMALL, "optimizer": {"type": "sgd", "lr": 1.0e+6}, "schedule": {"type": "none"}}
+    run = tmp_path / "run"
+    assert main(["train", str(write_config(tmp_path, data)), "--out", str(run), "--progress", "off"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "Training stopped at epoch 1, batch" in err and "NaN or Inf" in err and "module" in err
+    assert (run / "checkpoint.safetensors").is_file()
