@@ -239,7 +239,7 @@ def _yaml(data):
 
 
 def _train(exp, progress, stream):
-    exp.trainer.progress, exp.trainer.stream = progress, stream or sys.stdout
+    exp.trainer.progress, exp.trainer.stream = progress, stream
     exp.trainer.callbacks.append(_checkpointer(exp))
     d = exp.data
     try:

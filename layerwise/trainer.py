@@ -74,7 +74,7 @@ class Trainer:
         self.classification = classification
         self.progress = progress
         self.callbacks = list(callbacks)
-        self.stream = stream or sys.stdout
+        self.stream = stream            # None: sys.stdout at the time of printing
         self.rng = np.random.default_rng(seed)
         self.epoch = 0                  # epochs completed
         self.step = 0                   # updates done
@@ -245,7 +245,7 @@ class Trainer:
         if "val_accuracy" in row:
             parts.append(f"val_acc {row['val_accuracy']:.4f}")
         parts += [f"lr {row['lr']:.3g}", f"{row['samples_per_second']:,.0f} samples/s"]
-        print("  ".join(parts), file=self.stream, flush=True)
+        print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
 
     def _emit(self, event):
         for cb in self.callbacks:
