@@ -69,8 +69,20 @@ class AdagradConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
 
 
-OptimizerConfig = Annotated[Union[SGDConfig, AdamConfig, RMSpropConfig, AdagradConfig],
-                            Field(discriminator="type")]
+def _by_type(default):
+    """Pick a union member by the mapping's ``type``, defaulting when it is left out."""
+    def pick(value):
+        if isinstance(value, dict):
+            return value.get("type", default)
+        return getattr(value, "type", None)
+    return Discriminator(pick)
+
+
+def _tagged(*members):
+    return Union[tuple(Annotated[m, Tag(typing.get_args(m.model_fields["type"].annotation)[0])] for m in members)]
+
+
+OptimizerConfig = Annotated[_tagged(SGDConfig, AdamConfig, RMSpropConfig, AdagradConfig), _by_type("sgd")]
 
 
 class _Schedule(_Strict):
@@ -105,8 +117,8 @@ class PlateauSchedule(_Schedule):
     min_lr: float = Field(0.0, ge=0)
 
 
-ScheduleConfig = Annotated[Union[NoSchedule, StepSchedule, ExponentialSchedule, CosineSchedule,
-                                 PlateauSchedule], Field(discriminator="type")]
+ScheduleConfig = Annotated[_tagged(NoSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, PlateauSchedule),
+                           _by_type("none")]
 
 
 class EarlyStoppingConfig(_Strict):

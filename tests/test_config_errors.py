@@ -1,0 +1,109 @@
+"""Broken configs and bad data: one clear line on stderr naming file and key, exit status 2."""
+
+import pytest
+import yaml
+
+from layerwise.cli import main
+
+GOOD = {"model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 10}]},
+        "training": {"epochs": 1}}
+
+
+def with_(**changes):
+    import copy
+    data = copy.deepcopy(GOOD)
+    for dotted, value in changes.items():
+        node = data
+        *parents, last = dotted.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return yaml.safe_dump(data)
+
+
+CASES = [
+    ("unknown top key", with_(trainig={"epochs": 3}), "bad.yaml: unknown key 'trainig'. Did you mean 'training'?"),
+    ("negative lr", with_(optimizer={"type": "sgd", "lr": -0.1}), "bad.yaml: optimizer.lr must be a number > 0, got -0.1."),
+    ("unknown optimizer", with_(optimizer={"type": "sgdd"}), "optimizer.type must be one of 'sgd', 'adam', 'rmsprop', 'adagrad', got 'sgdd'. Did you mean 'sgd'?"),
+    ("key of another optimizer", with_(optimizer={"type": "adam", "momentum": 0.9}), "unknown key 'optimizer.momentum'"),
+    ("epochs as string", with_(training__epochs="ten"), "training.epochs must be an integer, got 'ten'."),
+    ("zero batch size", with_(training__batch_size=0), "training.batch_size must be an integer >= 1, got 0."),
+    ("bad dtype", with_(training__dtype="float16"), "training.dtype must be one of 'float32', 'float64', got 'float16'."),
+    ("dataset typo", with_(data={"dataset": "mnsit"}), "data.dataset must be one of 'digits', 'mnist', 'fashion_mnist', 'npz', 'csv', got 'mnsit'. Did you mean 'mnist'?"),
+    ("val fraction 1", with_(data={"val_fraction": 1.0}), "data.val_fraction must be a number < 1, got 1.0."),
+    ("schedule typo", with_(schedule={"type": "cosin"}), "schedule.type must be one of 'none', 'step', 'exponential', 'cosine', 'plateau', got 'cosin'. Did you mean 'cosine'?"),
+    ("schedule key", with_(schedule={"type": "cosine", "warmup": 2}), "unknown key 'schedule.warmup'. Did you mean 'warmup_epochs'?"),
+    ("layer type typo", with_(model={"layers": [{"type": "flatten"}, {"type": "rleu"}, {"type": "linear", "units": 10}]}), "bad.yaml: model.layers[1]: unknown layer type 'rleu'. Did you mean 'relu'?"),
+    ("layer key typo", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "unit": 10}]}), "model.layers[1]: unknown key 'unit' for layer 'linear'. Did you mean 'units'?"),
+    ("layer without type", with_(model={"layers": [{"units": 10}]}), "model.layers[0] needs a 'type'"),
+    ("no layers", with_(model={"layers": []}), "model.layers must be a list of at least 1 items, got []."),
+    ("missing flatten", with_(model={"layers": [{"type": "linear", "units": 10}]}), "model.layers[0] (linear): linear expects flat inputs (N, features), but the layer before it gives (N, 1, 8, 8). Add {type: flatten} before it."),
+    ("wrong output width", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 12}]}), "model.layers[1]: the model outputs shape (12,) per sample, but cross_entropy on 10 classes needs (10,)"),
+    ("dropout p", with_(model={"layers": [{"type": "flatten"}, {"type": "dropout", "p": 1.5}, {"type": "linear", "units": 10}]}), "model.layers[1] (dropout): The 'p' parameter of Dropout must be a float in [0, 1). Got 1.5 instead."),
+    ("unknown init", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "init": "he"}]}), "Unknown initializer 'he'"),
+    ("layer lr", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "lr": 0}]}), "model.layers[1].lr must be a number > 0, got 0."),
+    ("early stopping without validation", with_(data={"val_fraction": 0.0}, training={"early_stopping": {"patience": 2}}), "training.early_stopping monitors the validation set, but data.val_fraction is 0"),
+    ("loss typo", with_(loss="crossentropy"), "loss must be one of 'cross_entropy', 'bce_with_logits', 'bce', 'mse', got 'crossentropy'. Did you mean 'cross_entropy'?"),
+    ("yaml syntax", "model:\n  layers: [{type: flatten}\ntraining: {}\n", "bad.yaml: line 3, column 1: invalid YAML"),
+    ("python tag", "model: !!python/object/apply:os.system ['echo pwned']\n", "bad.yaml: line 1: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply:os.system' (only plain YAML is allowed"),
+    ("not a mapping", "- 1\n- 2\n", "bad.yaml: the config must be a mapping of keys, got list."),
+    ("empty file", "", "bad.yaml: the config is empty"),
+    ("npz without path", with_(data={"dataset": "npz"}), "data.path is required for dataset 'npz'."),
+    ("missing data file", with_(data={"dataset": "npz", "path": "nowhere.npz"}), "bad.yaml: data: "),
+    ("mnist files missing", with_(data={"dataset": "mnist", "path": "."}), "missing train-images-idx3-ubyte.gz"),
+    ("plugin file missing", with_(plugins=["my_layers.py"]), "bad.yaml: plugins[0]: no such file"),
+    ("bad grad clip", with_(training__grad_clip_norm=-1), "training.grad_clip_norm must be a number > 0, got -1."),
+]
+
+
+@pytest.mark.parametrize("text, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_broken_configs_fail_with_one_clear_line(tmp_path, capsys, monkeypatch, text, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text(text)
+    assert main(["validate", "bad.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert expected in err
+
+
+def test_at_least_twenty_kinds_are_covered():
+    assert len(CASES) >= 20
+
+
+def test_bad_override_and_missing_file(tmp_path, capsys):
+    (tmp_path / "ok.yaml").write_text(with_())
+    assert main(["train", str(tmp_path / "ok.yaml"), "--set", "optimizer.lr"]) == 2
+    assert "--set optimizer.lr: expected KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "ok.yaml"), "--set", "optimizer.lr=-1"]) == 2
+    assert "ok.yaml: optimizer.lr must be a number > 0, got -1." in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml: no such config file." in capsys.readouterr().err
+
+
+def test_a_failing_plugin_is_reported_on_one_line(tmp_path, capsys):
+    (tmp_path / "plug.py").write_text("raise NameError('oops')\n")
+    (tmp_path / "p.yaml").write_text(with_(plugins=["plug.py"]))
+    assert main(["validate", str(tmp_path / "p.yaml")]) == 2
+    assert "p.yaml: plugins[0]: importing 'plug.py' failed: NameError: oops" in capsys.readouterr().err
+
+
+def test_a_plugin_layer_becomes_a_layer_type(tmp_path, capsys, monkeypatch):
+    from layerwise.modules import MODULES
+    monkeypatch.setattr("layerwise.modules.registry.MODULES", MODULES)
+    (tmp_path / "scale.py").write_text(
+        "import layerwise as lw\n"
+        "@lw.register('times_two')\n"
+        "class TimesTwo(lw.Module):\n"
+        "    def forward(self, x):\n"
+        "        self._cache = True\n"
+        "        return 2 * x\n"
+        "    def backward(self, g):\n"
+        "        self._cached()\n"
+        "        return 2 * g\n")
+    (tmp_path / "p.yaml").write_text(with_(plugins=["scale.py"], model={"layers": [
+        {"type": "flatten"}, {"type": "times_two"}, {"type": "linear", "units": 10}]}))
+    try:
+        assert main(["validate", str(tmp_path / "p.yaml")]) == 0
+        assert "TimesTwo()" in capsys.readouterr().out
+    finally:
+        MODULES.pop("times_two", None)
