@@ -18,6 +18,8 @@ EXAMPLES = {
              "  layerwise train --resume runs/try1 --set training.epochs=40",
     "evaluate": "example:\n  layerwise evaluate runs/try1\n"
                 "  layerwise evaluate runs/mnist --set data.path=/data/mnist",
+    "compare": "examples:\n  layerwise compare configs/digits_mlp.yaml\n"
+               "  layerwise compare configs/digits_mlp.yaml --out runs/cmp --set training.epochs=10",
     "validate": "example:\n  layerwise validate configs/digits_mlp.yaml --set model.layers.1.units=256",
 }
 
@@ -50,6 +52,13 @@ def _parser():
     e = command("evaluate", "Reload a finished run's model and recompute its test metrics.")
     e.add_argument("run_dir", help="a run directory written by 'layerwise train'")
     overrides(e)
+
+    c = command("compare", "Train the config's model and scikit-learn baselines on the same split; one table.")
+    c.add_argument("config", help="the YAML config file (its 'baselines:' list, default logistic_regression and mlp)")
+    c.add_argument("--out", metavar="DIR", help="output directory (default runs/<name>-<timestamp>/)")
+    c.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="off",
+                   help="progress display of the layerwise training (default off)")
+    overrides(c)
 
     v = command("validate", "Check a config and print the model summary, without training.")
     v.add_argument("config", help="the YAML config file")
@@ -100,6 +109,14 @@ def _validate(args):
     return 0
 
 
+def _compare(args):
+    from .baselines import compare, format_table
+    rows, out_dir = compare(args.config, out=args.out, overrides=args.overrides, progress=args.progress)
+    print(format_table(rows))
+    print(f"-> {out_dir}/compare.json, compare.md, compare_accuracy.png, compare_loss.png, compare_confusion.png")
+    return 0
+
+
 def main(argv=None):
     """Entry point of the ``layerwise`` console script; returns the exit status."""
     parser = _parser()
@@ -107,7 +124,7 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"train": _train, "evaluate": _evaluate, "validate": _validate}[args.command]
+    handler = {"train": _train, "evaluate": _evaluate, "validate": _validate, "compare": _compare}[args.command]
     try:
         return handler(args)
     except LayerwiseError as e:
