@@ -161,7 +161,7 @@ class _LayerwiseMLP(BaseEstimator):
         self.t_ = trainer.step * trainer.batch_size
         if not incremental and not trainer.stopped_early and self.max_iter > 0:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning)
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
 
     def _tol_stop(self, X_val, y_val):
