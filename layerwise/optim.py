@@ -92,8 +92,8 @@ class SGD(Optimizer):
         self.nesterov = nesterov
 
     def step(self, p, g, state, decay):
-        tmp = self._tmp(p)
-        g = self._decayed(p, g, decay, tmp)
+        if decay and self.weight_decay:
+            g = self._decayed(p, g, decay, self._tmp(p))
         if self.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
@@ -102,12 +102,16 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += g
             if self.nesterov:
+                tmp = self._tmp(p)
                 np.multiply(buf, self.momentum, out=tmp)
                 g += tmp
             else:
-                g = buf
-        np.multiply(g, self.lr, out=tmp)
-        p -= tmp
+                # g is free now (update() zeroes it next): use it as the scratch for lr * buf
+                np.multiply(buf, self.lr, out=g)
+                p -= g
+                return
+        g *= self.lr
+        p -= g
 
 
 @_register("adam")

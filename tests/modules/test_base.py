@@ -1,0 +1,152 @@
+"""The Module contract: errors, modes, dtype, saving, registry, gradcheck on user modules."""
+
+import numpy as np
+import pytest
+
+import layerwise as lw
+from layerwise.modules import MODULES
+
+
+def mlp(rng, dtype=np.float32):
+    return lw.Sequential(lw.Flatten(), lw.Linear(12, 5, rng=rng, dtype=dtype), lw.ReLU(), lw.Dropout(0.5, rng=rng),
+                         lw.Linear(5, 3, rng=rng, dtype=dtype))
+
+
+def test_backward_before_forward_names_the_module():
+    with pytest.raises(RuntimeError, match="Linear.backward was called before forward"):
+        lw.Linear(2, 2).backward(np.ones((1, 2)))
+
+
+def test_sequential_prefixes_errors_with_the_position(rng):
+    model = lw.Sequential(lw.Linear(4, 3, rng=rng), lw.ReLU(), lw.Linear(5, 2, rng=rng))
+    with pytest.raises(ValueError, match=r"In module 2 \(Linear\) of Sequential: Linear expected input of shape \(N, 5\), got \(2, 3\)"):
+        model.forward(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="got \\(2, 1, 2, 2\\). Add a Flatten before it?"):
+        model.forward(np.zeros((2, 1, 2, 2), np.float32))
+
+
+def test_sequential_container_protocol_and_summary(rng):
+    model = mlp(rng)
+    assert len(model) == 5 and isinstance(model[1], lw.Linear) and [type(m) for m in model][2] is lw.ReLU
+    assert len(model[1:3]) == 2
+    model.append(lw.Softmax())
+    table = model.summary((3, 2, 2))
+    assert "Linear(12 -> 5)" in table and "(N, 3)" in table and "total" in table and "83" in table
+    assert repr(model[1]) == "Linear(12 -> 5)"
+    assert model.train() is model and model.eval() is model and not model[3].training
+
+
+def test_dropout_drops_p_in_training_and_is_identity_in_eval(rng):
+    drop = lw.Dropout(0.3, rng=1)
+    x = np.ones((200, 500), np.float32)
+    y = drop.forward(x)
+    assert abs(np.mean(y == 0) - 0.3) < 0.01 and abs(y.mean() - 1) < 0.02 and y.dtype == np.float32
+    assert np.array_equal(lw.Dropout(0.3, rng=1).forward(x), y)
+    assert drop.eval().forward(x) is x
+    with pytest.raises(ValueError, match="'p' parameter of Dropout"):
+        lw.Dropout(1.0)
+
+
+def test_float32_never_becomes_float64(rng):
+    model = mlp(rng)
+    out = model.forward(rng.normal(size=(4, 3, 2, 2)))          # float64 data is cast at the first Linear
+    grad = model.backward(rng.normal(size=out.shape).astype(np.float32))
+    assert out.dtype == grad.dtype == np.float32
+    assert all(m.grads[k].dtype == np.float32 for _, m, k in model.named_parameters())
+    model.astype(np.float64)
+    assert model[1].params["W"].dtype == model[1].grads["W"].dtype == np.float64
+
+
+def test_state_dict_round_trip(rng):
+    a, b = mlp(rng).eval(), mlp(np.random.default_rng(7)).eval()
+    state = a.state_dict()
+    assert set(state) == {"1.W", "1.b", "4.W", "4.b"}
+    b.load_state_dict(state)
+    x = rng.normal(size=(3, 3, 2, 2)).astype(np.float32)
+    assert np.array_equal(a.forward(x), b.forward(x))
+    with pytest.raises(KeyError, match="missing keys \\['4.b'\\]"):
+        b.load_state_dict({k: v for k, v in state.items() if k != "4.b"})
+    with pytest.raises(ValueError, match="'1.W' has shape \\(2, 2\\)"):
+        b.load_state_dict({**state, "1.W": np.zeros((2, 2))})
+
+
+def test_optimizer_state_round_trip(rng):
+    a = mlp(rng).set_optimizer(lw.Adam())
+    loss = lw.CrossEntropyLoss()
+    loss.forward(a.forward(rng.normal(size=(4, 12)).reshape(4, 3, 2, 2)), np.array([0, 1, 2, 0]))
+    a.backward(loss.backward())
+    a.update()
+    state = a.optimizer_state_dict()
+    assert "1.W.exp_avg" in state and state["1.W.step"] == 1
+    b = mlp(rng).set_optimizer(lw.Adam()).load_optimizer_state_dict(state)
+    assert np.array_equal(b[1].optim_state["W"]["exp_avg"], a[1].optim_state["W"]["exp_avg"])
+    assert b[1].optim_state["W"]["step"] == 1
+
+
+def test_requires_input_grad_false_skips_dx_but_keeps_parameter_grads(rng):
+    a, b = mlp(rng, np.float64), mlp(rng, np.float64)
+    b.load_state_dict(a.state_dict())
+    a.eval(), b.eval()
+    b.requires_input_grad = False
+    x, g = rng.normal(size=(4, 3, 2, 2)), rng.normal(size=(4, 3))
+    a.forward(x), b.forward(x)
+    assert a.backward(g) is not None and b.backward(g) is None
+    assert np.array_equal(a[1].grads["W"], b[1].grads["W"])
+
+
+def test_register_adds_user_modules_and_refuses_a_taken_name(monkeypatch):
+    monkeypatch.setattr("layerwise.modules.registry.MODULES", dict(MODULES))
+    from layerwise.modules import registry
+
+    @lw.register
+    class Doubler(lw.Module):
+        def forward(self, x):
+            return 2 * x
+
+    @lw.register("twice")
+    class Twice(lw.Module):
+        def forward(self, x):
+            return 2 * x
+
+    assert registry.MODULES["doubler"] is Doubler and registry.MODULES["twice"] is Twice
+    with pytest.raises(ValueError, match="'relu' is already registered"):
+        lw.register("relu")(Twice)
+
+
+class Scale(lw.Module):
+    """y = w * x + x ** 2 (elementwise w)."""
+
+    def __init__(self, n, wrong=None):
+        super().__init__()
+        self.register_param("w", np.linspace(0.5, 1.5, n))
+        self.wrong = wrong
+
+    def forward(self, x):
+        self._cache = x
+        return self.params["w"] * x + x ** 2
+
+    def backward(self, g):
+        x = self._cached()
+        self.grads["w"] += (g * x).sum(0) * (1.1 if self.wrong == "param" else 1)
+        if self.wrong == "ignores_upstream":
+            return self.params["w"] + 2 * x
+        return g * (self.params["w"] + (2.2 if self.wrong == "input" else 2) * x)
+
+
+def test_gradcheck_passes_a_correct_user_module_and_names_the_wrong_tensor(rng):
+    x = rng.normal(size=(3, 4))
+    report = lw.gradcheck(Scale(4), x)
+    assert set(report.tensors) == {"input", "w"}
+    with pytest.raises(lw.GradcheckError, match="gradient of w is wrong at index"):
+        lw.gradcheck(Scale(4, "param"), x)
+    with pytest.raises(lw.GradcheckError, match="gradient of input is wrong"):
+        lw.gradcheck(Scale(4, "input"), x)
+    with pytest.raises(lw.GradcheckError, match="gradient of input is wrong"):
+        lw.gradcheck(Scale(4, "ignores_upstream"), x)
+
+
+def test_gradcheck_leaves_the_module_untouched(rng):
+    layer = lw.Linear(3, 2, rng=rng)
+    before = layer.params["W"].copy()
+    lw.gradcheck(layer, rng.normal(size=(4, 3)))
+    assert layer.params["W"].dtype == np.float32 and np.array_equal(layer.params["W"], before)

@@ -1,0 +1,67 @@
+"""Losses against closed forms and finite differences."""
+
+import numpy as np
+import pytest
+
+import layerwise as lw
+
+Z = np.array([[1.0, 2.0, 0.5], [-1.0, 0.0, 3.0]])
+T = np.array([1, 2])
+
+
+def test_cross_entropy_matches_the_closed_form_and_its_gradient():
+    loss = lw.CrossEntropyLoss()
+    p = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    assert loss.forward(Z, T) == pytest.approx(-(np.log(p[0, 1]) + np.log(p[1, 2])) / 2, rel=1e-14)
+    onehot = np.eye(3)[T]
+    assert np.allclose(loss.backward(), (p - onehot) / 2, rtol=1e-14)
+    assert lw.CrossEntropyLoss().forward(Z, onehot) == pytest.approx(loss.forward(Z, T), rel=1e-14)
+    lw.gradcheck_loss(lw.CrossEntropyLoss(), Z, T)
+    lw.gradcheck_loss(lw.CrossEntropyLoss(), Z, np.array([[0.2, 0.3, 0.5], [0.6, 0.4, 0.0]]))
+
+
+def test_cross_entropy_is_finite_for_huge_logits():
+    loss = lw.CrossEntropyLoss()
+    z = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 5.0]], dtype=np.float32)
+    value = loss.forward(z, np.array([1, 1]))
+    grad = loss.backward()
+    assert value == pytest.approx(1e4, rel=1e-6) and np.all(np.isfinite(grad)) and grad.dtype == np.float32
+
+
+def test_bce_with_logits_and_bce_match_closed_forms():
+    z, t = np.array([[0.3], [-2.0], [4.0]]), np.array([[1.0], [0.0], [0.0]])
+    s = 1 / (1 + np.exp(-z))
+    want = -np.mean(t * np.log(s) + (1 - t) * np.log(1 - s))
+    a = lw.BCEWithLogitsLoss()
+    assert a.forward(z, t) == pytest.approx(want, rel=1e-12)
+    assert np.allclose(a.backward(), (s - t) / 3, rtol=1e-12)
+    assert np.isfinite(lw.BCEWithLogitsLoss().forward(np.array([[1e4], [-1e4]]), np.array([[0.0], [1.0]])))
+    b = lw.BCELoss()
+    assert b.forward(s, t) == pytest.approx(want, rel=1e-12)
+    assert np.allclose(b.backward(), (s - t) / (s * (1 - s)) / 3, rtol=1e-10)
+    assert np.isfinite(lw.BCELoss().forward(np.array([[0.0], [1.0]]), np.array([[1.0], [0.0]])))
+    lw.gradcheck_loss(lw.BCEWithLogitsLoss(), z, t)
+    lw.gradcheck_loss(lw.BCELoss(), s, t)
+
+
+def test_mse_averages_over_every_element():
+    y, t = np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([[0.0, 2.0], [1.0, 1.0]])
+    loss = lw.MSELoss()
+    assert loss.forward(y, t) == pytest.approx((1 + 0 + 4 + 16) / 4)
+    assert np.allclose(loss.backward(), 2 * (y - t) / 4)
+    lw.gradcheck_loss(lw.MSELoss(), y, t)
+
+
+@pytest.mark.parametrize("loss, pred, target, message", [
+    (lw.CrossEntropyLoss(), Z, np.array([0, 3]), "labels must be in \\[0, 3\\)"),
+    (lw.CrossEntropyLoss(), Z, np.array([0, 1, 2]), "2 predictions but 3 labels"),
+    (lw.MSELoss(), Z, Z[:, :2], "expected target of shape \\(2, 3\\)"),
+])
+def test_bad_targets_raise_clear_errors(loss, pred, target, message):
+    with pytest.raises(ValueError, match=message):
+        loss.forward(pred, target)
+
+
+def test_backward_before_forward_raises():
+    with pytest.raises(RuntimeError, match="CrossEntropyLoss.backward was called before forward"):
+        lw.CrossEntropyLoss().backward()

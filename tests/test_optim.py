@@ -1,0 +1,145 @@
+"""Optimizers against updates computed by hand with PyTorch's formulas."""
+
+import numpy as np
+import pytest
+
+import layerwise as lw
+
+GRADS = [np.array([[0.5, -1.0], [2.0, 0.25]]), np.array([[-0.3, 0.7], [0.1, -2.0]]),
+         np.array([[1.5, 0.2], [-0.4, 0.9]])]
+BGRADS = [np.array([0.2, -0.1]), np.array([-0.5, 0.3]), np.array([0.05, 0.4])]
+
+
+def run(opt, steps=3):
+    """A 2x2 float64 Linear whose grads are set by hand, stepped ``steps`` times."""
+    layer = lw.Linear(2, 2, rng=0, dtype=np.float64)
+    layer.params["W"][...] = [[1.0, -2.0], [0.5, 3.0]]
+    layer.params["b"][...] = [0.1, -0.2]
+    layer.set_optimizer(opt)
+    for g, gb in list(zip(GRADS, BGRADS))[:steps]:
+        layer.grads["W"][...] = g
+        layer.grads["b"][...] = gb
+        layer.update()
+        assert not layer.grads["W"].any() and not layer.grads["b"].any()
+    return layer
+
+
+W0, B0 = np.array([[1.0, -2.0], [0.5, 3.0]]), np.array([0.1, -0.2])
+
+
+def test_sgd_plain_and_weight_decay_on_weights_only():
+    layer = run(lw.SGD(lr=0.1, weight_decay=0.01), steps=1)
+    assert np.allclose(layer.params["W"], W0 - 0.1 * (GRADS[0] + 0.01 * W0), rtol=0, atol=1e-15)
+    assert np.allclose(layer.params["b"], B0 - 0.1 * BGRADS[0], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum(nesterov):
+    lr, m, wd = 0.1, 0.9, 0.01
+    p, buf = W0.copy(), None
+    for g in GRADS:
+        d = g + wd * p
+        buf = d.copy() if buf is None else m * buf + d
+        p = p - lr * (d + m * buf if nesterov else buf)
+    layer = run(lw.SGD(lr=lr, momentum=m, nesterov=nesterov, weight_decay=wd))
+    assert np.allclose(layer.params["W"], p, rtol=1e-14, atol=1e-14)
+    assert "momentum_buffer" in layer.optim_state["W"]
+
+
+def test_adam():
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    p, m, v = W0.copy(), 0, 0
+    for t, g in enumerate(GRADS, 1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    layer = run(lw.Adam(lr=lr))
+    assert np.allclose(layer.params["W"], p, rtol=1e-12, atol=1e-14)
+    assert layer.optim_state["W"]["step"] == 3
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_rmsprop(momentum):
+    lr, alpha, eps = 0.01, 0.99, 1e-8
+    p, v, buf = W0.copy(), 0, 0
+    for g in GRADS:
+        v = alpha * v + (1 - alpha) * g * g
+        u = g / (np.sqrt(v) + eps)
+        buf = momentum * buf + u
+        p = p - lr * (buf if momentum else u)
+    layer = run(lw.RMSprop(lr=lr, momentum=momentum))
+    assert np.allclose(layer.params["W"], p, rtol=1e-12, atol=1e-14)
+
+
+def test_adagrad():
+    lr, eps = 0.1, 1e-10
+    p, s = W0.copy(), 0
+    for g in GRADS:
+        s = s + g * g
+        p = p - lr * g / (np.sqrt(s) + eps)
+    layer = run(lw.Adagrad(lr=lr))
+    assert np.allclose(layer.params["W"], p, rtol=1e-12, atol=1e-14)
+
+
+def test_defaults_are_pytorchs():
+    assert (lw.Adam().lr, lw.Adam().betas, lw.Adam().eps) == (1e-3, (0.9, 0.999), 1e-8)
+    assert (lw.RMSprop().lr, lw.RMSprop().alpha, lw.RMSprop().eps) == (1e-2, 0.99, 1e-8)
+    assert (lw.Adagrad().lr, lw.Adagrad().eps) == (1e-2, 1e-10)
+    assert (lw.SGD(0.1).momentum, lw.SGD(0.1).nesterov, lw.SGD(0.1).weight_decay) == (0, False, 0)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: lw.SGD(lr=0), "'lr' parameter of SGD must be a number > 0"),
+    (lambda: lw.SGD(lr=0.1, momentum=1.0), "'momentum' parameter of SGD"),
+    (lambda: lw.SGD(lr=0.1, nesterov=True), "nesterov=True needs momentum > 0"),
+    (lambda: lw.Adam(betas=(0.9,)), "'betas' parameter of Adam"),
+    (lambda: lw.Adam(weight_decay=-1), "'weight_decay' parameter of Adam"),
+])
+def test_invalid_hyperparameters_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("opt", [lw.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), lw.Adam(weight_decay=1e-3),
+                                 lw.RMSprop(momentum=0.5), lw.Adagrad()])
+def test_float32_model_stays_float32(opt, rng):
+    model = lw.Sequential(lw.Linear(3, 4, rng=rng), lw.Tanh(), lw.Linear(4, 2, rng=rng)).set_optimizer(opt)
+    loss = lw.CrossEntropyLoss()
+    for _ in range(2):
+        out = model.forward(rng.normal(size=(5, 3)).astype(np.float32))
+        loss.forward(out, np.array([0, 1, 0, 1, 1]))
+        grad = model.backward(loss.backward())
+        model.update()
+    assert out.dtype == grad.dtype == np.float32
+    for _, m, k in model.named_parameters():
+        assert m.params[k].dtype == np.float32
+        assert all(v.dtype == np.float32 for v in m.optim_state[k].values() if isinstance(v, np.ndarray))
+
+
+def test_a_layer_keeps_its_own_optimizer_and_frozen_layers_do_not_move(rng):
+    model = lw.Sequential(lw.Linear(3, 4, rng=rng), lw.ReLU(), lw.Linear(4, 2, rng=rng))
+    model[2].set_optimizer(lw.SGD(lr=0.5))
+    model.set_optimizer(lw.SGD(lr=0.1))
+    assert model[0].optimizer.lr == 0.1 and model[2].optimizer.lr == 0.5
+    model.set_optimizer(lw.Adam())
+    assert isinstance(model[0].optimizer, lw.Adam) and model[2].optimizer.lr == 0.5
+    model[0].frozen = True
+    before = model[0].params["W"].copy()
+    loss = lw.CrossEntropyLoss()
+    loss.forward(model.forward(rng.normal(size=(4, 3))), np.array([0, 1, 1, 0]))
+    model.backward(loss.backward())
+    model.update()
+    assert np.array_equal(model[0].params["W"], before) and not model[0].grads["W"].any()
+
+
+def test_gradient_accumulation_equals_one_step_on_the_summed_gradient(rng):
+    x1, x2 = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    a = lw.Linear(3, 2, rng=0, dtype=np.float64).set_optimizer(lw.SGD(0.1))
+    b = lw.Linear(3, 2, rng=0, dtype=np.float64).set_optimizer(lw.SGD(0.1))
+    g = rng.normal(size=(4, 2))
+    a.forward(x1), a.backward(g), a.forward(x2), a.backward(g)
+    a.update()
+    b.forward(np.concatenate([x1, x2]))
+    b.backward(np.concatenate([g, g]))
+    b.update()
+    assert np.allclose(a.params["W"], b.params["W"], rtol=1e-14)
