@@ -24,7 +24,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_mlp  # noqa: E402
 
-import layerwise as lw  # noqa: E402
 from layerwise.trainer import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,12 +42,7 @@ def readme_command(repeats):
 
 def trainer_epoch(X, y, batch, state):
     if "trainer" not in state:
-        rng = np.random.default_rng(0)
-        model = lw.Sequential(lw.Linear(784, 256, init="he_uniform", rng=rng), lw.ReLU(),
-                              lw.Linear(256, 128, init="he_uniform", rng=rng), lw.ReLU(), lw.Linear(128, 10, rng=rng))
-        model.set_optimizer(lw.SGD(lr=0.01, momentum=0.9))
-        model.requires_input_grad = False
-        state["trainer"] = Trainer(model, epochs=0, batch_size=batch, seed=1, progress="off")
+        state["trainer"] = Trainer(bench_mlp.make_model(), epochs=0, batch_size=batch, seed=1, progress="off")
     t = state["trainer"]
     t.epochs += 1
     t.fit(X, y)
