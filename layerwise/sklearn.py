@@ -22,8 +22,6 @@ from .optim import SGD, Adam
 from .trainer import Trainer
 
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": None}
-# predictions run in chunks of this many rows, padded, so a row's result never depends on its neighbours
-_CHUNK = 256
 
 
 class _LayerwiseMLP(BaseEstimator):
@@ -190,19 +188,13 @@ class _LayerwiseMLP(BaseEstimator):
         return on_event
 
     def _forward(self, X):
-        """Model outputs, computed in padded chunks of fixed size so each row is independent of the others."""
+        """Model outputs, one row at a time: a BLAS product's last bits depend on a row's place in
+        the batch, so this keeps every sample's prediction independent of the others."""
         self.model_.eval()
-        dtype = np.dtype(self.dtype)
-        out = None
-        for start in range(0, len(X), _CHUNK):
-            part = X[start:start + _CHUNK]
-            pad = np.zeros((_CHUNK, X.shape[1]), dtype=dtype)
-            pad[:len(part)] = part
-            y = self.model_.forward(pad)[:len(part)]
-            if out is None:
-                out = np.empty((len(X), y.shape[1]), dtype=y.dtype)
-            out[start:start + len(part)] = y
-        return out if out is not None else np.zeros((0, self._n_outputs), dtype=dtype)
+        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        if len(X) == 0:
+            return np.zeros((0, self._n_outputs), dtype=X.dtype)
+        return np.concatenate([self.model_.forward(X[i:i + 1]) for i in range(len(X))])
 
     def _validate(self, X, y="no_validation", reset=True):
         kw = dict(accept_sparse=False, dtype=[np.float64, np.float32], reset=reset)
