@@ -6,7 +6,6 @@ the L2 term ``alpha / 2 * ||W||^2`` is divided by the batch size there, so layer
 ``weight_decay = alpha / batch_size`` and the two estimators regularize alike.
 """
 
-import copy
 import warnings
 
 import numpy as np

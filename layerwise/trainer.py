@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from .errors import TrainingError
-from .losses import CrossEntropyLoss, get_loss
+from .losses import get_loss
 from .schedules import Schedule
 
 

@@ -1,7 +1,6 @@
 """LayerwiseClassifier / LayerwiseRegressor as scikit-learn estimators."""
 
 import numpy as np
-import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline

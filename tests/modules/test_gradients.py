@@ -1,6 +1,5 @@
 """Every registered module passes gradcheck; a registered module without a case fails the suite."""
 
-import numpy as np
 import pytest
 
 import layerwise as lw
