@@ -4,23 +4,37 @@ Images keep the shape (N, 1, H, W); flattening is a layer. Normalization statist
 training split only.
 """
 
-import csv
+import difflib
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
-from .download import FILES, cache_dir, fetch_dataset_files
+from .download import cache_dir, fetch_dataset_files
 from .idx import read_idx
+from .tabular import read_csv, read_npz
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "npz", "csv")
+NORMALIZATIONS = ("scale", "standardize", "none")
+IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 
 
-@dataclass
+@dataclass(repr=False)
 class Dataset:
-    """Train / validation / test arrays; ``y_*`` are int64 codes into ``classes``."""
+    """Train / validation / test arrays; ``y_*`` are int64 codes into ``classes``.
+
+    Attributes
+    ----------
+    X_train, X_val, X_test : ndarray of shape (N, ...), C-contiguous
+    y_train, y_val, y_test : ndarray of int64, shape (N,)
+    classes : ndarray
+        The original label values; ``classes[y]`` gives them back.
+    name : str
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -33,218 +47,214 @@ class Dataset:
 
     @property
     def input_shape(self):
+        """The shape of one sample, ``X_train.shape[1:]``."""
         return tuple(self.X_train.shape[1:])
 
     @property
     def n_classes(self):
         return len(self.classes)
 
+    def __repr__(self):
+        return (f"Dataset({self.name!r}, train={len(self.X_train)}, val={len(self.X_val)}, "
+                f"test={len(self.X_test)}, input_shape={self.input_shape}, n_classes={self.n_classes})")
 
-def _split(n, y, fraction, seed, what):
-    """Stratified index split; falls back to a plain shuffle split when a class is too small."""
-    idx = np.arange(n)
+
+def _choice(what, value, valid):
+    close = difflib.get_close_matches(str(value), valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return DataError(f"Unknown {what} {value!r}; expected one of {', '.join(map(repr, valid))}.{hint}")
+
+
+def _check_fraction(name, value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
+        raise DataError(f"The '{name}' parameter of load_dataset must be a float in [0, 1). Got {value!r} instead.")
+
+
+def _split(idx, y, fraction, seed, where, what):
+    """``(kept, held_out)`` sorted index arrays; stratified by ``y`` when every class allows it."""
     if fraction == 0:
         return idx, idx[:0]
     try:
-        return train_test_split(idx, test_size=fraction, random_state=seed, stratify=y)
-    except ValueError:
+        kept, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=y)
+    except ValueError:  # a class with one sample, or fewer held-out slots than classes
         try:
-            return train_test_split(idx, test_size=fraction, random_state=seed)
+            kept, held = train_test_split(idx, test_size=fraction, random_state=seed)
         except ValueError as e:
-            raise DataError(f"cannot split {n} samples for {what}: {e}") from None
+            raise DataError(f"{where}: cannot hold out a {what} split of {fraction} from {len(idx)} "
+                            f"samples ({e}).") from None
+    return np.sort(kept), np.sort(held)
 
 
-def _mnist_arrays(name, path, download, mirrors):
-    folder = Path(path) if path else cache_dir() / name
-    files = FILES[name]
-    missing = [f for f in files if not (folder / f).is_file()]
+def _idx_folder_arrays(name, path, download, mirrors, files):
+    """uint8 images (N, 1, H, W) and labels for train and test from the four IDX files."""
+    folder = Path(path) if path is not None else cache_dir() / name
+    if folder.is_file():
+        raise DataError(f"{folder}: is a file; for {name}, data.path must be the folder that holds "
+                        f"{', '.join(IDX_FILES['train'] + IDX_FILES['test'])}.")
+    if download:
+        fetch_dataset_files(name, folder, mirrors, files)
+    missing = [f for f in IDX_FILES["train"] + IDX_FILES["test"] if not (folder / f).is_file()]
     if missing:
-        if not download:
-            raise DataError(f"{folder}: missing {', '.join(missing)}. Put the four IDX .gz files there, set "
-                            "data.path to their folder, or set data.download: true to fetch them.")
-        fetch_dataset_files(name, folder, mirrors)
-    X, y = read_idx(folder / "train-images-idx3-ubyte.gz"), read_idx(folder / "train-labels-idx1-ubyte.gz")
-    X_te, y_te = read_idx(folder / "t10k-images-idx3-ubyte.gz"), read_idx(folder / "t10k-labels-idx1-ubyte.gz")
-    for images, labels, part in ((X, y, "train"), (X_te, y_te, "t10k")):
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{folder}: {part}-images has shape {images.shape} but {part}-labels has shape "
-                            f"{labels.shape}; expected (N, H, W) images and N labels.")
-        if labels.size and labels.max() > 9:
-            raise DataError(f"{folder}: {part}-labels holds label {labels.max()}; expected 0 to 9.")
-    return X[:, None], y, X_te[:, None], y_te
+        state = "" if folder.is_dir() else " (the folder does not exist)"
+        raise DataError(f"{name}: missing {', '.join(missing)} in {folder}{state}. Set data.download: true to "
+                        "fetch them (sha256-checked), or set data.path to a folder that has them.")
+    parts = []
+    for images_file, labels_file in IDX_FILES.values():
+        images, labels = read_idx(folder / images_file), read_idx(folder / labels_file)
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise DataError(f"{folder / images_file}: expected uint8 images of shape (N, H, W), got "
+                            f"{images.dtype} of shape {images.shape}.")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise DataError(f"{folder}: {images_file} holds {len(images)} images but {labels_file} holds "
+                            f"labels of shape {labels.shape}; expected ({len(images)},).")
+        bad = labels[(labels < 0) | (labels > 9)]
+        if bad.size:
+            raise DataError(f"{folder / labels_file}: labels must be 0 to 9, found {bad[0]} "
+                            f"({bad.size} such labels).")
+        parts += [images[:, None], labels.astype(np.int64)]
+    if parts[0].shape[1:] != parts[2].shape[1:]:
+        raise DataError(f"{folder}: train images are {parts[0].shape[2:]} but test images are "
+                        f"{parts[2].shape[2:]}.")
+    return parts
 
 
-def _npz_arrays(path):
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (ValueError, OSError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e}).") from None
-    for key in ("X", "y"):
-        if key not in arrays:
-            raise DataError(f"{path}: no array '{key}' (found {', '.join(arrays) or 'none'}); expected X and y.")
-    if ("X_test" in arrays) != ("y_test" in arrays):
-        raise DataError(f"{path}: X_test and y_test must come together.")
-    for xs, ys in (("X", "y"), ("X_test", "y_test")):
-        if xs in arrays and (arrays[ys].ndim != 1 or len(arrays[xs]) != len(arrays[ys])):
-            raise DataError(f"{path}: {xs} has {len(arrays[xs])} rows but {ys} has shape {arrays[ys].shape}.")
-        if xs in arrays and not np.issubdtype(arrays[xs].dtype, np.number):
-            raise DataError(f"{path}: {xs} must be numeric, got dtype {arrays[xs].dtype}.")
-    if "X_test" in arrays and arrays["X_test"].shape[1:] != arrays["X"].shape[1:]:
-        raise DataError(f"{path}: X_test samples have shape {arrays['X_test'].shape[1:]}, X has {arrays['X'].shape[1:]}.")
-    return arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test")
-
-
-def _csv_arrays(path, label_column):
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"{path}: the file is empty.")
-
-    def numeric(cell):
-        try:
-            float(cell)
-            return True
-        except ValueError:
-            return False
-
-    header = None if all(numeric(c) for c in rows[0] if c.strip()) else rows[0]
-    body = rows[1:] if header else rows
-    width = len(rows[0])
-    if isinstance(label_column, str):
-        if header is None or label_column not in header:
-            raise DataError(f"{path}: no column named {label_column!r} (columns: "
-                            f"{', '.join(header) if header else 'no header row'}).")
-        label_column = header.index(label_column)
-    if not -width <= label_column < width:
-        raise DataError(f"{path}: label_column {label_column} is out of range for {width} columns.")
-    label_column %= width
-    X = np.empty((len(body), width - 1))
-    y = []
-    for i, row in enumerate(body):
-        line = i + (2 if header else 1)
-        if len(row) != width:
-            raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width}.")
-        y.append(row[label_column].strip())
-        for j, cell in enumerate(c for k, c in enumerate(row) if k != label_column):
-            try:
-                X[i, j] = float(cell)
-            except ValueError:
-                col = j if j < label_column else j + 1
-                name = f" ({header[col]!r})" if header else ""
-                raise DataError(f"{path}: line {line}, column {col + 1}{name}: {cell!r} is not a number.") from None
-    if not body:
-        raise DataError(f"{path}: no data rows.")
-    y = np.array(y)
-    if all(numeric(v) for v in y):
-        yf = y.astype(np.float64)
-        y = yf.astype(np.int64) if np.all(yf == np.round(yf)) else yf
-    return X, y, None, None
-
-
-def _encode(y_parts, where):
-    y_all = np.concatenate([np.asarray(p) for p in y_parts])
+def _encode(where, *ys):
+    """Classes and int64 codes for each label array, over their union."""
+    if len({y.dtype.kind in "US" for y in ys}) > 1:
+        raise DataError(f"{where}: y holds {ys[0].dtype} labels but y_test holds {ys[1].dtype}; use one label "
+                        "type for both.")
+    y_all = np.concatenate(ys)
     if np.issubdtype(y_all.dtype, np.floating) and not np.all(y_all == np.round(y_all)):
-        raise DataError(f"{where}: labels must be class labels (ints or strings); got non-integer values.")
+        raise DataError(f"{where}: labels must be class labels (integers or strings); got non-integer "
+                        "numbers. Regression targets are not supported here.")
     classes, codes = np.unique(y_all, return_inverse=True)
-    out, start = [], 0
-    for p in y_parts:
-        out.append(codes[start:start + len(p)].astype(np.int64))
-        start += len(p)
-    return classes, out
+    bounds = np.cumsum([len(y) for y in ys])[:-1]
+    return classes, [c.astype(np.int64) for c in np.split(codes.reshape(-1), bounds)]
+
+
+def _mean_std(X, rows=256):
+    """Per-feature mean and std of ``X`` in float64, in row chunks so no full-size temporary is made."""
+    mean = X.mean(axis=0, dtype=np.float64)
+    sq = np.zeros_like(mean)
+    for start in range(0, len(X), rows):
+        d = X[start:start + rows] - mean
+        sq += np.einsum("i...,i...->...", d, d)
+    return mean, np.sqrt(sq / len(X))
+
+
+def _normalize(how, image_max, train, *others):
+    """Normalize every part in place with statistics of ``train`` alone."""
+    if how == "none":
+        return
+    if how == "scale" and image_max is not None:
+        for part in (train, *others):
+            part /= image_max
+        return
+    if how == "scale":
+        shift = train.min(axis=0)
+        span = train.max(axis=0) - shift
+        span[span == 0] = 1  # constant features map to 0, as in scikit-learn's MinMaxScaler
+    else:
+        shift, span = _mean_std(train)
+        span[span == 0] = 1
+    shift, span = shift.astype(train.dtype), span.astype(train.dtype)
+    for part in (train, *others):
+        part -= shift
+        part /= span
 
 
 def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_fraction=0.2, normalize="scale",
-                 seed=0, label_column=-1, dtype=np.float32, mirrors=None):
+                 seed=0, label_column=-1, dtype=np.float32, mirrors=None, files=None):
     """Load, split and normalize a dataset.
 
     Parameters
     ----------
     dataset : {"digits", "mnist", "fashion_mnist", "npz", "csv"}
-    path : str, optional
-        MNIST-style: the folder of the four IDX .gz files (default: the cache folder);
-        npz / csv: the file.
-    download : bool
-        MNIST-style: fetch missing files (sha256-checked) from ``mirrors``.
-    val_fraction, test_fraction : float
-        Stratified hold-outs; the test split is only made for datasets without an official one.
-    normalize : {"scale", "standardize", "none"}
-        ``scale``: images by their known maximum, other data min-max per feature;
-        ``standardize``: per-feature mean and std. Statistics come from the training split.
+        digits: scikit-learn's bundled 8x8 digits (no network). mnist, fashion_mnist: the four gzipped
+        IDX files. npz: arrays ``X``, ``y`` and optionally ``X_test``, ``y_test``. csv: numeric
+        features and a label column, header row optional.
+    path : str or path-like, optional
+        mnist, fashion_mnist: the folder of the IDX files (default ``cache_dir() / dataset``);
+        npz, csv: the file (required).
+    download : bool, default False
+        mnist, fashion_mnist: fetch missing or damaged files, sha256-checked, from ``mirrors``.
+    val_fraction : float in [0, 1), default 0.1
+        Share of the training part held out for validation.
+    test_fraction : float in [0, 1), default 0.2
+        Share held out for testing, for datasets without an official test split (digits, csv, npz
+        without ``X_test``).
+    normalize : {"scale", "standardize", "none"}, default "scale"
+        scale: images divided by their known maximum (16 for digits, 255 for the IDX sets), other
+        data min-max scaled per feature; standardize: per-feature mean 0 and std 1 (a std of 0 is
+        taken as 1). Statistics come from the training split only.
+    seed : int, default 0
+        ``random_state`` of the splits.
+    label_column : int or str, default -1
+        csv: the label column's index (negative counts from the end) or header name.
+    dtype : float dtype, default np.float32
+        dtype of ``X_*``.
+    mirrors : list of str, optional
+        Base URLs to download from, overriding ``MIRRORS[dataset]``.
+    files : dict of str to str, optional
+        Filename to sha256 for the download, overriding the published checksums.
 
     Returns
     -------
     Dataset
+
+    Raises
+    ------
+    DataError
+        Unknown names or bad parameters, missing or damaged files; the message names the file.
+
+    Notes
+    -----
+    Splits are stratified by class (``train_test_split`` with ``random_state=seed``); when a class is
+    too small to stratify, that split falls back to a plain seeded shuffle split. Image sets are split
+    by index while still uint8, and each part is converted to ``dtype`` and scaled in place, so an
+    MNIST-sized set is never held twice in floating point.
     """
     if dataset not in DATASETS:
-        raise DataError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}.")
-    if normalize not in ("scale", "standardize", "none"):
-        raise DataError(f"unknown normalize {normalize!r}; expected scale, standardize or none.")
-    image_max = None
+        raise _choice("dataset", dataset, DATASETS)
+    if normalize not in NORMALIZATIONS:
+        raise _choice("normalize", normalize, NORMALIZATIONS)
+    _check_fraction("val_fraction", val_fraction)
+    _check_fraction("test_fraction", test_fraction)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise DataError(f"The 'dtype' parameter of load_dataset must be a float dtype. Got {dtype} instead.")
+    image_max, classes = None, None
     if dataset == "digits":
         from sklearn.datasets import load_digits
         bunch = load_digits()
         X, y, X_test, y_test, image_max = bunch.images[:, None], bunch.target, None, None, 16.0
     elif dataset in ("mnist", "fashion_mnist"):
-        X, y, X_test, y_test = _mnist_arrays(dataset, path, download, mirrors)
-        image_max = 255.0
+        X, y, X_test, y_test = _idx_folder_arrays(dataset, path, download, mirrors, files)
+        image_max, classes = 255.0, np.arange(10)
     elif path is None:
-        raise DataError(f"dataset {dataset!r} needs data.path.")
-    elif dataset == "npz":
-        X, y, X_test, y_test = _npz_arrays(path)
+        raise DataError(f"Dataset {dataset!r} needs a path to its file (data.path).")
     else:
-        X, y, X_test, y_test = _csv_arrays(path, label_column)
-    where = path or dataset
+        X, y, X_test, y_test = (read_npz(path) if dataset == "npz" else read_csv(path, label_column))
+    where = str(path) if path is not None else dataset
     if len(X) == 0:
         raise DataError(f"{where}: no samples.")
-    classes, codes = _encode([y] if X_test is None else [y, y_test], where)
-    y = codes[0]
+    if classes is None:
+        classes, codes = _encode(where, y, *([] if y_test is None else [y_test]))
+        y, y_test = codes[0], (codes[1] if len(codes) > 1 else None)
+    idx = np.arange(len(X))
+    test_idx = None
     if X_test is None:
-        rest, test = _split(len(X), y, test_fraction, seed, "the test split")
-        X_test_idx = test
-    else:
-        rest, X_test_idx = np.arange(len(X)), None
-    tr, va = _split(len(rest), y[rest], val_fraction, seed, "the validation split")
-    train_idx, val_idx = np.sort(rest[tr]), np.sort(rest[va])
+        idx, test_idx = _split(idx, y, test_fraction, seed, where, "test")
+    train_idx, val_idx = _split(idx, y[idx], val_fraction, seed, where, "validation")
+    if len(train_idx) == 0:
+        raise DataError(f"{where}: no training samples are left after the validation and test splits.")
 
-    def take(source, idx):  # index the raw (uint8 for images) arrays first, then convert: one float copy
-        part = source if idx is None else source[idx]
-        return np.ascontiguousarray(part, dtype=dtype)
+    def take(source, rows):  # index the raw (uint8 for images) array first, then convert only that part
+        return np.ascontiguousarray(source if rows is None else source[rows], dtype=dtype)
 
     X_train, X_val = take(X, train_idx), take(X, val_idx)
-    X_te = take(X, X_test_idx) if X_test is None else take(X_test, None)
-    y_train, y_val = y[train_idx], y[val_idx]
-    y_te = y[X_test_idx] if X_test is None else codes[1]
+    X_te = take(X, test_idx) if X_test is None else take(X_test, None)
+    y_te = y[test_idx] if X_test is None else y_test
     del X, X_test
     _normalize(normalize, image_max, X_train, X_val, X_te)
-    return Dataset(X_train, y_train, X_val, y_val, X_te, y_te, classes, dataset)
-
-
-def _normalize(how, image_max, *parts):
-    train = parts[0]
-    if how == "none":
-        return
-    if how == "scale" and image_max is not None:
-        for p in parts:
-            p *= 1.0 / image_max
-        return
-    axis = 0
-    if how == "scale":
-        low, high = train.min(axis=axis), train.max(axis=axis)
-        span = high - low
-        span[span == 0] = 1
-        shift, factor = low, 1.0 / span
-    else:
-        shift, std = train.mean(axis=axis, dtype=np.float64), train.std(axis=axis, dtype=np.float64)
-        std[std == 0] = 1
-        factor = 1.0 / std
-    shift, factor = shift.astype(train.dtype), np.asarray(factor).astype(train.dtype)
-    for p in parts:
-        p -= shift
-        p *= factor
+    return Dataset(X_train, y[train_idx], X_val, y[val_idx], X_te, np.asarray(y_te, np.int64), classes, dataset)

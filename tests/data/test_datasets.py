@@ -1,72 +1,251 @@
-"""load_dataset: splits, normalization from the training split only, npz and csv, clear errors."""
+"""load_dataset: splits, normalization from the training split only, IDX folders, npz and csv, errors."""
+
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from layerwise.data import load_dataset
-from layerwise.errors import DataError
+from layerwise.data import DATASETS, Dataset, load_dataset, write_idx
+from layerwise.errors import DataError, DownloadError
+
+IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz")
 
 
+def check_layout(d, dtype=np.float32):
+    for X, y in ((d.X_train, d.y_train), (d.X_val, d.y_val), (d.X_test, d.y_test)):
+        assert X.dtype == dtype and X.flags.c_contiguous and X.shape[1:] == d.input_shape
+        assert y.dtype == np.int64 and y.shape == (len(X),)
+        assert len(y) == 0 or 0 <= y.min() <= y.max() < d.n_classes
+
+
+# -- digits ---------------------------------------------------------------------------------------
 def test_digits_split_is_stratified_and_fixed_by_the_seed():
-    a, b = load_dataset("digits", seed=1), load_dataset("digits", seed=1)
-    c = load_dataset("digits", seed=2)
-    assert np.array_equal(a.X_test, b.X_test) and not np.array_equal(a.X_test, c.X_test)
-    assert a.X_train.shape[1:] == (1, 8, 8) and len(a.X_test) == 360
-    assert len(a.X_train) + len(a.X_val) + len(a.X_test) == 1797
-    counts = np.bincount(a.y_test) / len(a.y_test)
-    assert np.all(np.abs(counts - 0.1) < 0.02)
-    assert a.X_train.max() == 1.0 and a.X_train.dtype == np.float32
+    a, b, c = load_dataset("digits", seed=1), load_dataset("digits", seed=1), load_dataset("digits", seed=2)
+    assert np.array_equal(a.X_test, b.X_test) and np.array_equal(a.y_val, b.y_val)
+    assert not np.array_equal(a.X_test, c.X_test)
+    check_layout(a)
+    assert a.input_shape == (1, 8, 8) and a.n_classes == 10 and list(a.classes) == list(range(10))
+    assert (len(a.X_train), len(a.X_val), len(a.X_test)) == (1293, 144, 360)
+    whole = np.bincount(np.concatenate([a.y_train, a.y_val, a.y_test])) / 1797
+    for y in (a.y_train, a.y_val, a.y_test):
+        assert np.abs(np.bincount(y, minlength=10) / len(y) - whole).max() < 0.01
+    assert a.X_train.min() == 0 and a.X_train.max() == 1.0  # divided by 16
+    assert repr(a) == "Dataset('digits', train=1293, val=144, test=360, input_shape=(1, 8, 8), n_classes=10)"
 
 
-def test_standardize_uses_training_statistics_only(tmp_path):
+def test_val_fraction_zero_gives_empty_arrays_of_the_right_shape():
+    d = load_dataset("digits", val_fraction=0, normalize="none", dtype=np.float64)
+    check_layout(d, np.float64)
+    assert d.X_val.shape == (0, 1, 8, 8) and d.y_val.shape == (0,) and d.X_train.max() == 16
+
+
+def test_digits_standardize_uses_training_statistics():
+    d = load_dataset("digits", normalize="standardize", dtype=np.float64)
+    flat = d.X_train.reshape(len(d.X_train), -1)
+    assert np.allclose(flat.mean(0), 0, atol=1e-9)
+    assert np.allclose(flat.std(0)[flat.std(0) > 0], 1)
+
+
+# -- mnist-style IDX folders ----------------------------------------------------------------------
+def test_mnist_from_a_folder(tmp_path, fake_mnist):
+    fake_mnist(tmp_path, n_train=50, n_test=10)
+    d = load_dataset("mnist", path=str(tmp_path), val_fraction=0.2)
+    check_layout(d)
+    assert d.X_train.shape == (40, 1, 28, 28) and d.X_val.shape == (10, 1, 28, 28)
+    assert d.X_test.shape == (10, 1, 28, 28) and list(d.classes) == list(range(10))
+    assert np.bincount(d.y_val).tolist() == [1] * 10  # stratified
+    assert d.X_train.min() >= 0 and d.X_train.max() <= 1 and d.X_test.max() == 1.0  # divided by 255
+    assert d.name == "mnist"
+
+
+def test_fashion_mnist_with_small_images(tmp_path, fake_mnist):
+    fake_mnist(tmp_path, side=4)
+    d = load_dataset("fashion_mnist", path=tmp_path, val_fraction=0)
+    assert d.input_shape == (1, 4, 4) and len(d.X_train) == 40 and len(d.X_test) == 10
+
+
+def test_mnist_download_then_load_from_the_cache(server, tmp_path, monkeypatch, fake_mnist):
+    files = fake_mnist(server.folder)
+    monkeypatch.setenv("LAYERWISE_DATA", str(tmp_path / "cache"))
+    d = load_dataset("mnist", download=True, mirrors=[server.url], files=files, val_fraction=0.25)
+    assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(IDX_NAMES)
+    assert d.X_train.shape == (30, 1, 28, 28) and d.X_val.shape == (10, 1, 28, 28)
+    assert len(server.hits) == 4
+    again = load_dataset("mnist", download=True, mirrors=[server.url], files=files, val_fraction=0.25)
+    assert len(server.hits) == 4 and np.array_equal(again.X_train, d.X_train)  # intact files are kept
+
+
+def test_mnist_download_failure_is_a_download_error(closed_port, tmp_path, fake_mnist):
+    with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz: no mirror delivered it: .*refused"):
+        load_dataset("mnist", path=tmp_path / "new", download=True, mirrors=[closed_port])
+
+
+def test_mnist_missing_files_without_download_say_what_to_do(tmp_path, fake_mnist):
+    with pytest.raises(DataError, match=f"missing {', '.join(IDX_NAMES)} in {tmp_path}.*data.download: true"):
+        load_dataset("mnist", path=str(tmp_path))
+    fake_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"^mnist: missing t10k-labels-idx1-ubyte.gz in "):
+        load_dataset("mnist", path=str(tmp_path))
+    with pytest.raises(DataError, match="the folder does not exist"):
+        load_dataset("mnist", path=str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="is a file; for mnist, data.path must be the folder"):
+        load_dataset("mnist", path=str(tmp_path / "train-images-idx3-ubyte.gz"))
+
+
+def test_mnist_inconsistent_files_are_named(tmp_path, fake_mnist):
+    fake_mnist(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(39, np.uint8))
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz holds 40 images but "
+                                        r"train-labels-idx1-ubyte.gz holds labels of shape \(39,\)"):
+        load_dataset("mnist", path=tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(40, 12, np.uint8))
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: labels must be 0 to 9, found 12"):
+        load_dataset("mnist", path=tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(40, np.uint8))
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"junk")
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: corrupt or truncated gzip"):
+        load_dataset("mnist", path=tmp_path)
+
+
+@pytest.mark.parametrize("normalize", ["scale", "standardize"])
+def test_mnist_sized_data_is_never_held_twice_in_float32(tmp_path, fake_mnist, normalize):
+    n = 6000
+    fake_mnist(tmp_path, n_train=n, n_test=10)
+    float_bytes = (n + 10) * 28 * 28 * 4
+    tracemalloc.start()
+    try:
+        load_dataset("mnist", path=tmp_path, normalize=normalize)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the float32 parts, the uint8 images and small change; converting before splitting needs 2x
+    assert peak < 1.5 * float_bytes
+
+
+# -- npz ------------------------------------------------------------------------------------------
+def test_npz_keeps_the_sample_shape_and_string_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.array(["cat", "dog", "emu"])[np.arange(60) % 3]
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(60, 2, 3)), y=y)
+    d = load_dataset("npz", path=tmp_path / "d.npz")
+    check_layout(d)
+    assert d.input_shape == (2, 3) and list(d.classes) == ["cat", "dog", "emu"] and len(d.X_test) == 12
+    np.savez(tmp_path / "t.npz", X=rng.normal(size=(30, 4)), y=np.arange(30) % 2, X_test=np.ones((5, 4)),
+             y_test=np.array([0, 1, 2, 1, 0]))
+    t = load_dataset("npz", path=tmp_path / "t.npz", val_fraction=0)
+    assert len(t.X_train) == 30 and len(t.X_test) == 5 and t.n_classes == 3  # official test split kept
+
+
+def test_normalization_uses_training_statistics_only(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(5, 3, size=(200, 4))
+    X[:, 3] = 7.0  # a constant feature
     y = np.arange(200) % 2
     np.savez(tmp_path / "d.npz", X=X, y=y, X_test=X[:20] + 100, y_test=y[:20])
-    d = load_dataset("npz", path=str(tmp_path / "d.npz"), normalize="standardize", val_fraction=0.2)
-    assert np.allclose(d.X_train.mean(0), 0, atol=1e-5) and np.allclose(d.X_train.std(0), 1, atol=1e-4)
-    assert d.X_test.mean() > 20  # shifted test data stays shifted: no statistics came from it
-    s = load_dataset("npz", path=str(tmp_path / "d.npz"), normalize="scale", val_fraction=0.2)
-    assert s.X_train.min() == 0 and s.X_train.max() == 1 and s.X_test.min() > 1
+    d = load_dataset("npz", path=tmp_path / "d.npz", normalize="standardize", val_fraction=0.2, dtype=np.float64)
+    assert np.allclose(d.X_train.mean(0), 0) and np.allclose(d.X_train.std(0)[:3], 1)
+    assert np.all(d.X_train[:, 3] == 0) and np.allclose(d.X_test[:, 3], 100)  # std 0 taken as 1
+    assert d.X_test[:, :3].mean() > 20 and abs(d.X_val.mean()) < 0.5  # nothing learned from val or test
+    s = load_dataset("npz", path=tmp_path / "d.npz", normalize="scale", val_fraction=0.2)
+    assert s.X_train[:, :3].min() == 0 and s.X_train[:, :3].max() == 1 and s.X_test[:, :3].min() > 1
+    assert np.all(s.X_train[:, 3] == 0)
+    raw = load_dataset("npz", path=tmp_path / "d.npz", normalize="none", val_fraction=0.2)
+    assert raw.X_test.min() > 80
 
 
+@pytest.mark.parametrize("arrays, message", [
+    (dict(X=np.zeros((4, 2))), "no array 'y' \\(found X\\)"),
+    (dict(X=np.zeros((4, 2)), y=np.zeros(3)), r"X has 4 rows but y has shape \(3,\); expected \(4,\)"),
+    (dict(X=np.zeros(4), y=np.zeros(4)), r"X has shape \(4,\); expected \(N, features...\)"),
+    (dict(X=np.zeros((4, 2)), y=np.zeros(4), X_test=np.zeros((2, 2))), "has X_test but no y_test"),
+    (dict(X=np.zeros((4, 2)), y=np.zeros(4), X_test=np.zeros((2, 3)), y_test=np.zeros(2)),
+     r"X_test samples have shape \(3,\) but X samples have \(2,\)"),
+    (dict(X=np.array([[1.0], [np.nan]]), y=np.zeros(2)), r"X holds NaN or infinite values \(first in sample 1\)"),
+    (dict(X=np.zeros((4, 1)), y=np.array([0.5, 1, 2, 3])), "labels must be class labels"),
+    (dict(X=np.zeros((4, 1)), y=np.array(list("abab")), X_test=np.zeros((1, 1)), y_test=np.array([1])),
+     "y holds <U1 labels but y_test holds int64"),
+])
+def test_bad_npz_files(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError, match=message) as err:
+        load_dataset("npz", path=str(tmp_path / "bad.npz"))
+    assert str(tmp_path / "bad.npz") in str(err.value)
+
+
+def test_unreadable_or_missing_npz(tmp_path):
+    (tmp_path / "c.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="c.npz: not a readable .npz"):
+        load_dataset("npz", path=str(tmp_path / "c.npz"))
+    with pytest.raises(DataError, match="missing.npz: no such file"):
+        load_dataset("npz", path=str(tmp_path / "missing.npz"))
+    with pytest.raises(DataError, match="needs a path to its file"):
+        load_dataset("npz")
+
+
+# -- csv ------------------------------------------------------------------------------------------
 def test_csv_with_header_string_labels_and_named_label_column(tmp_path):
     path = tmp_path / "iris.csv"
     rows = ["sepal,species,petal"] + [f"{i % 7}.5,{'ab'[i % 2]},{i}" for i in range(40)]
     path.write_text("\n".join(rows) + "\n")
     d = load_dataset("csv", path=str(path), label_column="species", normalize="none", val_fraction=0)
-    assert list(d.classes) == ["a", "b"] and d.X_train.shape[1] == 2 and len(d.X_val) == 0
-    assert len(d.X_test) == 8
+    assert list(d.classes) == ["a", "b"] and d.X_train.shape == (32, 2) and len(d.X_test) == 8
+    assert set(d.X_train[:, 1]) <= set(range(40))  # the petal column
 
 
-def test_csv_without_header(tmp_path):
+def test_csv_without_header_and_with_string_labels(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_text("\n".join(f"{i},{i * 2},{i % 3}" for i in range(30)))
+    path.write_text("\n".join(f"{i},{i * 2},{'xyz'[i % 3]}" for i in range(30)))
     d = load_dataset("csv", path=str(path), normalize="none", val_fraction=0)
-    assert d.X_train.shape[1] == 2 and list(d.classes) == [0, 1, 2]
+    assert d.X_train.shape[1] == 2 and list(d.classes) == ["x", "y", "z"] and len(d.X_train) == 24
+    path.write_text("\n".join(f"{i % 3},{i},{i * 2}" for i in range(30)))
+    d = load_dataset("csv", path=str(path), label_column=0, val_fraction=0)
+    assert list(d.classes) == [0, 1, 2] and d.X_train.min() == 0 and d.X_train.max() == 1
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a,b\n1,x\n2,3\n", "line 2, column 2 \\('b'\\): 'x' is not a number"),
-    ("1,2,0\n1,0\n", "line 2 has 2 columns, expected 3"),
-    ("", "the file is empty"),
+@pytest.mark.parametrize("text, label_column, message", [
+    ("a,b,c\n1,x,0\n2,3,1\n", -1, r"line 2, column 2 \('b'\): 'x' is not a number"),
+    ("a,b,c\n1,,0\n", -1, r"line 2, column 2 \('b'\): an empty cell"),
+    ("1,2,0\n\n1,inf,0\n", -1, "line 3, column 2: 'inf' is not a finite number"),
+    ("1,2,0\n1,0\n", -1, "line 2 has 2 columns, expected 3"),
+    ("1,2,\n", -1, "line 1, column 3: the label is empty"),
+    ("", -1, "the file is empty"),
+    ("a,b\n", -1, "no data rows after the header"),
+    ("a,b\n1,0\n", "label", r"no column named 'label'; the columns are 'a', 'b'"),
+    ("1,0\n2,1\n", "label", "is a column name, but the file has no header row"),
+    ("1,0\n2,1\n", 5, "label_column 5 is out of range for 2 columns"),
 ])
-def test_bad_csv_files_name_line_and_column(tmp_path, text, message):
+def test_bad_csv_files_name_line_and_column(tmp_path, text, label_column, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
+    with pytest.raises(DataError, match=message) as err:
+        load_dataset("csv", path=str(path), label_column=label_column)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+# -- parameters and splits ------------------------------------------------------------------------
+def test_a_class_too_small_to_stratify_falls_back_to_a_plain_split(tmp_path):
+    y = np.array([0] * 20 + [1] * 20 + [2])
+    np.savez(tmp_path / "d.npz", X=np.arange(41.0)[:, None], y=y)
+    d = load_dataset("npz", path=tmp_path / "d.npz")
+    assert len(d.X_train) + len(d.X_val) + len(d.X_test) == 41 and d.n_classes == 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dataset="mnst"), "Unknown dataset 'mnst'; expected one of 'digits', 'mnist', 'fashion_mnist', "
+                           "'npz', 'csv'. Did you mean 'mnist'?"),
+    (dict(dataset="digits", normalize="minmax"), "Unknown normalize 'minmax'; expected one of 'scale'"),
+    (dict(dataset="digits", val_fraction=1.0), "The 'val_fraction' parameter of load_dataset must be a float "
+                                               r"in \[0, 1\). Got 1.0 instead."),
+    (dict(dataset="digits", test_fraction=-0.1), "'test_fraction' parameter"),
+    (dict(dataset="digits", dtype=np.int32), "must be a float dtype. Got int32 instead."),
+])
+def test_bad_parameters(kwargs, message):
     with pytest.raises(DataError, match=message):
-        load_dataset("csv", path=str(path), label_column=0)
+        load_dataset(**kwargs)
 
 
-def test_bad_npz_files(tmp_path):
-    np.savez(tmp_path / "a.npz", X=np.zeros((4, 2)))
-    with pytest.raises(DataError, match="no array 'y'"):
-        load_dataset("npz", path=str(tmp_path / "a.npz"))
-    np.savez(tmp_path / "b.npz", X=np.zeros((4, 2)), y=np.zeros(3))
-    with pytest.raises(DataError, match="X has 4 rows but y has shape"):
-        load_dataset("npz", path=str(tmp_path / "b.npz"))
-    (tmp_path / "c.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="not a readable .npz"):
-        load_dataset("npz", path=str(tmp_path / "c.npz"))
-    with pytest.raises(DataError, match="no such file"):
-        load_dataset("npz", path=str(tmp_path / "missing.npz"))
+def test_public_names():
+    assert DATASETS == ("digits", "mnist", "fashion_mnist", "npz", "csv")
+    assert {"input_shape", "n_classes"} <= set(dir(Dataset))

@@ -1,119 +1,151 @@
 """Downloads against a loopback HTTP server that the tests start: mirrors, checksums, atomic files."""
 
 import hashlib
-import http.server
-import socket
-import threading
-from functools import partial
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
 
-import numpy as np
 import pytest
 
-from layerwise.data import download, fetch_dataset_files, load_dataset, write_idx
+from layerwise.data import FASHION_MNIST_FILES, MIRRORS, MNIST_FILES, cache_dir, download, fetch_dataset_files
 from layerwise.errors import DataError, DownloadError
 
-
-@pytest.fixture
-def server(tmp_path):
-    """Serve tmp_path/'served' on 127.0.0.1 at a free port; yields (base_url, folder, hits)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    hits = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            hits.append(self.path)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", folder, hits
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/"
+GOOD = b"payload" * 1000
+IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz")
 
 
 def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def files_in(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
 def test_good_file_is_downloaded_and_verified(server, tmp_path):
-    base, folder, _ = server
-    (folder / "f.bin").write_bytes(b"payload")
-    path = download("f.bin", sha(b"payload"), tmp_path / "cache", [base])
-    assert path.read_bytes() == b"payload"
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["f.bin"]
+    (server.folder / "f.bin").write_bytes(GOOD)
+    path = download("f.bin", sha(GOOD), tmp_path / "cache", [server.url])
+    assert path == tmp_path / "cache" / "f.bin" and path.read_bytes() == GOOD
+    assert files_in(tmp_path / "cache") == ["f.bin"] and server.hits == ["/f.bin"]
+
+
+def test_a_base_url_without_a_trailing_slash_works(server, tmp_path):
+    (server.folder / "f.bin").write_bytes(GOOD)
+    assert download("f.bin", sha(GOOD), tmp_path, [server.url.rstrip("/")]).read_bytes() == GOOD
 
 
 def test_wrong_checksum_falls_through_to_the_next_mirror(server, tmp_path):
-    base, folder, _ = server
-    (folder / "bad").mkdir()
-    (folder / "bad" / "f.bin").write_bytes(b"tampered")
-    (folder / "f.bin").write_bytes(b"payload")
-    path = download("f.bin", sha(b"payload"), tmp_path / "cache", [base + "bad/", base])
-    assert path.read_bytes() == b"payload"
+    (server.folder / "bad").mkdir()
+    (server.folder / "bad" / "f.bin").write_bytes(b"tampered")
+    (server.folder / "f.bin").write_bytes(GOOD)
+    path = download("f.bin", sha(GOOD), tmp_path / "cache", [server.url + "bad/", server.url])
+    assert path.read_bytes() == GOOD and server.hits == ["/bad/f.bin", "/f.bin"]
+    assert files_in(tmp_path / "cache") == ["f.bin"]
 
 
 def test_all_mirrors_failing_names_each_reason_and_leaves_no_file(server, closed_port, tmp_path):
-    base, folder, _ = server
-    (folder / "f.bin").write_bytes(b"tampered")
+    (server.folder / "f.bin").write_bytes(b"tampered")
+    mirrors = [closed_port, server.url, server.url + "missing/", server.url + "short/"]
     with pytest.raises(DownloadError) as err:
-        download("f.bin", sha(b"payload"), tmp_path / "cache", [closed_port, base, base + "missing/"])
-    msg = str(err.value)
-    assert msg.startswith("f.bin: no mirror delivered it")
-    assert closed_port in msg and "sha256 mismatch" in msg and "HTTP 404" in msg
-    assert list((tmp_path / "cache").iterdir()) == []
+        download("f.bin", sha(GOOD), tmp_path / "cache", mirrors)
+    reasons = str(err.value).removeprefix("f.bin: no mirror delivered it: ").rstrip(".").split("; ")
+    assert reasons == [
+        f"{closed_port}f.bin: connection refused",
+        f"{server.url}f.bin: sha256 mismatch (expected {sha(GOOD)[:12]}..., got {sha(b'tampered')[:12]}...)",
+        f"{server.url}missing/f.bin: HTTP 404 File not found",
+        f"{server.url}short/f.bin: connection closed after 7 of 1000 bytes",
+    ]
+    assert files_in(tmp_path / "cache") == []
+
+
+def test_a_mirror_that_never_answers_times_out(silent_port, server, tmp_path):
+    (server.folder / "f.bin").write_bytes(GOOD)
+    path = download("f.bin", sha(GOOD), tmp_path, [silent_port, server.url], timeout=0.2)
+    assert path.read_bytes() == GOOD
+    with pytest.raises(DownloadError, match=r"g.bin: timed out after 0.2 s\.$"):
+        download("g.bin", sha(GOOD), tmp_path, [silent_port], timeout=0.2)
+
+
+def test_no_mirrors_is_an_error(tmp_path):
+    with pytest.raises(DownloadError, match="f.bin: no mirror delivered it: no mirrors given"):
+        download("f.bin", sha(GOOD), tmp_path, [])
 
 
 def test_a_good_file_on_disk_is_not_fetched_again_but_a_bad_one_is(server, tmp_path):
-    base, folder, hits = server
-    (folder / "f.bin").write_bytes(b"payload")
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / "f.bin").write_bytes(b"payload")
-    download("f.bin", sha(b"payload"), cache, [base])
-    assert hits == []
-    (cache / "f.bin").write_bytes(b"half")
-    download("f.bin", sha(b"payload"), cache, [base])
-    assert (cache / "f.bin").read_bytes() == b"payload" and len(hits) == 1
+    (server.folder / "f.bin").write_bytes(GOOD)
+    (tmp_path / "f.bin").write_bytes(GOOD)
+    download("f.bin", sha(GOOD), tmp_path, [server.url])
+    assert server.hits == []
+    (tmp_path / "f.bin").write_bytes(GOOD[:100])  # a partial copy from some other tool
+    download("f.bin", sha(GOOD), tmp_path, [server.url])
+    assert (tmp_path / "f.bin").read_bytes() == GOOD and server.hits == ["/f.bin"]
 
 
-def _fake_mnist(folder, n_train=40, n_test=10, seed=0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n, dtype=np.uint8) % 10)
-    return {f.name: sha(f.read_bytes()) for f in folder.iterdir()}
+def test_an_interrupted_download_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
+    class Response:
+        def __init__(self):
+            self.blocks = [b"x" * 10]
+
+        def read(self, n):
+            if self.blocks:
+                return self.blocks.pop()
+            raise KeyboardInterrupt  # Ctrl-C mid-stream
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response())
+    with pytest.raises(KeyboardInterrupt):
+        download("f.bin", sha(GOOD), tmp_path, ["http://127.0.0.1:9/"])
+    assert files_in(tmp_path) == []
 
 
-def test_mnist_download_then_load_from_the_cache(server, tmp_path, monkeypatch):
-    base, folder, _ = server
-    files = _fake_mnist(folder)
+def test_fetch_dataset_files_with_a_files_override(server, tmp_path, fake_mnist):
+    files = fake_mnist(server.folder)
+    dest = fetch_dataset_files("mnist", tmp_path / "dest", mirrors=[server.url], files=files)
+    assert dest == tmp_path / "dest" and files_in(dest) == sorted(IDX_NAMES)
+    assert all(sha((dest / name).read_bytes()) == digest for name, digest in files.items())
+
+
+def test_fetch_dataset_files_defaults_to_the_cache_and_the_published_checksums(server, tmp_path, monkeypatch,
+                                                                               fake_mnist):
     monkeypatch.setenv("LAYERWISE_DATA", str(tmp_path / "cache"))
-    import importlib
-    monkeypatch.setitem(importlib.import_module("layerwise.data.download").FILES, "mnist", files)
-    data = load_dataset("mnist", download=True, mirrors=[base], val_fraction=0.25)
-    assert (tmp_path / "cache" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
-    assert data.X_train.shape == (30, 1, 28, 28) and data.X_val.shape == (10, 1, 28, 28)
-    assert data.X_test.shape == (10, 1, 28, 28) and data.X_train.dtype == np.float32
-    assert 0 <= data.X_train.min() and data.X_train.max() <= 1
-    assert list(data.classes) == list(range(10))
+    fake_mnist(server.folder)  # not the real files: their checksums cannot match the published ones
+    with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz: no mirror .* sha256 mismatch"):
+        fetch_dataset_files("fashion_mnist", mirrors=[server.url])
+    assert files_in(tmp_path / "cache" / "fashion_mnist") == []
 
 
-def test_mnist_missing_files_without_download_say_what_to_do(tmp_path):
-    with pytest.raises(DataError, match="missing train-images-idx3-ubyte.gz.*data.download: true"):
-        load_dataset("mnist", path=str(tmp_path))
+def test_fetch_dataset_files_rejects_unknown_names(tmp_path):
+    with pytest.raises(DataError, match="dataset 'cifar10'; expected one of mnist, fashion_mnist"):
+        fetch_dataset_files("cifar10", tmp_path)
 
 
-def test_fetch_dataset_files_uses_the_published_checksums_by_default(server, tmp_path):
-    base, folder, _ = server
-    _fake_mnist(folder)  # not the real files: their checksums cannot match the published ones
-    with pytest.raises(DownloadError, match="sha256 mismatch"):
-        fetch_dataset_files("mnist", tmp_path / "dest", mirrors=[base])
+def test_published_tables():
+    for table in (MNIST_FILES, FASHION_MNIST_FILES):
+        assert sorted(table) == sorted(IDX_NAMES)
+        assert all(len(d) == 64 and int(d, 16) >= 0 for d in table.values())
+    assert MNIST_FILES["train-images-idx3-ubyte.gz"].startswith("440fcabf")
+    assert FASHION_MNIST_FILES["train-images-idx3-ubyte.gz"].startswith("3aede38d")
+    assert set(MIRRORS) == {"mnist", "fashion_mnist"} and all(u.endswith("/") for m in MIRRORS.values() for u in m)
+
+
+def test_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAYERWISE_DATA", str(tmp_path))
+    assert cache_dir() == tmp_path
+    monkeypatch.delenv("LAYERWISE_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "layerwise"
+
+
+def test_importing_the_package_touches_no_network():
+    code = ("import socket\n"
+            "def refuse(*a, **k): raise AssertionError('network used at import time')\n"
+            "socket.socket.connect = socket.create_connection = socket.getaddrinfo = refuse\n"
+            "import layerwise.data, layerwise.data.download, layerwise.data.datasets\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

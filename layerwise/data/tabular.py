@@ -1,0 +1,160 @@
+"""Readers for user data: ``.npz`` archives and numeric CSV files with a label column.
+
+Each reader returns ``(X, y, X_test, y_test)``; ``X_test`` and ``y_test`` are None when the file has
+no official test split.
+"""
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def _existing_file(path, kind):
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; data.path must be the {kind} file itself.")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.")
+    return path
+
+
+def _check_finite(path, name, X):
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        row = int(np.argwhere(~np.isfinite(X))[0][0])
+        raise DataError(f"{path}: {name} holds NaN or infinite values (first in sample {row}).")
+
+
+def read_npz(path):
+    """Arrays ``X``, ``y`` and optionally ``X_test``, ``y_test`` from an ``.npz`` file.
+
+    ``X`` keeps its shape after the batch axis; ``y`` is one label per sample (ints or strings).
+    """
+    path = _existing_file(path, ".npz")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({e}).") from None
+    except AttributeError:  # np.load returned a plain array: a .npy file
+        raise DataError(f"{path}: holds a single array; expected an .npz archive with X and y.") from None
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise DataError(f"{path}: no array {' or '.join(repr(k) for k in missing)} (found "
+                        f"{', '.join(arrays) or 'none'}); expected X and y, optionally X_test and y_test.")
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        have, lack = ("X_test", "y_test") if "X_test" in arrays else ("y_test", "X_test")
+        raise DataError(f"{path}: has {have} but no {lack}; the test arrays must come together.")
+    for xs, ys in (("X", "y"), ("X_test", "y_test")):
+        if xs not in arrays:
+            continue
+        X, y = arrays[xs], arrays[ys]
+        if X.ndim < 2:
+            raise DataError(f"{path}: {xs} has shape {X.shape}; expected (N, features...). Reshape a single "
+                            "feature to (N, 1).")
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise DataError(f"{path}: {xs} must be numeric, got dtype {X.dtype}.")
+        if y.ndim != 1 or len(X) != len(y):
+            raise DataError(f"{path}: {xs} has {len(X)} rows but {ys} has shape {y.shape}; expected "
+                            f"({len(X)},), one label per row.")
+        _check_finite(path, xs, X)
+    if "X_test" in arrays and arrays["X_test"].shape[1:] != arrays["X"].shape[1:]:
+        raise DataError(f"{path}: X_test samples have shape {arrays['X_test'].shape[1:]} but X samples have "
+                        f"{arrays['X'].shape[1:]}.")
+    return arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test")
+
+
+def _is_number(cell):
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def _has_header(rows):
+    """A first row is a header when some column has text there and a number below it."""
+    first = rows[0]
+    if len(rows) == 1:
+        return not any(_is_number(c) for c in first)
+    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, rows[1]))
+
+
+def _label_index(path, label_column, header, width):
+    if isinstance(label_column, str):
+        if header is None:
+            raise DataError(f"{path}: label_column {label_column!r} is a column name, but the file has no "
+                            "header row; give the column's index instead.")
+        if label_column not in header:
+            raise DataError(f"{path}: no column named {label_column!r}; the columns are "
+                            f"{', '.join(repr(h) for h in header)}.")
+        return header.index(label_column)
+    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer)):
+        raise DataError(f"label_column must be a column index (int) or name (str), got {label_column!r}.")
+    if not -width <= label_column < width:
+        raise DataError(f"{path}: label_column {label_column} is out of range for {width} columns.")
+    return int(label_column) % width
+
+
+def read_csv(path, label_column=-1):
+    """Features and labels from a numeric CSV file with an optional header row.
+
+    Parameters
+    ----------
+    path : str or path-like
+    label_column : int or str, default -1
+        Index of the label column (negative counts from the end) or its name in the header.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (N, F)
+    y : ndarray of int64 (integral numbers) or str
+    None, None
+    """
+    path = _existing_file(path, ".csv")
+    rows, lines = [], []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for row in reader:
+                if any(c.strip() for c in row):
+                    rows.append([c.strip() for c in row])
+                    lines.append(reader.line_num)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: not a readable UTF-8 CSV file ({e}).") from None
+    if not rows:
+        raise DataError(f"{path}: the file is empty.")
+    header = rows[0] if _has_header(rows) else None
+    body, lines = (rows[1:], lines[1:]) if header else (rows, lines)
+    width = len(rows[0])
+    label = _label_index(path, label_column, header, width)
+    if width < 2:
+        raise DataError(f"{path}: has 1 column; expected feature columns besides the label column.")
+    if not body:
+        raise DataError(f"{path}: no data rows after the header.")
+    X = np.empty((len(body), width - 1))
+    features = [k for k in range(width) if k != label]
+    for i, (row, line) in enumerate(zip(body, lines)):
+        if len(row) != width:
+            raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width} like the first "
+                            "row.")
+        if row[label] == "":
+            raise DataError(f"{path}: line {line}, column {label + 1}: the label is empty.")
+        for j, k in enumerate(features):
+            try:
+                X[i, j] = value = float(row[k])
+            except ValueError:
+                value = None
+            if value is None or not math.isfinite(value):
+                name = f" ({header[k]!r})" if header else ""
+                what = ("an empty cell" if row[k] == "" else f"{row[k]!r} is not a number" if value is None
+                        else f"{row[k]!r} is not a finite number")
+                raise DataError(f"{path}: line {line}, column {k + 1}{name}: {what}.") from None
+    y = np.array([row[label] for row in body])
+    if all(_is_number(v) for v in y):
+        yf = y.astype(np.float64)
+        y = yf.astype(np.int64) if np.all(yf == np.round(yf)) else yf
+    return X, y, None, None
