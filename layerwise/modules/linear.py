@@ -60,13 +60,15 @@ class Linear(Module):
     def forward(self, x):
         """(N, in) -> (N, out)."""
         W = self.params["W"]
-        self._expect_shape(x, (None, W.shape[0]))
+        if getattr(x, "ndim", None) != 2 or x.shape[1] != W.shape[0]:
+            self._expect_shape(x, (None, W.shape[0]))
         if x.dtype != W.dtype:
             x = x.astype(W.dtype)
         self._cache = x
         y = x @ W
         if "b" in self.params:
-            y += self.params["b"]
+            # into a new array: cheaper than in place on rows that another BLAS thread just wrote
+            y = np.add(y, self.params["b"])
         return y
 
     def backward(self, grad_y):
@@ -80,7 +82,7 @@ class Linear(Module):
         np.matmul(x.T, grad_y, out=self._scratch)
         gW += self._scratch
         if "b" in self.grads:
-            self.grads["b"] += grad_y.sum(axis=0)
+            self.grads["b"] += np.add.reduce(grad_y, axis=0)
         if not self.requires_input_grad:
             return None
         return grad_y @ W.T
