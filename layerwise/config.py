@@ -215,7 +215,7 @@ def apply_override(data, assignment):
     key, sep, value = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set {assignment}: expected KEY=VALUE, such as optimizer.lr=0.05.")
-    parts = key.split(".")
+    parts = re.sub(r"\[(-?\d+)\]", r".\1", key).split(".")   # layers[1].units == layers.1.units
     node = data
     for i, part in enumerate(parts):
         last = i == len(parts) - 1

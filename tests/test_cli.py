@@ -80,6 +80,27 @@ def test_validate_prints_the_model_summary_without_training(tmp_path, capsys):
     assert not list(tmp_path.glob("runs"))
 
 
+def test_validate_checks_an_mnist_model_before_its_files_exist(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LAYERWISE_DATA", str(tmp_path / "empty-cache"))
+    cfg = {**SMALL, "data": {"dataset": "mnist"}}
+    assert main(["validate", str(write_config(tmp_path, cfg))]) == 0
+    captured = capsys.readouterr()
+    assert "(N, 1, 28, 28)" in captured.out and "Linear(784 -> 32)" in captured.out
+    assert "warning" in captured.err and "train-images-idx3-ubyte.gz" in captured.err
+    # a model that does not fit 28x28 inputs and 10 classes is still an error
+    bad = {**cfg, "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 3}]}}
+    assert main(["validate", str(write_config(tmp_path, bad))]) == 2
+    assert "needs (10,)" in capsys.readouterr().err
+
+
+def test_set_indexes_lists_with_brackets_as_errors_print_them(tmp_path, capsys):
+    assert main(["validate", str(write_config(tmp_path)), "--set", "model.layers[1].units=40",
+                 "--set", "model.layers[-1].units=10"]) == 0
+    assert "Linear(64 -> 40)" in capsys.readouterr().out
+    assert main(["validate", str(write_config(tmp_path)), "--set", "model.layers[9].units=3"]) == 2
+    assert "is a list of 5 items" in capsys.readouterr().err
+
+
 def test_set_overrides_are_parsed_as_yaml_and_recorded(tmp_path):
     out = tmp_path / "run"
     main(["train", str(write_config(tmp_path)), "--out", str(out), "--progress", "off",

@@ -19,6 +19,8 @@ from .tabular import read_csv, read_npz
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "npz", "csv")
 NORMALIZATIONS = ("scale", "standardize", "none")
+# Sample shape and class count of the datasets whose files have a fixed format (before they are read).
+KNOWN_SHAPES = {"mnist": ((1, 28, 28), 10), "fashion_mnist": ((1, 28, 28), 10)}
 IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
              "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 
