@@ -244,12 +244,12 @@ def _train(exp, progress, stream):
     d = exp.data
     try:
         exp.trainer.fit(d.X_train, d.y_train, d.X_val, d.y_val)
+        _finish(exp)   # an interrupt while the plots are written is resumed too: resume writes them
     except KeyboardInterrupt as e:
         e.run_dir, e.epoch = exp.run_dir, exp.trainer.epoch
         raise
     except TrainingError as e:
         raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}.") from None
-    _finish(exp)
     return exp
 
 

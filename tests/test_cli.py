@@ -177,6 +177,22 @@ def test_ctrl_c_leaves_a_run_that_resumes_to_the_same_weights(tmp_path):
     assert metrics(whole) == metrics(run)
 
 
+def test_ctrl_c_while_the_plots_are_written_says_how_to_finish_the_run(tmp_path, capsys, monkeypatch):
+    import layerwise.analysis.plots as plots
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(plots, "plot_confusion_matrix", interrupted)
+        assert main(["train", str(write_config(tmp_path)), "--out", str(run), "--progress", "off"]) == 130
+    err = capsys.readouterr().err
+    assert f"layerwise train --resume {run}" in err and "epoch 4" in err
+    assert not (run / "confusion_matrix.png").exists()
+    assert main(["train", "--resume", str(run), "--progress", "off"]) == 0
+    assert (run / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_nan_stops_training_naming_the_step_and_keeps_the_checkpoint(tmp_path, capsys):
     data = {**SMALL, "optimizer": {"type": "sgd", "lr": 1.0e+30}, "schedule": {"type": "none"}}
     run = tmp_path / "run"
