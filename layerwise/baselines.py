@@ -16,6 +16,7 @@ from .checkpoint import atomic_write
 from .errors import ConfigError
 
 DEFAULT_BASELINES = ("logistic_regression", "mlp")
+BUILTIN_BASELINES = ("logistic_regression", "mlp", "linear_svm", "random_forest", "knn")
 
 
 def _mlp_matched(config, n_train):
@@ -58,9 +59,12 @@ def make_baseline(spec, config, n_train):
     """``(label, estimator)`` from a name or ``{class: sklearn.x.Y, params: {...}, name: ...}``."""
     from sklearn.base import is_classifier
     if isinstance(spec, str):
-        if spec not in ("logistic_regression", "mlp", "linear_svm", "random_forest", "knn"):
+        if spec not in BUILTIN_BASELINES:
             from .config import did_you_mean
-            raise ConfigError(f"{config.source}: baselines: unknown baseline {spec!r}.{did_you_mean(spec, ['logistic_regression', 'mlp', 'linear_svm', 'random_forest', 'knn'])}")
+            raise ConfigError(f"{config.source}: baselines: unknown baseline {spec!r}."
+                              f"{did_you_mean(spec, BUILTIN_BASELINES)} Built-in names: "
+                              f"{', '.join(BUILTIN_BASELINES)}; or any scikit-learn classifier as "
+                              "{class: sklearn.svm.SVC, params: {C: 10}}.")
         return spec, _builtin(spec, config, n_train)
     path = spec.class_
     module_name, _, cls_name = path.rpartition(".")

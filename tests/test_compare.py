@@ -49,3 +49,13 @@ def test_only_sklearn_classes_are_allowed(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
     assert "is not under sklearn.*" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unknown_baseline_name_is_a_config_error_before_any_training(tmp_path, capsys):
+    config = {**SMALL, "baselines": ["knn", "random_forrest"]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["compare", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "c.yaml: baselines: unknown baseline 'random_forrest'" in err and "'random_forest'?" in err
+    assert "Built-in names: logistic_regression, mlp" in err
+    assert not (tmp_path / "o").exists()
