@@ -63,7 +63,7 @@ def _parser():
 
     v = command("validate", "Check a config and print the model summary, without training. MNIST and "
                 "Fashion-MNIST models are checked against 28x28 inputs even before their files are "
-                "downloaded (a warning says the files are missing).")
+                "downloaded; the missing files are then reported as an error (exit 2).")
     v.add_argument("config", help="the YAML config file")
     overrides(v)
     return p
@@ -109,17 +109,17 @@ def _validate(args):
     config = load_config(args.config, args.overrides)
     try:
         data = run.load_data(config)
-    except DataError as e:
+    except DataError:
         if config.data.dataset not in KNOWN_SHAPES:
             raise
-        # The IDX files are not there yet, but their shape is fixed: check the model all the same.
+        # The IDX files are not there yet, but their shape is fixed: check and show the model all the
+        # same, then report the missing data (exit 2: the config cannot train yet).
         shape, n_classes = KNOWN_SHAPES[config.data.dataset]
         model, _ = run.build(config, SimpleNamespace(input_shape=shape, n_classes=n_classes))
-        print(f"{args.config}: config ok. {config.name}: {config.data.dataset}, samples of shape {shape}, "
-              f"{n_classes} classes")
+        print(f"{args.config}: the model is ok. {config.name}: {config.data.dataset}, samples of shape {shape}, "
+              f"{n_classes} classes; its data is not there yet:")
         print(model.summary(shape))
-        print(f"layerwise: warning: {e}", file=sys.stderr)
-        return 0
+        raise
     model, _ = run.build(config, data)
     print(f"{args.config}: ok. {config.name}: {data.name} with {len(data.X_train)} train / {len(data.X_val)} "
           f"val / {len(data.X_test)} test samples of shape {tuple(data.input_shape)}, {data.n_classes} classes")

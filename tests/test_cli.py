@@ -83,10 +83,11 @@ def test_validate_prints_the_model_summary_without_training(tmp_path, capsys):
 def test_validate_checks_an_mnist_model_before_its_files_exist(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LAYERWISE_DATA", str(tmp_path / "empty-cache"))
     cfg = {**SMALL, "data": {"dataset": "mnist"}}
-    assert main(["validate", str(write_config(tmp_path, cfg))]) == 0
+    assert main(["validate", str(write_config(tmp_path, cfg))]) == 2     # it cannot train yet
     captured = capsys.readouterr()
     assert "(N, 1, 28, 28)" in captured.out and "Linear(784 -> 32)" in captured.out
-    assert "warning" in captured.err and "train-images-idx3-ubyte.gz" in captured.err
+    assert captured.err.startswith("layerwise: error:") and "train-images-idx3-ubyte.gz" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
     # a model that does not fit 28x28 inputs and 10 classes is still an error
     bad = {**cfg, "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 3}]}}
     assert main(["validate", str(write_config(tmp_path, bad))]) == 2
