@@ -5,5 +5,4 @@ from .download import FASHION_MNIST_FILES, MIRRORS, MNIST_FILES, cache_dir, down
 from .idx import read_idx, write_idx
 
 __all__ = ["read_idx", "write_idx", "download", "fetch_dataset_files", "cache_dir", "MIRRORS", "MNIST_FILES",
-           "FASHION_MNIST_FILES", "Dataset", "load_dataset", "DATASETS",
-           "KNOWN_SHAPES"]
+           "FASHION_MNIST_FILES", "Dataset", "load_dataset", "DATASETS", "KNOWN_SHAPES"]
