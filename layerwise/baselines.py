@@ -105,7 +105,7 @@ def compare(config, *, out=None, overrides=(), progress="off", stream=None):
     baselines = [make_baseline(s, cfg, len(d.X_train)) for s in specs]
     started = time.perf_counter()
     outputs = exp.trainer.predict(d.X_test)
-    lw_pred = run.labels_from(exp.trainer.loss, outputs)
+    lw_pred = exp.trainer.loss.labels(outputs)
     rows = [{"model": f"layerwise ({cfg.name})", "test_accuracy": float(accuracy_score(d.y_test, lw_pred)),
              "macro_f1": float(f1_score(d.y_test, lw_pred, average="macro")),
              "fit_seconds": exp.trainer.train_seconds, "predict_seconds": time.perf_counter() - started,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .modules.activations import softmax
+from .modules.activations import sigmoid, softmax
 
 LOSSES = {}
 
@@ -38,8 +38,51 @@ class Loss:
             pred = pred.astype(np.float64)
         return pred, target.astype(pred.dtype, copy=False)
 
+    # -- what the trainer and the estimators ask a loss -------------------------------------------
+    def output_width(self, n_classes):
+        """Outputs per sample the model needs for ``n_classes`` classes (default: one per class)."""
+        return n_classes
+
+    def targets(self, labels, n_outputs):
+        """What :meth:`forward` takes for integer class codes ``labels`` and ``n_outputs`` outputs."""
+        return labels
+
+    def proba(self, outputs):
+        """Class probabilities (N, C) from model outputs; C >= 2."""
+        raise NotImplementedError(f"{type(self).__name__} does not give class probabilities.")
+
+    def labels(self, outputs):
+        """Predicted class codes (N,) from model outputs: the class of highest probability."""
+        return self.proba(outputs).argmax(axis=1)
+
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+class _BinaryLoss(Loss):
+    """A loss on one output per sample for two classes (or one output per class, multi-label)."""
+
+    #: the output value that separates class 0 from class 1
+    threshold = 0.0
+
+    def output_width(self, n_classes):
+        return 1 if n_classes == 2 else n_classes
+
+    def targets(self, labels, n_outputs):
+        labels = np.asarray(labels)
+        return labels.reshape(-1, 1) if n_outputs == 1 and labels.ndim == 1 else labels
+
+    def _positive(self, outputs):
+        return outputs
+
+    def proba(self, outputs):
+        p = self._positive(outputs)
+        return np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p
+
+    def labels(self, outputs):
+        if outputs.ndim == 2 and outputs.shape[1] == 1:
+            return (outputs[:, 0] > self.threshold).astype(np.int64)
+        return outputs.argmax(axis=1)
 
 
 @_register("cross_entropy")
@@ -54,6 +97,9 @@ class CrossEntropyLoss(Loss):
     ``L = -(1/N) sum_n sum_k t_nk log p_nk``;  ``dL/dz = (softmax(z) - t) / N`` (N, C),
     the ``-Delta = -(y - f(x))`` of the backpropagation notes, averaged.
     """
+
+    def proba(self, outputs):
+        return softmax(outputs)
 
     def forward(self, pred, target):
         z = np.asarray(pred)
@@ -98,7 +144,7 @@ class CrossEntropyLoss(Loss):
 
 
 @_register("bce_with_logits")
-class BCEWithLogitsLoss(Loss):
+class BCEWithLogitsLoss(_BinaryLoss):
     r"""Binary cross-entropy on logits, averaged over every element.
 
     Notes
@@ -114,14 +160,17 @@ class BCEWithLogitsLoss(Loss):
 
     def backward(self):
         z, t = self._cached()
-        s = np.tanh(z * 0.5)
-        s += 1
-        s *= 0.5
-        return (s - t) * (1.0 / z.size)
+        s = sigmoid(z)
+        s -= t
+        s *= 1.0 / z.size
+        return s
+
+    def _positive(self, outputs):
+        return sigmoid(outputs)
 
 
 @_register("bce")
-class BCELoss(Loss):
+class BCELoss(_BinaryLoss):
     r"""Binary cross-entropy on probabilities, averaged over every element.
 
     Probabilities are clipped to ``[eps, 1 - eps]`` (eps 1e-7) so the log stays finite.
@@ -133,6 +182,7 @@ class BCELoss(Loss):
     """
 
     eps = 1e-7
+    threshold = 0.5
 
     def forward(self, pred, target):
         p, t = self._same_shape(pred, target)
@@ -165,6 +215,18 @@ class MSELoss(Loss):
     def backward(self):
         diff = self._cached()
         return diff * (2.0 / diff.size)
+
+    def targets(self, labels, n_outputs):
+        """One-hot rows for class codes when the model has one output per class."""
+        labels = np.asarray(labels)
+        if labels.ndim == 1 and n_outputs > 1 and np.issubdtype(labels.dtype, np.integer):
+            onehot = np.zeros((len(labels), n_outputs))
+            onehot[np.arange(len(labels)), labels] = 1
+            return onehot
+        return labels
+
+    def labels(self, outputs):
+        return outputs.argmax(axis=1)
 
 
 def get_loss(name):

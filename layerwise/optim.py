@@ -7,6 +7,7 @@ zeroes it right after.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,27 +22,74 @@ def _register(name):
     return add
 
 
-def _number(value, name, owner, *, low=0.0, low_open=False, high=None, high_open=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"The '{name}' parameter of {owner} must be a number. Got {value!r} instead.")
-    value = float(value)
-    bad_low = value <= low if low_open else value < low
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high or not math.isfinite(value):
-        lo = f"{'>' if low_open else '>='} {low:g}"
-        hi = f" and {'<' if high_open else '<='} {high:g}" if high is not None else ""
-        raise ValueError(f"The '{name}' parameter of {owner} must be a number {lo}{hi}. Got {value!r} instead.")
-    return value
+class Hyper(NamedTuple):
+    """One hyperparameter of an optimizer: its default and bounds (the one home of both).
+
+    ``kind`` is "float", "bool" or "pair" (two floats, as Adam's betas). The config schema builds its
+    fields from these tables, so a plugin optimizer declares its bounds once, here.
+    """
+
+    default: object = None          # None: required
+    low: float = 0.0
+    low_open: bool = False
+    high: float = None
+    high_open: bool = True
+    kind: str = "float"
+
+    def describe(self):
+        """``"a number > 0"``, ``"a number >= 0 and < 1"``, ``"a bool"``..."""
+        if self.kind == "bool":
+            return "a bool"
+        lo = f"{'>' if self.low_open else '>='} {self.low:g}"
+        hi = f" and {'<' if self.high_open else '<='} {self.high:g}" if self.high is not None else ""
+        what = "a pair of numbers" if self.kind == "pair" else "a number"
+        return f"{what} {lo}{hi}"
+
+    def admits(self, value):
+        """True when the finite number ``value`` is inside the bounds."""
+        if not math.isfinite(value):
+            return False
+        if (value <= self.low) if self.low_open else (value < self.low):
+            return False
+        return self.high is None or ((value < self.high) if self.high_open else (value <= self.high))
+
+    def check(self, value, name, owner):
+        """``value`` converted (float, bool or a pair of floats); a ValueError in sklearn's template if not."""
+        bad = ValueError(f"The '{name}' parameter of {owner} must be {self.describe()}. Got {value!r} instead.")
+        if self.kind == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                raise bad
+            return bool(value)
+        items = value if self.kind == "pair" else (value,)
+        if self.kind == "pair" and (not isinstance(value, (tuple, list)) or len(value) != 2):
+            raise bad
+        out = []
+        for v in items:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.floating, np.integer)):
+                raise bad
+            if not self.admits(float(v)):
+                raise bad
+            out.append(float(v))
+        return tuple(out) if self.kind == "pair" else out[0]
 
 
 class Optimizer:
     """Base class: hyperparameters only, plus reusable scratch buffers (not state)."""
 
     name = "optimizer"
+    #: name -> Hyper: the constructor's arguments with their defaults and bounds
+    HYPERPARAMS = {"lr": Hyper(None, low_open=True), "weight_decay": Hyper(0.0)}
 
-    def __init__(self, lr, weight_decay):
-        self.lr = _number(lr, "lr", type(self).__name__, low_open=True)
-        self.weight_decay = _number(weight_decay, "weight_decay", type(self).__name__)
+    def __init__(self, **hyperparams):
+        owner = type(self).__name__
+        for name, spec in self.HYPERPARAMS.items():
+            value = hyperparams.pop(name, spec.default)
+            if value is None:
+                raise TypeError(f"{owner} needs the '{name}' parameter.")
+            setattr(self, name, spec.check(value, name, owner))
+        if hyperparams:
+            raise TypeError(f"{owner} got unexpected parameters {sorted(hyperparams)}; it takes "
+                            f"{list(self.HYPERPARAMS)}.")
         self._buffers = {}
 
     def _tmp(self, p):
@@ -108,14 +156,13 @@ class SGD(Optimizer):
     ``p -= lr * (d + momentum * v if nesterov else v)``; without momentum ``p -= lr * d``.
     """
 
+    HYPERPARAMS = {"lr": Hyper(None, low_open=True), "momentum": Hyper(0.0, high=1.0),
+                   "nesterov": Hyper(False, kind="bool"), "weight_decay": Hyper(0.0)}
+
     def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(lr, weight_decay)
-        self.momentum = _number(momentum, "momentum", "SGD", high=1.0)
-        if not isinstance(nesterov, bool):
-            raise ValueError(f"The 'nesterov' parameter of SGD must be a bool. Got {nesterov!r} instead.")
-        if nesterov and self.momentum == 0:
+        super().__init__(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("SGD with nesterov=True needs momentum > 0.")
-        self.nesterov = nesterov
 
     def step(self, p, g, state, decay):
         if decay and self.weight_decay:
@@ -148,12 +195,11 @@ class Adam(Optimizer):
     ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
     """
 
+    HYPERPARAMS = {"lr": Hyper(1e-3, low_open=True), "betas": Hyper((0.9, 0.999), high=1.0, kind="pair"),
+                   "eps": Hyper(1e-8), "weight_decay": Hyper(0.0)}
+
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(lr, weight_decay)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"The 'betas' parameter of Adam must be a pair of numbers. Got {betas!r} instead.")
-        self.betas = tuple(_number(b, "betas", "Adam", high=1.0) for b in betas)
-        self.eps = _number(eps, "eps", "Adam")
+        super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def step(self, p, g, state, decay):
         tmp = self._tmp(p)
@@ -187,11 +233,11 @@ class RMSprop(Optimizer):
     with momentum ``b = momentum b + u; p -= lr b``, else ``p -= lr u``.
     """
 
+    HYPERPARAMS = {"lr": Hyper(1e-2, low_open=True), "alpha": Hyper(0.99, high=1.0, high_open=False),
+                   "eps": Hyper(1e-8), "momentum": Hyper(0.0, high=1.0), "weight_decay": Hyper(0.0)}
+
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
-        super().__init__(lr, weight_decay)
-        self.alpha = _number(alpha, "alpha", "RMSprop", high=1.0, high_open=False)
-        self.eps = _number(eps, "eps", "RMSprop")
-        self.momentum = _number(momentum, "momentum", "RMSprop", high=1.0)
+        super().__init__(lr=lr, alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay)
 
     def step(self, p, g, state, decay):
         tmp = self._tmp(p)
@@ -226,9 +272,10 @@ class Adagrad(Optimizer):
     ``s = s + g^2``;  ``p -= lr * g / (sqrt(s) + eps)``.
     """
 
+    HYPERPARAMS = {"lr": Hyper(1e-2, low_open=True), "eps": Hyper(1e-10), "weight_decay": Hyper(0.0)}
+
     def __init__(self, lr=1e-2, eps=1e-10, weight_decay=0.0):
-        super().__init__(lr, weight_decay)
-        self.eps = _number(eps, "eps", "Adagrad")
+        super().__init__(lr=lr, eps=eps, weight_decay=weight_decay)
 
     def step(self, p, g, state, decay):
         tmp = self._tmp(p)
@@ -255,4 +302,4 @@ def get_optimizer(name, **hyperparams):
     return cls(**hyperparams)
 
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "OPTIMIZERS", "get_optimizer"]
+__all__ = ["Hyper", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "OPTIMIZERS", "get_optimizer"]

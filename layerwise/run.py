@@ -25,7 +25,7 @@ from .config import load_config
 from .errors import ConfigError, DataError, LayerwiseError, TrainingError
 from .optim import get_optimizer
 from .schedules import make_schedule
-from .trainer import Trainer, labels_from
+from .trainer import Trainer
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
                   "samples_per_second"]
@@ -191,7 +191,7 @@ def _finish(exp):
                "versions": versions()}
     atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     plot_learning_curves(trainer.history, run_dir / "learning_curves.png", title=config.name)
-    predicted = labels_from(trainer.loss, trainer.predict(data.X_test))
+    predicted = trainer.loss.labels(trainer.predict(data.X_test))
     cm = confusion_matrix(data.y_test, predicted, labels=np.arange(data.n_classes))
     plot_confusion_matrix(cm, classes, run_dir / "confusion_matrix.png",
                           title=f"{config.name}: test accuracy {test.get('accuracy', 0):.4f}")

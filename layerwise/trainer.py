@@ -15,25 +15,6 @@ from .losses import get_loss
 from .schedules import Schedule
 
 
-def targets_for(loss, y, n_outputs):
-    """What ``loss.forward`` takes for labels ``y``: labels (cross-entropy), a column (binary), one-hot (mse)."""
-    if loss.__class__.__name__ in ("BCEWithLogitsLoss", "BCELoss") and n_outputs == 1:
-        return y.reshape(-1, 1)
-    if loss.__class__.__name__ == "MSELoss" and y.ndim == 1 and n_outputs > 1:
-        onehot = np.zeros((len(y), n_outputs))
-        onehot[np.arange(len(y)), y] = 1
-        return onehot
-    return y
-
-
-def labels_from(loss, outputs):
-    """Predicted class codes from model outputs (threshold for one binary output, else argmax)."""
-    if outputs.ndim == 2 and outputs.shape[1] == 1:
-        cut = 0.5 if loss.__class__.__name__ == "BCELoss" else 0.0
-        return (outputs[:, 0] > cut).astype(np.int64)
-    return outputs.argmax(axis=1)
-
-
 class Trainer:
     """Train a model with the explicit loop: forward, loss, backward, update.
 
@@ -103,9 +84,9 @@ class Trainer:
         for i in range(0, n, self.eval_batch_size):
             out = self.model.forward(X[i:i + self.eval_batch_size])
             yb = y[i:i + self.eval_batch_size]
-            total += self.loss.forward(out, targets_for(self.loss, yb, out.shape[-1])) * len(yb)
+            total += self.loss.forward(out, self.loss.targets(yb, out.shape[-1])) * len(yb)
             if self.classification:
-                correct += int(np.count_nonzero(labels_from(self.loss, out) == yb))
+                correct += int(np.count_nonzero(self.loss.labels(out) == yb))
         result = {"loss": total / max(n, 1)}
         if self.classification:
             result["accuracy"] = correct / max(n, 1)
@@ -154,7 +135,7 @@ class Trainer:
             xb = np.take(X, idx, axis=0, out=buf) if len(idx) == len(buf) else X[idx]
             yb = y[idx]
             out = model.forward(xb)
-            value = loss.forward(out, targets_for(loss, yb, out.shape[-1]))
+            value = loss.forward(out, loss.targets(yb, out.shape[-1]))
             if not math.isfinite(value):
                 raise self._diagnose(xb, value, b)
             model.backward(loss.backward())
@@ -165,7 +146,7 @@ class Trainer:
             total += value * len(idx)
             seen += len(idx)
             if self.classification:
-                correct += int(np.count_nonzero(labels_from(loss, out) == yb))
+                correct += int(np.count_nonzero(loss.labels(out) == yb))
             if bar is not None and (b % 10 == 0 or seen == n):
                 bar.update(seen - bar.n)
                 bar.set_postfix_str(f"loss {total / seen:.4f}" + (f" acc {correct / seen:.4f}"

@@ -64,9 +64,7 @@ class Sigmoid(Module):
     """
 
     def forward(self, x):
-        y = np.tanh(x * 0.5)
-        y += 1
-        y *= 0.5
+        y = sigmoid(x)
         self._cache = y
         return y
 
@@ -92,6 +90,14 @@ class Tanh(Module):
     def backward(self, grad_y):
         y = self._cached()
         return grad_y * (1 - y * y)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))`` as ``(1 + tanh(x / 2)) / 2``, which never overflows; a new array."""
+    y = np.tanh(np.multiply(x, 0.5))
+    y += 1
+    y *= 0.5
+    return y
 
 
 def softmax(x, axis=-1):

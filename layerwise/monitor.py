@@ -1,0 +1,73 @@
+"""Has a monitored value improved? The one rule behind early stopping, plateau schedules and ``tol``."""
+
+import math
+
+
+def mode_of(name):
+    """``"min"`` for a loss (``val_loss``, ``train_loss``), ``"max"`` for anything else (accuracies)."""
+    return "min" if name.endswith("loss") else "max"
+
+
+class Monitor:
+    """Track the best value of a metric and how many observations have passed without improvement.
+
+    Parameters
+    ----------
+    mode : {"min", "max"}
+        Lower is better (losses) or higher is better (accuracies).
+    min_delta : float >= 0
+        An improvement must beat the best by more than this (Keras' and PyTorch's ``min_delta``,
+        scikit-learn's ``tol``).
+    inclusive : bool, default False
+        Count a gain of exactly ``min_delta`` as an improvement (scikit-learn's ``tol`` rule:
+        ``loss <= best - tol``).
+    best_follows : {"improvement", "any"}
+        ``"improvement"``: the best moves only on an improvement (Keras, PyTorch); ``"any"``: it moves
+        whenever a value is better at all, even by less than ``min_delta`` (scikit-learn).
+
+    Attributes
+    ----------
+    best : float or None
+        The best value so far (None before the first observation).
+    wait : int
+        Observations since the last improvement.
+    """
+
+    def __init__(self, mode="min", min_delta=0.0, *, inclusive=False, best_follows="improvement"):
+        if mode not in ("min", "max"):
+            raise ValueError(f"The 'mode' parameter of Monitor must be 'min' or 'max'. Got {mode!r} instead.")
+        if best_follows not in ("improvement", "any"):
+            raise ValueError("The 'best_follows' parameter of Monitor must be 'improvement' or 'any'. "
+                             f"Got {best_follows!r} instead.")
+        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"The 'min_delta' parameter of Monitor must be a number >= 0. Got {min_delta!r} instead.")
+        self.mode, self.min_delta = mode, float(min_delta)
+        self.inclusive, self.best_follows = inclusive, best_follows
+        self.best, self.wait = None, 0
+
+    def gain(self, value):
+        """How much better ``value`` is than the best (positive: better); inf before the first value."""
+        if self.best is None:
+            return math.inf
+        return (self.best - value) if self.mode == "min" else (value - self.best)
+
+    def update(self, value):
+        """Observe ``value``; return True when it is an improvement (and reset ``wait``)."""
+        value = float(value)
+        gain = self.gain(value)
+        improved = gain >= self.min_delta if self.inclusive else gain > self.min_delta
+        if math.isnan(value):
+            improved = False
+        if improved or (self.best_follows == "any" and gain > 0):
+            self.best = value
+        self.wait = 0 if improved else self.wait + 1
+        return improved
+
+    def state_dict(self):
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state):
+        self.best, self.wait = state["best"], int(state["wait"])
+
+    def __repr__(self):
+        return f"Monitor(mode={self.mode!r}, min_delta={self.min_delta!r}, best={self.best!r}, wait={self.wait})"
