@@ -11,10 +11,15 @@ from .losses import LOSSES, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, 
 from .optim import OPTIMIZERS, SGD, Adagrad, Adam, Optimizer, RMSprop, get_optimizer
 from .init import INITIALIZERS
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
+from .monitor import Monitor
+from .callbacks import Callback, EarlyStopping, NaNGuard, ProgressLogger
+from .trainer import Trainer
+from . import run
 
 __all__ = [
     "__version__", "Module", "Sequential", "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "Flatten", "Dropout", "MODULES", "register", "Loss", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss",
     "MSELoss", "LOSSES", "get_loss", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "OPTIMIZERS",
     "get_optimizer", "INITIALIZERS", "gradcheck", "gradcheck_loss", "GradcheckError", "GradcheckReport",
+    "Monitor", "Callback", "EarlyStopping", "NaNGuard", "ProgressLogger", "Trainer", "run",
 ]

@@ -11,6 +11,10 @@ Events, in the order of one training run::
         on_batch_end(trainer, step, loss)          # after the update; step = updates so far
       on_epoch_end(trainer, row)                   # row: this epoch's metrics (also trainer.history[-1])
     on_train_end(trainer)
+    on_exception(trainer, error)                   # instead of the rest when training is interrupted
+
+During an epoch the trainer exposes ``batch`` (index in the epoch), ``batch_x`` (the input batch),
+``seen``, ``loss_sum`` and ``correct`` (running totals of the epoch) and ``n_train``.
 
 Setting ``trainer.stop_training = True`` ends training after the current epoch. A callback whose
 state must survive ``--resume`` returns it from :meth:`Callback.state_dict` (JSON types) and gets it
@@ -26,7 +30,7 @@ from .errors import TrainingError
 from .monitor import Monitor, mode_of
 
 EVENTS = ("on_train_begin", "on_epoch_begin", "on_before_backward", "on_batch_end", "on_epoch_end",
-          "on_train_end")
+          "on_train_end", "on_exception")
 
 
 class Callback:
@@ -51,6 +55,9 @@ class Callback:
         pass
 
     def on_train_end(self, trainer):
+        pass
+
+    def on_exception(self, trainer, error):
         pass
 
     def state_dict(self):
@@ -91,3 +98,142 @@ class FunctionCallback(Callback):
 
 def as_callback(cb):
     return cb if isinstance(cb, Callback) else FunctionCallback(cb)
+
+
+class NaNGuard(Callback):
+    """Stop at the first non-finite batch loss, naming the step and the first module whose output went bad.
+
+    The check runs before backward, so the weights of the last good step are untouched.
+    """
+
+    def on_before_backward(self, trainer, batch, loss):
+        if not math.isfinite(loss):
+            raise self.diagnose(trainer, batch, loss)
+
+    @staticmethod
+    def diagnose(trainer, batch, loss):
+        where = f"epoch {trainer.epoch + 1}, batch {batch + 1} (step {trainer.step + 1})"
+        advice = "Try a smaller optimizer.lr or training.grad_clip_norm."
+        model, xb = trainer.model, trainer.batch_x
+        for name, m, k in model.named_parameters():
+            if not np.all(np.isfinite(m.params[k])):
+                module = name.rpartition(".")[0] or "model"
+                return TrainingError(f"Training stopped at {where}: parameter '{name}' of module {module} "
+                                     f"({type(m).__name__}) holds NaN or Inf. {advice}")
+        if xb is not None and not np.all(np.isfinite(xb)):
+            return TrainingError(f"Training stopped at {where}: the input batch holds NaN or Inf; check the data.")
+        bad, handles = [], []
+        for name, m in model.named_modules():
+            def record(mod, x, y, name=name):
+                if not bad and not np.all(np.isfinite(y)):
+                    bad.append((name.rstrip(".") or "model", type(mod).__name__))
+            handles.append(m.register_forward_hook(record))
+        try:
+            with np.errstate(all="ignore"):
+                model.forward(xb)
+        finally:
+            for h in handles:
+                h.remove()
+        if bad:
+            return TrainingError(f"Training stopped at {where}: the output of module {bad[0][0]} ({bad[0][1]}) "
+                                 f"is NaN or Inf. {advice}")
+        return TrainingError(f"Training stopped at {where}: the loss is {loss}. {advice}")
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs; restore the best weights at the end.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the epoch's metrics row; losses are minimised, anything else maximised.
+    patience : int >= 1, default 5
+    min_delta : float >= 0, default 0
+    restore_best : bool, default True
+    """
+
+    state_key = "early_stopping"
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"The 'patience' parameter of EarlyStopping must be an int >= 1. Got {patience!r} instead.")
+        self.monitor, self.patience, self.restore_best = monitor, patience, restore_best
+        self.tracker = Monitor(mode_of(monitor), min_delta)
+        self.best_epoch, self.best_state = 0, None
+
+    def on_train_begin(self, trainer):
+        if trainer.X_val is None:
+            raise ValueError("Early stopping monitors the validation set: pass X_val and y_val.")
+
+    def on_epoch_end(self, trainer, row):
+        if self.monitor not in row:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which the epoch's metrics lack; "
+                             f"they have {sorted(row)}.")
+        if self.tracker.update(row[self.monitor]):
+            self.best_epoch, self.best_state = trainer.epoch, trainer.model.state_dict()
+        elif self.tracker.wait >= self.patience:
+            trainer.stop_training = True
+
+    def on_train_end(self, trainer):
+        if self.restore_best and self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)
+
+    def state_dict(self):
+        return {**self.tracker.state_dict(), "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state):
+        self.tracker.load_state_dict(state)
+        self.best_epoch = state["best_epoch"]
+
+    def arrays(self):
+        return dict(self.best_state) if self.best_state is not None else {}
+
+    def load_arrays(self, arrays):
+        self.best_state = dict(arrays) or None
+
+
+class ProgressLogger(Callback):
+    """A tqdm bar per epoch on a terminal and one line per epoch, as ``trainer.progress`` asks.
+
+    ``"auto"``: a bar when stderr is a terminal, lines always; ``"bar"``, ``"lines"``, ``"off"``.
+    Lines go to ``trainer.stream`` (default: sys.stdout at the time of printing).
+    """
+
+    def __init__(self):
+        self.bar = None
+
+    def on_epoch_begin(self, trainer):
+        stream = sys.stderr
+        if trainer.progress == "bar" or (trainer.progress == "auto" and stream.isatty()):
+            from tqdm import tqdm
+            self.bar = tqdm(total=trainer.n_train, desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}",
+                            unit="samples", unit_scale=True, leave=False, file=stream, dynamic_ncols=True)
+
+    def on_batch_end(self, trainer, step, loss):
+        bar = self.bar
+        if bar is not None and (trainer.batch % 10 == 0 or trainer.seen == trainer.n_train):
+            bar.update(trainer.seen - bar.n)
+            acc = f" acc {trainer.correct / trainer.seen:.4f}" if trainer.classification else ""
+            bar.set_postfix_str(f"loss {trainer.loss_sum / trainer.seen:.4f}{acc}", refresh=False)
+
+    def on_epoch_end(self, trainer, row):
+        self.close()
+        if trainer.progress == "off":
+            return
+        parts = [f"epoch {row['epoch']:>3}/{trainer.epochs}", f"loss {row['train_loss']:.4f}"]
+        for key, label in (("train_accuracy", "acc"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
+            if key in row:
+                parts.append(f"{label} {row[key]:.4f}")
+        parts += [f"lr {row['lr']:.3g}", f"{row['samples_per_second']:,.0f} samples/s"]
+        print("  ".join(parts), file=trainer.stream or sys.stdout, flush=True)
+
+    def on_exception(self, trainer, error):
+        self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+__all__ = ["Callback", "FunctionCallback", "NaNGuard", "EarlyStopping", "ProgressLogger", "as_callback", "EVENTS"]

@@ -50,7 +50,8 @@ def _parser():
                    help="progress display (default: a bar on a terminal, one line per epoch otherwise)")
     overrides(t)
 
-    e = command("evaluate", "Reload a finished run's model and recompute its test metrics.")
+    e = command("evaluate", "Reload a finished run's model and recompute its test metrics; "
+                                    "exit 1 when they differ from summary.json.")
     e.add_argument("run_dir", help="a run directory written by 'layerwise train'")
     overrides(e)
 
@@ -97,8 +98,11 @@ def _evaluate(args):
     saved = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     print(json.dumps(result, indent=2))
     if saved.get("test_accuracy") is not None and not args.overrides:
-        same = saved["test_accuracy"] == result["test_accuracy"]
-        print(f"summary.json test_accuracy {saved['test_accuracy']}: {'reproduced' if same else 'DIFFERENT'}")
+        if saved["test_accuracy"] != result["test_accuracy"]:
+            print(f"layerwise: summary.json test_accuracy {saved['test_accuracy']} is DIFFERENT from the "
+                  f"reloaded model's {result['test_accuracy']}: the run does not reproduce.", file=sys.stderr)
+            return 1
+        print(f"summary.json test_accuracy {saved['test_accuracy']}: reproduced")
     return 0
 
 

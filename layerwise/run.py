@@ -9,6 +9,7 @@ import csv
 import importlib
 import importlib.util
 import io
+import itertools
 import json
 import platform
 import sys
@@ -20,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from .build import build_model, set_optimizers
+from .callbacks import Callback
 from .checkpoint import atomic_write, load_arrays, load_model_state, save_arrays, save_model
 from .config import load_config
 from .errors import ConfigError, DataError, LayerwiseError, TrainingError
@@ -160,16 +162,24 @@ def _write_metrics(run_dir, history):
     atomic_write(run_dir / "metrics.csv", buf.getvalue())
 
 
-def _checkpointer(exp):
-    def on_event(trainer, event):
-        if event == "train_begin" and trainer.epoch > 0:
-            return
-        if event in ("train_begin", "epoch_end"):
-            meta, arrays = trainer.state()
-            arrays.update({f"model.{k}": v for k, v in exp.model.state_dict().items()})
-            save_arrays(exp.run_dir / "checkpoint.safetensors", arrays, {"trainer": meta})
-            _write_metrics(exp.run_dir, trainer.history)
-    return on_event
+class Checkpoint(Callback):
+    """Write ``checkpoint.safetensors`` and ``metrics.csv`` atomically at the start and after each epoch."""
+
+    def __init__(self, exp):
+        self.exp = exp
+
+    def on_train_begin(self, trainer):
+        if trainer.epoch == 0:
+            self._save(trainer)
+
+    def on_epoch_end(self, trainer, row):
+        self._save(trainer)
+
+    def _save(self, trainer):
+        meta, arrays = trainer.state()
+        arrays.update({f"model.{k}": v for k, v in self.exp.model.state_dict().items()})
+        save_arrays(self.exp.run_dir / "checkpoint.safetensors", arrays, {"trainer": meta})
+        _write_metrics(self.exp.run_dir, trainer.history)
 
 
 def _finish(exp):
@@ -199,14 +209,25 @@ def _finish(exp):
     return summary
 
 
+def make_run_dir(base):
+    """Create a new, empty run directory at ``base`` or, if taken, ``base-2``, ``base-3``, ...
+
+    ``mkdir`` without ``exist_ok`` is atomic, so processes started in the same second (a sweep)
+    each get their own directory. Returns the Path created.
+    """
+    base = Path(base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for k in itertools.count(1):
+        path = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
 def _default_run_dir(config):
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{config.name}-{stamp}"
-    path, k = base, 1
-    while path.exists():
-        k += 1
-        path = base.with_name(f"{base.name}-{k}")
-    return path
+    return make_run_dir(Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def fit(config, *, out=None, overrides=(), progress="auto", stream=None):
@@ -227,8 +248,11 @@ def fit(config, *, out=None, overrides=(), progress="auto", stream=None):
         With ``run_dir``, ``summary`` (as in ``summary.json``), ``history``, ``model`` and ``data``.
     """
     exp = prepare(config, overrides)
-    exp.run_dir = Path(out) if out else _default_run_dir(exp.config)
-    exp.run_dir.mkdir(parents=True, exist_ok=True)
+    if out:
+        exp.run_dir = Path(out)
+        exp.run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        exp.run_dir = _default_run_dir(exp.config)
     atomic_write(exp.run_dir / "config.yaml", _yaml(_resolved(exp.config)))
     return _train(exp, progress, stream)
 
@@ -240,7 +264,7 @@ def _yaml(data):
 
 def _train(exp, progress, stream):
     exp.trainer.progress, exp.trainer.stream = progress, stream
-    exp.trainer.callbacks.append(_checkpointer(exp))
+    exp.trainer.callbacks.append(Checkpoint(exp))
     d = exp.data
     try:
         exp.trainer.fit(d.X_train, d.y_train, d.X_val, d.y_val)

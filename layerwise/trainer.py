@@ -1,17 +1,18 @@
-"""The fit loop over arrays: seeded shuffling, schedules, early stopping, clipping, NaN guard, progress.
+"""The fit loop over arrays: seeded shuffling, schedules, clipping, and callbacks for everything else.
 
-:class:`Trainer` knows modules only through the Module contract. The config-driven driver
-(:mod:`layerwise.run`) and the scikit-learn estimator both stand on it.
+:class:`Trainer` knows modules only through the Module contract. Early stopping, the NaN guard,
+progress display and checkpoints are callbacks (:mod:`layerwise.callbacks`), the same interface
+users get. The config-driven driver (:mod:`layerwise.run`) and the scikit-learn estimator stand on it.
 """
 
 import math
-import sys
 import time
 
 import numpy as np
 
-from .errors import TrainingError
+from .callbacks import EVENTS, EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .losses import get_loss
+from .modules.base import backward_without_input_grad
 from .schedules import Schedule
 
 
@@ -28,8 +29,8 @@ class Trainer:
         Batch size for validation and test passes (no effect on results).
     schedule : Schedule, optional
     early_stopping : dict, optional
-        ``{"patience": 5, "monitor": "val_loss" | "val_accuracy", "min_delta": 0.0}``; the best
-        weights are restored when training ends.
+        Keyword arguments of :class:`~layerwise.callbacks.EarlyStopping`
+        (``{"patience": 5, "monitor": "val_loss", "min_delta": 0.0}``); the best weights are restored.
     grad_clip_norm : float, optional
         Clip the global L2 norm of all gradients before each update.
     seed : int
@@ -38,8 +39,12 @@ class Trainer:
         Compute accuracies (labels are class codes 0..C-1).
     progress : "auto", "bar", "lines" or "off"
         A progress bar on a terminal, one line per epoch otherwise.
-    callbacks : list of callables ``f(trainer, event)``
-        Events: "train_begin", "epoch_end", "train_end".
+    callbacks : list of Callback (or functions ``f(trainer, event)``)
+        Run after the built-in ones (NaN guard, early stopping, progress), in order.
+
+    Notes
+    -----
+    The gradient with respect to the data is never computed: ``backward(..., input_grad=False)``.
     """
 
     def __init__(self, model, loss="cross_entropy", *, epochs=20, batch_size=64, eval_batch_size=1024,
@@ -49,23 +54,34 @@ class Trainer:
         self.loss = get_loss(loss)
         self.epochs, self.batch_size, self.eval_batch_size = int(epochs), int(batch_size), int(eval_batch_size)
         self.schedule = schedule or Schedule(self._optimizers(), epochs=epochs)
-        self.early_stopping = dict(early_stopping) if early_stopping else None
         self.grad_clip_norm = grad_clip_norm
         self.shuffle = shuffle
         self.classification = classification
         self.progress = progress
-        self.callbacks = list(callbacks)
         self.stream = stream            # None: sys.stdout at the time of printing
+        self.early_stopping = EarlyStopping(**early_stopping) if early_stopping else None
+        builtin = [NaNGuard(), *([self.early_stopping] if self.early_stopping else []), ProgressLogger()]
+        self.callbacks = builtin + [as_callback(cb) for cb in callbacks]
         self.rng = np.random.default_rng(seed)
         self.epoch = 0                  # epochs completed
         self.step = 0                   # updates done
         self.history = []
-        self.best = None                # early stopping: best monitored value, its epoch, patience used
-        self.best_epoch = 0
-        self.wait = 0
-        self.best_state = None
-        self.stopped_early = False
+        self.stop_training = False      # a callback sets it to end training after this epoch
         self.train_seconds = 0.0
+        self.X_val = None
+        self.batch = self.seen = self.correct = self.n_train = 0
+        self.loss_sum = 0.0
+        self.batch_x = None
+
+    @property
+    def stopped_early(self):
+        """True when a callback (early stopping) ended training before ``epochs``."""
+        return self.stop_training
+
+    @property
+    def best_epoch(self):
+        """The epoch of the best monitored value (0 without early stopping)."""
+        return self.early_stopping.best_epoch if self.early_stopping else 0
 
     def _optimizers(self):
         return [m.optimizer for _, m in self.model.named_modules() if m.params and m.optimizer is not None]
@@ -101,159 +117,103 @@ class Trainer:
                 g *= scale
         return norm
 
-    def _diagnose(self, xb, loss_value, batch):
-        where = f"epoch {self.epoch + 1}, batch {batch + 1} (step {self.step + 1})"
-        for name, m, k in self.model.named_parameters():
-            if not np.all(np.isfinite(m.params[k])):
-                module = name.rpartition(".")[0] or "0"
-                return TrainingError(f"Training stopped at {where}: parameter '{name}' of module {module} "
-                                     f"({type(m).__name__}) holds NaN or Inf. Try a smaller optimizer.lr or "
-                                     "training.grad_clip_norm.")
-        if not np.all(np.isfinite(xb)):
-            return TrainingError(f"Training stopped at {where}: the input batch holds NaN or Inf; check the data.")
-        x = xb
-        modules = list(self.model) if hasattr(self.model, "__iter__") else [self.model]
-        with np.errstate(all="ignore"):
-            for i, m in enumerate(modules):
-                x = m.forward(x)
-                if not np.all(np.isfinite(x)):
-                    return TrainingError(
-                        f"Training stopped at {where}: the output of module {i} ({type(m).__name__}) "
-                        "is NaN or Inf. Try a smaller optimizer.lr or training.grad_clip_norm.")
-        return TrainingError(f"Training stopped at {where}: the loss is {loss_value}. "
-                             "Try a smaller optimizer.lr or training.grad_clip_norm.")
+    def _handlers(self, event):
+        return [getattr(cb, event) for cb in self.callbacks if cb.overrides(event)]
 
-    def _train_epoch(self, X, y, bar):
+    def _train_epoch(self, X, y):
         model, loss, bs = self.model, self.loss, self.batch_size
-        n = len(X)
+        before, after = self._handlers("on_before_backward"), self._handlers("on_batch_end")
+        n = self.n_train = len(X)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         buf = np.empty((min(bs, n), *X.shape[1:]), dtype=X.dtype)
-        total, correct, seen = 0.0, 0, 0
+        self.loss_sum, self.correct, self.seen = 0.0, 0, 0
         model.train()
         for b, start in enumerate(range(0, n, bs)):
             idx = order[start:start + bs]
             xb = np.take(X, idx, axis=0, out=buf) if len(idx) == len(buf) else X[idx]
             yb = y[idx]
+            self.batch, self.batch_x = b, xb
             out = model.forward(xb)
             value = loss.forward(out, loss.targets(yb, out.shape[-1]))
-            if not math.isfinite(value):
-                raise self._diagnose(xb, value, b)
-            model.backward(loss.backward())
+            for fn in before:
+                fn(self, b, value)
+            backward_without_input_grad(model, loss.backward())
             if self.grad_clip_norm:
                 self._clip()
             model.update()
             self.step += 1
-            total += value * len(idx)
-            seen += len(idx)
+            self.loss_sum += value * len(idx)
+            self.seen += len(idx)
             if self.classification:
-                correct += int(np.count_nonzero(loss.labels(out) == yb))
-            if bar is not None and (b % 10 == 0 or seen == n):
-                bar.update(seen - bar.n)
-                bar.set_postfix_str(f"loss {total / seen:.4f}" + (f" acc {correct / seen:.4f}"
-                                                                   if self.classification else ""), refresh=False)
-        row = {"train_loss": total / max(seen, 1)}
+                self.correct += int(np.count_nonzero(loss.labels(out) == yb))
+            for fn in after:
+                fn(self, self.step, value)
+        self.batch_x = None
+        row = {"train_loss": self.loss_sum / max(self.seen, 1)}
         if self.classification:
-            row["train_accuracy"] = correct / max(seen, 1)
+            row["train_accuracy"] = self.correct / max(self.seen, 1)
         return row
-
-    # -- early stopping ----------------------------------------------------------------------
-    def _improved(self, row):
-        monitor = self.early_stopping.get("monitor", "val_loss")
-        value = row[monitor]
-        delta = self.early_stopping.get("min_delta", 0.0)
-        sign = 1 if monitor.endswith("loss") else -1
-        if self.best is None or sign * (self.best - value) > delta:
-            self.best, self.best_epoch, self.wait = value, self.epoch, 0
-            self.best_state = self.model.state_dict()
-            return
-        self.wait += 1
-        if self.wait >= self.early_stopping.get("patience", 5):
-            self.stopped_early = True
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, X, y, X_val=None, y_val=None):
         """Train from the current epoch up to ``epochs``; returns the history (one dict per epoch)."""
         has_val = X_val is not None and len(X_val) > 0
-        if self.early_stopping and not has_val:
-            raise ValueError("Early stopping monitors the validation set: pass X_val and y_val.")
-        self._emit("train_begin")
-        bar = None
-        while self.epoch < self.epochs and not self.stopped_early:
-            lr = self.schedule.set_epoch(self.epoch)
-            started = time.perf_counter()
-            bar = self._bar(len(X))
-            try:
+        self.X_val = X_val if has_val else None
+        try:
+            self._emit("on_train_begin")
+            while self.epoch < self.epochs and not self.stop_training:
+                lr = self.schedule.set_epoch(self.epoch)
+                self._emit("on_epoch_begin")
+                started = time.perf_counter()
                 with np.errstate(over="ignore", invalid="ignore"):  # the NaN guard reports divergence
-                    row = {"epoch": self.epoch + 1, "lr": lr, **self._train_epoch(X, y, bar)}
-            finally:
-                if bar is not None:
-                    bar.close()
-            seconds = time.perf_counter() - started
-            self.train_seconds += seconds
-            if has_val:
-                row.update({f"val_{k}": v for k, v in self.evaluate(X_val, y_val).items()})
-            row["seconds"] = seconds
-            row["samples_per_second"] = len(X) / seconds if seconds > 0 else float("inf")
-            self.epoch += 1
-            self.history.append(row)
-            self.schedule.observe(row)
-            if self.early_stopping:
-                self._improved(row)
-            self._log(row)
-            self._emit("epoch_end")
-        if self.early_stopping and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        self._emit("train_end")
+                    row = {"epoch": self.epoch + 1, "lr": lr, **self._train_epoch(X, y)}
+                seconds = time.perf_counter() - started
+                self.train_seconds += seconds
+                if has_val:
+                    row.update({f"val_{k}": v for k, v in self.evaluate(X_val, y_val).items()})
+                row["seconds"] = seconds
+                row["samples_per_second"] = len(X) / seconds if seconds > 0 else float("inf")
+                self.epoch += 1
+                self.history.append(row)
+                self.schedule.observe(row)
+                self._emit("on_epoch_end", row)
+            self._emit("on_train_end")
+        except BaseException as error:
+            for fn in self._handlers("on_exception"):
+                fn(self, error)
+            raise
         return self.history
 
-    def _bar(self, total):
-        stream = sys.stderr
-        use_bar = self.progress == "bar" or (self.progress == "auto" and stream.isatty())
-        if not use_bar:
-            return None
-        from tqdm import tqdm
-        return tqdm(total=total, desc=f"epoch {self.epoch + 1}/{self.epochs}", unit="samples",
-                    unit_scale=True, leave=False, file=stream, dynamic_ncols=True)
-
-    def _log(self, row):
-        if self.progress == "off":
-            return
-        parts = [f"epoch {row['epoch']:>3}/{self.epochs}", f"loss {row['train_loss']:.4f}"]
-        if "train_accuracy" in row:
-            parts.append(f"acc {row['train_accuracy']:.4f}")
-        if "val_loss" in row:
-            parts.append(f"val_loss {row['val_loss']:.4f}")
-        if "val_accuracy" in row:
-            parts.append(f"val_acc {row['val_accuracy']:.4f}")
-        parts += [f"lr {row['lr']:.3g}", f"{row['samples_per_second']:,.0f} samples/s"]
-        print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
-
-    def _emit(self, event):
-        for cb in self.callbacks:
-            cb(self, event)
+    def _emit(self, event, *args):
+        for fn in self._handlers(event):
+            fn(self, *args)
 
     # -- resume --------------------------------------------------------------------------------
     def state(self):
         """Everything but the weights that a bit-exact resume needs: ``(json_state, arrays)``."""
         from .checkpoint import generator_states
-        meta = {"epoch": self.epoch, "step": self.step, "history": self.history, "best": self.best,
-                "best_epoch": self.best_epoch, "wait": self.wait, "stopped_early": self.stopped_early,
-                "train_seconds": self.train_seconds, "rng": self.rng.bit_generator.state,
-                "module_rngs": generator_states(self.model), "schedule": self.schedule.state_dict()}
+        meta = {"epoch": self.epoch, "step": self.step, "history": self.history,
+                "stop_training": self.stop_training, "train_seconds": self.train_seconds,
+                "rng": self.rng.bit_generator.state, "module_rngs": generator_states(self.model),
+                "schedule": self.schedule.state_dict(),
+                "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_key}}
         arrays = {f"optim.{k}": v for k, v in self.model.optimizer_state_dict().items()}
-        if self.best_state is not None:
-            arrays.update({f"best.{k}": v for k, v in self.best_state.items()})
+        for cb in self.callbacks:
+            if cb.state_key:
+                arrays.update({f"{cb.state_key}.{k}": v for k, v in cb.arrays().items()})
         return meta, arrays
 
     def load_state(self, meta, arrays):
         """Restore what :meth:`state` returned (the weights are loaded separately)."""
         from .checkpoint import set_generator_states
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], meta["history"]
-        self.best, self.best_epoch, self.wait = meta["best"], meta["best_epoch"], meta["wait"]
-        self.stopped_early, self.train_seconds = meta["stopped_early"], meta["train_seconds"]
+        self.stop_training, self.train_seconds = meta["stop_training"], meta["train_seconds"]
         self.rng.bit_generator.state = meta["rng"]
         set_generator_states(self.model, meta["module_rngs"])
         self.schedule.load_state_dict(meta["schedule"])
         self.model.load_optimizer_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
-        best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
-        self.best_state = best or None
+        for cb in self.callbacks:
+            if cb.state_key and cb.state_key in meta["callbacks"]:
+                cb.load_state_dict(meta["callbacks"][cb.state_key])
+                prefix = cb.state_key + "."
+                cb.load_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})

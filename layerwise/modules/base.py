@@ -1,6 +1,51 @@
-"""The Module contract: explicit forward, backward and update."""
+"""The Module contract: explicit forward, backward and update; observers (hooks)."""
+
+import functools
+import inspect
+import itertools
 
 import numpy as np
+
+_hook_ids = itertools.count()
+
+
+class HookHandle:
+    """What ``register_forward_hook`` and ``register_backward_hook`` return; ``.remove()`` detaches."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        """Detach the hook (removing twice is harmless)."""
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_input_grad(cls):
+    return "input_grad" in inspect.signature(cls.backward).parameters
+
+
+def backward_without_input_grad(module, grad_y):
+    """``module.backward(grad_y)`` for a module whose input is data: dL/dx is not wanted.
+
+    Modules whose ``backward`` takes ``input_grad`` (Linear, Sequential) then skip that product;
+    any other module computes it as usual and the result is dropped. Returns None.
+    """
+    if _takes_input_grad(type(module)):
+        module.backward(grad_y, input_grad=False)
+    else:
+        module.backward(grad_y)
+
+
+def zero_(array):
+    """Fill ``array`` with zeros in place."""
+    array.fill(0)
 
 
 class Module:
@@ -25,9 +70,12 @@ class Module:
         Set recursively by :meth:`train` and :meth:`eval`.
     frozen : bool
         When True, :meth:`update` leaves the parameters alone (and zeroes the grads).
-    requires_input_grad : bool
-        When False, ``backward`` may skip computing ``dL/dx`` and return None.
-        Set it on a model whose input is data: the first layer then saves a matrix product.
+
+    Notes
+    -----
+    Whether ``dL/dx`` is computed is a per-call choice, ``backward(grad_y, input_grad=False)`` on
+    :class:`Sequential` and :class:`Linear` (the trainer's choice, since its input is data); it
+    leaves no state behind. A subclass may accept ``input_grad`` in its own ``backward`` too.
     """
 
     def __init__(self):
@@ -37,11 +85,46 @@ class Module:
         self.optim_state = {}
         self.training = True
         self.frozen = False
-        self.requires_input_grad = True
         self.optimizer = None
         self._optimizer_inherited = False
         self._no_decay = set()
         self._cache = None
+        self._forward_hooks = {}
+        self._backward_hooks = {}
+
+    @property
+    def requires_input_grad(self):
+        raise AttributeError("requires_input_grad was removed: it stayed set on a child after the call. "
+                             "Pass input_grad=False to backward(...) instead.")
+
+    @requires_input_grad.setter
+    def requires_input_grad(self, value):
+        self.requires_input_grad  # raises the same message
+
+    # -- observers ---------------------------------------------------------------------------
+    def register_forward_hook(self, fn):
+        """Call ``fn(module, x, y)`` after each forward of this module run by its container.
+
+        Returns a handle whose ``.remove()`` detaches it. ``y`` is the module's output: a hook
+        reads it (statistics) and must not change it in place.
+        """
+        return self._add_hook(self._forward_hooks, fn)
+
+    def register_backward_hook(self, fn):
+        """Call ``fn(module, grad_y, grad_x)`` after each backward of this module run by its container.
+
+        ``grad_x`` is None when the container did not need ``dL/dx`` (the first layer in training).
+        Returns a handle whose ``.remove()`` detaches it.
+        """
+        return self._add_hook(self._backward_hooks, fn)
+
+    @staticmethod
+    def _add_hook(hooks, fn):
+        if not callable(fn):
+            raise TypeError(f"A hook must be callable. Got {fn!r} instead.")
+        key = next(_hook_ids)
+        hooks[key] = fn
+        return HookHandle(hooks, key)
 
     # -- parameters -------------------------------------------------------------------------
     def register_param(self, name, array, *, decay=True):
@@ -99,7 +182,11 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
 
     def backward(self, grad_y):
-        """Return ``dL/dx`` from ``dL/dy``; add ``dL/dparam`` into :attr:`grads`."""
+        """Return ``dL/dx`` from ``dL/dy``; add ``dL/dparam`` into :attr:`grads`.
+
+        A subclass may take ``input_grad=True`` as a second argument and skip ``dL/dx`` (return None)
+        when it is False; containers pass it to the first module with parameters.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement backward(grad_y)")
 
     def __call__(self, x):
@@ -121,14 +208,13 @@ class Module:
             else:
                 child.update()
         for g in self.grads.values():
-            # all-zero bytes are +0.0; numpy fills a byte view with memset, twice as fast as a float fill
-            (g.view(np.uint8) if g.flags.c_contiguous else g).fill(0)
+            zero_(g)
 
     def zero_grad(self):
         """Set every gradient of this module and its children to zero."""
         for _, module in self.named_modules():
             for g in module.grads.values():
-                (g.view(np.uint8) if g.flags.c_contiguous else g).fill(0)
+                zero_(g)
 
     def set_optimizer(self, optimizer):
         """Use ``optimizer`` for this module and every child that has none of its own; returns self."""

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .base import Module
+from .base import Module, backward_without_input_grad
 
 
 class Sequential(Module):
@@ -11,8 +11,9 @@ class Sequential(Module):
     Notes
     -----
     Backward runs the chain in reverse: ``delta_{i} = f_i.backward(delta_{i+1})``, starting from
-    ``dL/dy``. Errors raised inside a child are re-raised with its position:
-    ``"In module 2 (ReLU) of Sequential: ..."``.
+    ``dL/dy``. An error raised inside a child keeps its type and traceback and gains its position:
+    ``"In module 2 (ReLU) of Sequential: ..."`` (``"3.1"`` inside a nested Sequential).
+    Sequential calls its children's forward and backward hooks.
     """
 
     def __init__(self, *modules):
@@ -44,38 +45,71 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self.modules)
 
-    def _reraise(self, i, err):
-        msg = f"In module {i} ({type(self.modules[i]).__name__}) of Sequential: {err}"
-        try:
-            new = type(err)(msg)
-        except Exception:  # an exception type whose constructor takes other arguments
-            new = RuntimeError(msg)
-        raise new.with_traceback(err.__traceback__) from None
+    def _annotate(self, i, err):
+        """Name the failing module's path in ``err`` (same object: type and traceback are kept).
+
+        Nested containers prepend their own index, so the message reads
+        ``In module 3.1 (Linear) of Sequential: ...``; ``err.layerwise_path`` holds ``"3.1"``.
+        """
+        path = getattr(err, "layerwise_path", None)
+        if path is None:
+            err._layerwise_leaf = type(self.modules[i]).__name__
+            err._layerwise_msg = str(err) if err.args else ""
+            path = str(i)
+        else:
+            path = f"{i}.{path}"
+        err.layerwise_path = path
+        msg = f"In module {path} ({err._layerwise_leaf}) of Sequential: {err._layerwise_msg}"
+        if len(err.args) == 1 and isinstance(err.args[0], str) and not isinstance(err, KeyError):
+            err.args = (msg,)
+        else:   # a message we cannot rewrite (KeyError quotes it, OSError formats its own): a note
+            note = f"(raised in module {path} ({err._layerwise_leaf}) of Sequential)"
+            notes = getattr(err, "__notes__", None)
+            if getattr(err, "_layerwise_noted", False) and notes:
+                notes[-1] = note
+            else:
+                err._layerwise_noted = True
+                err.add_note(note)
 
     def forward(self, x):
-        """Run every module in order."""
+        """Run every module in order, then each one's forward hooks."""
         for i, m in enumerate(self.modules):
             try:
-                x = m.forward(x)
-            except (ValueError, TypeError, RuntimeError, KeyError, IndexError) as err:
-                self._reraise(i, err)
+                y = m.forward(x)
+                if m._forward_hooks:
+                    for fn in list(m._forward_hooks.values()):
+                        fn(m, x, y)
+            except Exception as err:
+                self._annotate(i, err)
+                raise
+            x = y
         return x
 
-    def backward(self, grad_y):
-        """Run every module's backward in reverse; returns ``dL/dx`` (None if not required)."""
+    def backward(self, grad_y, input_grad=True):
+        """Run every module's backward in reverse, then each one's backward hooks.
+
+        With ``input_grad=False`` (the input is data) the chain stops at the first module with
+        parameters, which is asked to skip its own ``dL/dx``, and None is returned.
+        """
         stop = 0
-        if not self.requires_input_grad:
-            # the input is data: stop at the first module with parameters, which skips its dL/dx
+        if not input_grad:
             stop = next((i for i, m in enumerate(self.modules)
                          if next(m.named_parameters(), None) is not None), len(self.modules))
-        if stop < len(self.modules):
-            self.modules[stop].requires_input_grad = self.requires_input_grad
         for i in range(len(self.modules) - 1, stop - 1, -1):
+            m = self.modules[i]
             try:
-                grad_y = self.modules[i].backward(grad_y)
-            except (ValueError, TypeError, RuntimeError, KeyError, IndexError) as err:
-                self._reraise(i, err)
-        return grad_y if self.requires_input_grad else None
+                if input_grad or i > stop:
+                    grad_x = m.backward(grad_y)
+                else:
+                    grad_x = backward_without_input_grad(m, grad_y)
+                if m._backward_hooks:
+                    for fn in list(m._backward_hooks.values()):
+                        fn(m, grad_y, grad_x)
+            except Exception as err:
+                self._annotate(i, err)
+                raise
+            grad_y = grad_x
+        return grad_y if input_grad else None
 
     def summary(self, input_shape, *, dtype=None):
         """Table of layer, output shape and parameter count for inputs of shape ``input_shape``.
@@ -93,8 +127,9 @@ class Sequential(Module):
             for i, m in enumerate(self.modules):
                 try:
                     x = m.forward(x)
-                except (ValueError, TypeError, RuntimeError, KeyError, IndexError) as err:
-                    self._reraise(i, err)
+                except Exception as err:
+                    self._annotate(i, err)
+                    raise
                 rows.append((str(i), repr(m), "(N, " + ", ".join(map(str, x.shape[1:])) + ")",
                              f"{m.n_params():,}"))
         finally:

@@ -65,14 +65,14 @@ class Linear(Module):
         if x.dtype != W.dtype:
             x = x.astype(W.dtype)
         self._cache = x
-        y = x @ W
+        y = np.matmul(x, W)
         if "b" in self.params:
             # into a new array: cheaper than in place on rows that another BLAS thread just wrote
             y = np.add(y, self.params["b"])
         return y
 
-    def backward(self, grad_y):
-        """(N, out) -> (N, in); adds to grads["W"], grads["b"]."""
+    def backward(self, grad_y, input_grad=True):
+        """(N, out) -> (N, in); adds to grads["W"], grads["b"]. ``input_grad=False`` skips dL/dx."""
         x = self._cached()
         W = self.params["W"]
         gW = self.grads["W"]
@@ -83,9 +83,9 @@ class Linear(Module):
         gW += self._scratch
         if "b" in self.grads:
             self.grads["b"] += np.add.reduce(grad_y, axis=0)
-        if not self.requires_input_grad:
+        if not input_grad:
             return None
-        return grad_y @ W.T
+        return np.matmul(grad_y, W.T)
 
     def extra_repr(self):
         n_in, n_out = self.params["W"].shape

@@ -83,17 +83,6 @@ def test_optimizer_state_round_trip(rng):
     assert b[1].optim_state["W"]["step"] == 1
 
 
-def test_requires_input_grad_false_skips_dx_but_keeps_parameter_grads(rng):
-    a, b = mlp(rng, np.float64), mlp(rng, np.float64)
-    b.load_state_dict(a.state_dict())
-    a.eval(), b.eval()
-    b.requires_input_grad = False
-    x, g = rng.normal(size=(4, 3, 2, 2)), rng.normal(size=(4, 3))
-    a.forward(x), b.forward(x)
-    assert a.backward(g) is not None and b.backward(g) is None
-    assert np.array_equal(a[1].grads["W"], b[1].grads["W"])
-
-
 def test_register_adds_user_modules_and_refuses_a_taken_name(monkeypatch):
     monkeypatch.setattr("layerwise.modules.registry.MODULES", dict(MODULES))
     from layerwise.modules import registry

@@ -1,0 +1,161 @@
+"""Sequential: per-call input gradients, hooks, error paths through nested containers."""
+
+import copy
+import traceback
+
+import numpy as np
+import pytest
+
+import layerwise as lw
+
+
+def model_of(rng, dtype=np.float64):
+    return lw.Sequential(lw.Flatten(), lw.Linear(4, 3, rng=rng, dtype=dtype), lw.ReLU(),
+                         lw.Linear(3, 2, rng=rng, dtype=dtype))
+
+
+def nested(rng, dtype=np.float64):
+    inner = lw.Sequential(lw.Linear(4, 3, rng=rng, dtype=dtype), lw.Tanh())
+    return lw.Sequential(lw.Flatten(), inner, lw.Sequential(lw.Linear(3, 2, rng=rng, dtype=dtype)))
+
+
+def state_of(model):
+    """Every attribute of every module but the cache and the arrays' values: what a call may not change."""
+    out = []
+    for name, m in model.named_modules():
+        attrs = {k: v for k, v in vars(m).items() if k not in ("_cache", "params", "grads", "_scratch")}
+        out.append((name, repr(sorted(attrs.items(), key=lambda kv: kv[0]))))
+    return out
+
+
+@pytest.mark.parametrize("make", [model_of, nested])
+def test_input_grad_is_a_per_call_choice_that_leaves_no_state(make, rng):
+    model = make(rng)
+    x, g = rng.normal(size=(5, 2, 2)), rng.normal(size=(5, 2))
+    before = state_of(model)
+    model.forward(x)
+    assert model.backward(g, input_grad=False) is None
+    grads_without = {n: m.grads[k].copy() for n, m, k in model.named_parameters()}
+    model.zero_grad()
+    assert state_of(model) == before
+    model.forward(x)
+    dx = model.backward(g)                 # the same model, asked for dL/dx again
+    assert dx.shape == (5, 2, 2)
+    for n, m, k in model.named_parameters():
+        assert np.array_equal(m.grads[k], grads_without[n]), n
+    model.zero_grad()
+    lw.gradcheck(model, x)                 # and gradcheck still holds after switching both ways
+
+
+def test_the_old_sticky_switch_is_refused_with_the_replacement(rng):
+    model = model_of(rng)
+    with pytest.raises(AttributeError, match="input_grad=False"):
+        model.requires_input_grad = False
+
+
+def test_input_grad_false_on_a_model_without_parameters_runs_nothing(rng):
+    model = lw.Sequential(lw.ReLU(), lw.Tanh())
+    model.forward(rng.normal(size=(2, 3)))
+    assert model.backward(np.ones((2, 3)), input_grad=False) is None
+
+
+def test_user_module_without_input_grad_argument_is_still_called(rng):
+    calls = []
+
+    class Scale(lw.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_param("a", np.ones(3))
+
+        def forward(self, x):
+            self._cache = x
+            return x * self.params["a"]
+
+        def backward(self, grad_y):
+            calls.append("backward")
+            self.grads["a"] += (grad_y * self._cached()).sum(0)
+            return grad_y * self.params["a"]
+
+    model = lw.Sequential(Scale(), lw.ReLU())
+    model.forward(rng.normal(size=(2, 3)))
+    assert model.backward(np.ones((2, 3)), input_grad=False) is None
+    assert calls == ["backward"] and np.any(model[0].grads["a"] != 0)
+
+
+def test_hooks_see_every_layer_nested_ones_too_and_remove(rng):
+    model = nested(rng)
+    seen = []
+    handles = []
+    for name, m in model.named_modules():
+        if name:
+            handles.append(m.register_forward_hook(lambda mod, x, y, n=name: seen.append(("f", n, x.shape, y.shape))))
+            handles.append(m.register_backward_hook(
+                lambda mod, gy, gx, n=name: seen.append(("b", n, gy.shape, None if gx is None else gx.shape))))
+    x = rng.normal(size=(5, 2, 2))
+    y = model.forward(x)
+    model.backward(np.ones_like(y), input_grad=False)
+    assert [s[:2] for s in seen] == [("f", "0."), ("f", "1.0."), ("f", "1.1."), ("f", "1."), ("f", "2.0."),
+                                     ("f", "2."), ("b", "2.0."), ("b", "2."), ("b", "1.1."), ("b", "1.0."),
+                                     ("b", "1.")]
+    assert ("b", "1.0.", (5, 3), None) in seen      # the first Linear was not asked for dL/dx
+    assert ("f", "1.0.", (5, 4), (5, 3)) in seen
+    for h in handles:
+        h.remove()
+    h.remove()                                       # twice is harmless
+    seen.clear()
+    model.forward(x)
+    model.backward(np.ones_like(y))
+    assert seen == []
+
+
+def test_hooks_get_the_arrays_that_flow(rng):
+    model = model_of(rng)
+    got = {}
+    model[1].register_forward_hook(lambda m, x, y: got.update(x=x, y=y))
+    model[3].register_backward_hook(lambda m, gy, gx: got.update(gy=gy, gx=gx))
+    x = rng.normal(size=(5, 2, 2))
+    out = model.forward(x)
+    g = rng.normal(size=out.shape)
+    model.backward(g)
+    assert np.array_equal(got["x"], x.reshape(5, 4)) and np.array_equal(got["y"], model[1]._cache @ model[1].params["W"] + model[1].params["b"])
+    assert got["gy"] is g and np.allclose(got["gx"], g @ model[3].params["W"].T)
+
+
+def test_a_hook_must_be_callable():
+    with pytest.raises(TypeError, match="callable"):
+        lw.ReLU().register_forward_hook(3)
+
+
+class Broken(lw.Module):
+    def __init__(self, exc):
+        super().__init__()
+        self.exc = exc
+
+    def forward(self, x):
+        raise copy.copy(self.exc)
+
+    def backward(self, grad_y):
+        raise copy.copy(self.exc)
+
+
+@pytest.mark.parametrize("exc", [AttributeError("no attribute 'foo'"), ZeroDivisionError("division by zero"),
+                                 ValueError("bad"), KeyError("W"), OSError(2, "gone")])
+def test_every_error_names_the_nested_module_path_and_keeps_type_and_traceback(exc, rng):
+    model = lw.Sequential(lw.ReLU(), lw.ReLU(), lw.ReLU(), lw.Sequential(lw.ReLU(), Broken(exc)))
+    for method in ("forward", "backward"):
+        with pytest.raises(type(exc)) as info:
+            getattr(model, method)(np.ones((1, 2)))
+        err = info.value
+        assert err.layerwise_path == "3.1"
+        text = "".join(traceback.format_exception(err))
+        assert "3.1 (Broken)" in text
+        assert any(f.name in ("forward", "backward") and "test_container" in f.filename
+                   for f in traceback.extract_tb(err.__traceback__))   # the raising frame is still there
+    if isinstance(exc, (ValueError, AttributeError, ZeroDivisionError)):
+        assert str(err).startswith("In module 3.1 (Broken) of Sequential: ")
+
+
+def test_flat_error_keeps_the_documented_prefix(rng):
+    model = lw.Sequential(lw.Linear(4, 3, rng=rng), lw.ReLU(), lw.Linear(5, 2, rng=rng))
+    with pytest.raises(ValueError, match=r"^In module 2 \(Linear\) of Sequential: Linear expected"):
+        model.forward(np.zeros((2, 4), np.float32))

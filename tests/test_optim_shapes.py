@@ -1,0 +1,104 @@
+"""Every optimizer on parameters of rank 0 to 4, small and large, against the plain formula."""
+
+import math
+
+import numpy as np
+import pytest
+
+import layerwise as lw
+
+# sizes on both sides of every size threshold in optim.py (64 KiB), in float32 and float64
+SHAPES = [(), (7,), (3, 5), (2, 3, 4), (2, 3, 4, 5), (130, 130), (30, 30, 20), (12, 12, 12, 12),
+          (1, 1, 1, 1), (300, 100)]
+OPTIMIZERS = {
+    "sgd": lambda: lw.SGD(lr=0.1),
+    "sgd_decay": lambda: lw.SGD(lr=0.1, weight_decay=0.01),
+    "sgd_momentum": lambda: lw.SGD(lr=0.1, momentum=0.9, weight_decay=0.01),
+    "sgd_nesterov": lambda: lw.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda: lw.Adam(lr=0.01, weight_decay=0.01),
+    "rmsprop": lambda: lw.RMSprop(lr=0.01, weight_decay=0.01),
+    "rmsprop_momentum": lambda: lw.RMSprop(lr=0.01, momentum=0.5),
+    "adagrad": lambda: lw.Adagrad(lr=0.1, weight_decay=0.01),
+}
+
+
+def reference(opt, p, grads, decay):
+    """PyTorch's update formulas written the plain way, in float64."""
+    p = p.astype(np.float64)
+    state = {}
+    wd = opt.weight_decay if decay else 0.0
+    for t, g in enumerate(grads, start=1):
+        d = g + wd * p
+        if isinstance(opt, lw.SGD):
+            if opt.momentum:
+                state["v"] = d if t == 1 else opt.momentum * state["v"] + d
+                d = d + opt.momentum * state["v"] if opt.nesterov else state["v"]
+            p = p - opt.lr * d
+        elif isinstance(opt, lw.Adam):
+            b1, b2 = opt.betas
+            state["m"] = b1 * state.get("m", 0) + (1 - b1) * d
+            state["v"] = b2 * state.get("v", 0) + (1 - b2) * d * d
+            mhat, vhat = state["m"] / (1 - b1 ** t), state["v"] / (1 - b2 ** t)
+            p = p - opt.lr * mhat / (np.sqrt(vhat) + opt.eps)
+        elif isinstance(opt, lw.RMSprop):
+            state["v"] = opt.alpha * state.get("v", 0) + (1 - opt.alpha) * d * d
+            u = d / (np.sqrt(state["v"]) + opt.eps)
+            if opt.momentum:
+                state["b"] = opt.momentum * state.get("b", 0) + u
+                u = state["b"]
+            p = p - opt.lr * u
+        else:
+            state["s"] = state.get("s", 0) + d * d
+            p = p - opt.lr * d / (np.sqrt(state["s"]) + opt.eps)
+    return p
+
+
+class Holder(lw.Module):
+    """A module with one parameter of any shape, its gradient set by the test."""
+
+    def __init__(self, value, decay):
+        super().__init__()
+        self.register_param("p", value, decay=decay)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimizer_matches_the_plain_formula_on_every_rank_and_size(name, shape, dtype):
+    rng = np.random.default_rng(math.prod(shape) + len(shape))
+    p0 = rng.normal(size=shape).astype(dtype)
+    grads = [rng.normal(size=shape).astype(dtype) for _ in range(3)]
+    for decay in (True, False):
+        opt = OPTIMIZERS[name]()
+        holder = Holder(p0.copy(), decay).set_optimizer(opt)
+        for g in grads:
+            holder.grads["p"][...] = g
+            holder.update()
+            assert holder.grads["p"].shape == shape and not np.any(holder.grads["p"])   # zeroed
+        got = holder.params["p"]
+        assert got.shape == shape and got.dtype == dtype
+        want = reference(opt, p0, [g.astype(np.float64) for g in grads], decay)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=f"{name} decay={decay}")
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_two_parameters_of_one_size_do_not_share_results(name):
+    """Large parameters may share scratch space inside an optimizer; their updates must not mix."""
+    rng = np.random.default_rng(1)
+    opt = OPTIMIZERS[name]()
+    a, b = Holder(rng.normal(size=(200, 100)), True), Holder(rng.normal(size=(200, 100)), True)
+    a.set_optimizer(opt), b.set_optimizer(opt)
+    pa, pb = a.params["p"].copy(), b.params["p"].copy()
+    ga, gb = rng.normal(size=(200, 100)), rng.normal(size=(200, 100))
+    a.grads["p"][...], b.grads["p"][...] = ga, gb
+    a.update(), b.update()
+    np.testing.assert_allclose(a.params["p"], reference(opt, pa, [ga], True), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.params["p"], reference(opt, pb, [gb], True), rtol=1e-12, atol=1e-12)
+
+
+def test_non_contiguous_gradient_is_zeroed():
+    h = Holder(np.ones((4, 6)), True).set_optimizer(lw.SGD(lr=0.1))
+    h.grads["p"] = np.ones((6, 4)).T          # a transposed view, not C-contiguous
+    h.update()
+    assert not h.grads["p"].any()
