@@ -62,6 +62,19 @@ def test_train_writes_a_complete_run_directory_and_evaluate_reproduces_it(tmp_pa
     assert result["test_loss"] == summary["test_loss"]
 
 
+def test_evaluate_exits_1_when_the_run_does_not_reproduce(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = dict(SMALL, training={"epochs": 1, "batch_size": 64})
+    assert main(["train", str(write_config(tmp_path, config)), "--out", str(out), "--progress", "off"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    summary["test_accuracy"] -= 0.01
+    (out / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "DIFFERENT" in err and "does not reproduce" in err
+
+
 def test_model_file_is_safetensors_with_the_resolved_config_in_its_metadata(tmp_path):
     out = tmp_path / "run"
     main(["train", str(write_config(tmp_path)), "--out", str(out), "--progress", "off"])

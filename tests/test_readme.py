@@ -1,6 +1,7 @@
 """The README's Python examples run as written and do what the README says they do."""
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,16 @@ def test_the_grid_search_example_finds_a_good_model(tmp_path, monkeypatch):
     assert set(ns["search"].best_params_) == {"hidden_layer_sizes", "alpha"}
 
 
-@pytest.mark.parametrize("marker", ["model.backward(", "gradcheck(", "GridSearchCV"])
+def test_the_python_api_example_runs_a_config_and_the_trainer(tmp_path, monkeypatch, capsys):
+    shutil.copytree(README.parent / "configs", tmp_path / "configs")
+    ns = run_block("lw.run.fit(", tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+    assert (tmp_path / "runs" / "from-python" / "summary.json").is_file()
+    assert ns["exp"].summary["test_accuracy"] > 0.9
+    assert "step 500: loss" in out
+    assert ns["history"][-1]["val_accuracy"] > 0.9 and 1 <= ns["trainer"].best_epoch <= len(ns["history"])
+
+
+@pytest.mark.parametrize("marker", ["model.backward(", "gradcheck(", "GridSearchCV", "lw.run.fit("])
 def test_each_example_is_in_the_readme_once(marker):
     assert sum(marker in b for b in BLOCKS) == 1

@@ -1,16 +1,16 @@
-"""Fetch dataset files from a list of mirrors, sha256-checked, written atomically.
+"""Fetch dataset files from a list of mirrors with pooch, sha256-checked, written atomically.
 
 Nothing here touches the network until :func:`download` or :func:`fetch_dataset_files` is called.
 """
 
-import hashlib
 import http.client
 import os
 import socket
-import tempfile
-import urllib.error
-import urllib.request
+import sys
 from pathlib import Path
+
+import pooch
+import requests
 
 from ..errors import DataError, DownloadError
 
@@ -36,7 +36,6 @@ MIRRORS = {
               "https://storage.googleapis.com/cvdf-datasets/mnist/"],
     "fashion_mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
 }
-_BLOCK = 1 << 16
 
 
 def cache_dir():
@@ -49,62 +48,46 @@ def cache_dir():
     return Path(os.environ.get("LAYERWISE_DATA") or Path.home() / ".cache" / "layerwise").expanduser()
 
 
-def sha256_of(path):
-    """Hex sha256 of the file at ``path``, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+class _HashingDownloader:
+    """pooch's HTTP downloader that also keeps the sha256 of the last file it fetched, so that a
+    checksum mismatch can say what came."""
+
+    def __init__(self, timeout, progressbar):
+        self._http = pooch.HTTPDownloader(timeout=timeout, progressbar=progressbar)
+        self.sha256 = None
+
+    def __call__(self, url, output_file, pooch_instance):
+        self.sha256 = None
+        self._http(url, output_file, pooch_instance)
+        self.sha256 = pooch.file_hash(output_file)
 
 
-class _MirrorFailed(Exception):
-    """A mirror answered, but not with the file: the message is the reason."""
+def _causes(e):
+    """``e`` and the exceptions it was raised from, outermost first."""
+    while e is not None:
+        yield e
+        e = e.__cause__ or e.__context__
 
 
-def _reason(e, timeout):
-    """One short phrase for why a mirror failed."""
-    if isinstance(e, _MirrorFailed):
-        return str(e)
-    if isinstance(e, urllib.error.HTTPError):
-        return f"HTTP {e.code} {e.reason}".rstrip()
-    if isinstance(e, urllib.error.URLError):
-        e = e.reason if isinstance(e.reason, BaseException) else e
-    if isinstance(e, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(e, (TimeoutError, socket.timeout)):
+def _reason(e, expected, got, timeout):
+    """One short phrase for why a mirror failed, from the exception types in the chain."""
+    if isinstance(e, requests.HTTPError):
+        return f"HTTP {e.response.status_code} {e.response.reason}".rstrip()
+    if isinstance(e, requests.Timeout):
         return f"timed out after {timeout} s"
-    if isinstance(e, socket.gaierror):
-        return f"unknown host ({e.strerror})"
-    if isinstance(e, http.client.IncompleteRead):
-        return f"connection closed after {len(e.partial)} bytes, {e.expected} more were expected"
-    if isinstance(e, (http.client.HTTPException, ConnectionError)):
+    if isinstance(e, ValueError) and got is not None and got != expected:
+        return f"sha256 mismatch (expected {expected[:12]}..., got {got[:12]}...)"
+    for cause in _causes(e):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"unknown host ({cause.strerror})"
+        if isinstance(cause, http.client.IncompleteRead):  # urllib3 keeps a byte count in ``partial``
+            read = cause.partial if isinstance(cause.partial, int) else len(cause.partial)
+            return f"connection closed after {read} of {read + cause.expected} bytes"
+    if isinstance(e, requests.ConnectionError):
         return f"connection broken ({type(e).__name__})"
-    if isinstance(e, urllib.error.URLError):
-        return str(e.reason)
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
-
-
-def _fetch(url, target, sha256, timeout):
-    """Stream ``url`` into a temp file beside ``target``, hashing as it goes; rename it into place only
-    if the hash matches. Any failure or interrupt removes the temp file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        h, size = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for block in iter(lambda: response.read(_BLOCK), b""):
-                h.update(block)
-                out.write(block)
-                size += len(block)
-            length = response.headers.get("Content-Length", "")
-        if length.isdigit() and size < int(length):  # streamed reads end quietly when the peer hangs up
-            raise _MirrorFailed(f"connection closed after {size} of {length} bytes")
-        if h.hexdigest() != sha256:
-            raise _MirrorFailed(f"sha256 mismatch (expected {sha256[:12]}..., got {h.hexdigest()[:12]}...)")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def download(filename, sha256, dest_dir, mirrors, *, timeout=30):
@@ -130,35 +113,34 @@ def download(filename, sha256, dest_dir, mirrors, *, timeout=30):
     Raises
     ------
     DownloadError
-        When no mirror delivered the file, naming each mirror's reason (connection refused, HTTP
-        error, timeout, sha256 mismatch).
+        When no mirror delivered the file, naming each URL and its reason (connection refused, HTTP
+        error, timeout, connection closed early, sha256 mismatch).
 
     Notes
     -----
-    A file already there with the right checksum is kept without touching the network; one with a
-    wrong checksum is fetched again. Downloads stream into a temp file in ``dest_dir`` that replaces
-    the final name only once its sha256 matched, so a failed or interrupted download never leaves a
-    partial file under that name.
+    Each mirror is one :func:`pooch.retrieve`: a file already there with the right checksum is kept
+    without touching the network, one with a wrong checksum is fetched again. pooch streams into a
+    temp file in ``dest_dir`` and moves it to the final name only once its sha256 matched, so a failed
+    or interrupted download never leaves a partial file. The progress bar is shown only when stderr
+    is a terminal.
     """
     if isinstance(mirrors, (str, bytes)):
         mirrors = [mirrors]
     sha256 = sha256.lower()
     dest_dir = Path(dest_dir)
-    target = dest_dir / filename
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
-        if target.is_file() and sha256_of(target) == sha256:
-            return target
     except OSError as e:
         raise DownloadError(f"{filename}: cannot use the folder {dest_dir}: {e.strerror or e}.") from None
+    fetch = _HashingDownloader(timeout, progressbar=sys.stderr.isatty())
     reasons = []
     for base in mirrors:
         url = (base if base.endswith("/") else base + "/") + filename
         try:
-            _fetch(url, target, sha256, timeout)
-            return target
-        except (_MirrorFailed, OSError, ValueError, http.client.HTTPException) as e:
-            reasons.append(f"{url}: {_reason(e, timeout)}")
+            pooch.retrieve(url, f"sha256:{sha256}", fname=filename, path=dest_dir, downloader=fetch)
+            return dest_dir / filename
+        except (OSError, ValueError) as e:  # requests' errors are OSErrors
+            reasons.append(f"{url}: {_reason(e, sha256, fetch.sha256, timeout)}")
     raise DownloadError(f"{filename}: no mirror delivered it: " + ("; ".join(reasons) or "no mirrors given")
                         + ".")
 

@@ -1,11 +1,13 @@
 """Downloads against a loopback HTTP server that the tests start: mirrors, checksums, atomic files."""
 
 import hashlib
+import io
+import re
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
+import pooch
 import pytest
 
 from layerwise.data import FASHION_MNIST_FILES, MIRRORS, MNIST_FILES, cache_dir, download, fetch_dataset_files
@@ -84,25 +86,62 @@ def test_a_good_file_on_disk_is_not_fetched_again_but_a_bad_one_is(server, tmp_p
 
 
 def test_an_interrupted_download_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
-    class Response:
-        def __init__(self):
-            self.blocks = [b"x" * 10]
+    def ctrl_c_mid_stream(self, url, output_file, pooch_instance):
+        with open(output_file, "wb") as out:
+            out.write(b"x" * 10)
+        raise KeyboardInterrupt
 
-        def read(self, n):
-            if self.blocks:
-                return self.blocks.pop()
-            raise KeyboardInterrupt  # Ctrl-C mid-stream
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response())
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", ctrl_c_mid_stream)
     with pytest.raises(KeyboardInterrupt):
         download("f.bin", sha(GOOD), tmp_path, ["http://127.0.0.1:9/"])
     assert files_in(tmp_path) == []
+
+
+FAILURES = {  # a base URL that fails, and the reason the error gives for it
+    "refused": (lambda request, server: request.getfixturevalue("closed_port"), "connection refused"),
+    "http_404": (lambda request, server: server.url + "missing/", "HTTP 404 File not found"),
+    "short_read": (lambda request, server: server.url + "short/", "connection closed after 7 of 1000 bytes"),
+    "checksum": (lambda request, server: server.url + "bad/", "sha256 mismatch"),
+}  # timeouts: test_a_mirror_that_never_answers_times_out
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_each_kind_of_failure_falls_through_to_the_next_mirror(failure, request, server, tmp_path):
+    make_url, reason = FAILURES[failure]
+    bad = make_url(request, server)
+    (server.folder / "bad").mkdir()
+    for name in ("f.bin", "g.bin"):
+        (server.folder / "bad" / name).write_bytes(b"tampered")
+    (server.folder / "f.bin").write_bytes(GOOD)
+    path = download("f.bin", sha(GOOD), tmp_path / "cache", [bad, server.url])
+    assert path.read_bytes() == GOOD and server.hits[-1] == "/f.bin"
+    assert files_in(tmp_path / "cache") == ["f.bin"]
+    with pytest.raises(DownloadError, match=rf"^g.bin: no mirror delivered it: {re.escape(bad)}g.bin: {reason}"):
+        download("g.bin", sha(GOOD), tmp_path / "cache", [bad])
+    assert files_in(tmp_path / "cache") == ["f.bin"]
+
+
+def test_a_bad_file_on_disk_is_reported_when_no_mirror_has_the_right_one(server, tmp_path):
+    (server.folder / "f.bin").write_bytes(b"tampered")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "f.bin").write_bytes(GOOD[:100])
+    with pytest.raises(DownloadError, match="f.bin: no mirror delivered it: .*sha256 mismatch"):
+        download("f.bin", sha(GOOD), tmp_path / "cache", [server.url])
+    assert files_in(tmp_path / "cache") == ["f.bin"] and (tmp_path / "cache" / "f.bin").read_bytes() == GOOD[:100]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("stderr", [io.StringIO, Terminal])
+def test_the_progress_bar_is_shown_only_on_a_terminal(stderr, server, tmp_path, monkeypatch):
+    (server.folder / "f.bin").write_bytes(GOOD)
+    monkeypatch.setattr(sys, "stderr", stderr())
+    download("f.bin", sha(GOOD), tmp_path, [server.url])
+    shown = sys.stderr.getvalue()
+    assert ("100%" in shown and "7.00k/7.00k" in shown) if stderr is Terminal else shown == ""
 
 
 def test_fetch_dataset_files_with_a_files_override(server, tmp_path, fake_mnist):

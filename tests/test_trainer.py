@@ -1,0 +1,173 @@
+"""Trainer: callbacks and their events, early stopping as a callback, resume of callback state, NaN guard."""
+
+import json
+import multiprocessing
+
+import numpy as np
+import pytest
+
+import layerwise as lw
+from layerwise.errors import TrainingError
+from layerwise.run import make_run_dir
+
+
+def data(rng, n=96):
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+    return X, y
+
+
+def model_of(seed=0):
+    rng = np.random.default_rng(seed)
+    inner = lw.Sequential(lw.Linear(8, 8, rng=rng), lw.LeakyReLU())
+    m = lw.Sequential(lw.Linear(6, 8, rng=rng), lw.ReLU(), inner, lw.Linear(8, 3, rng=rng))
+    return m.set_optimizer(lw.SGD(lr=0.1, momentum=0.9))
+
+
+class Recorder(lw.Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_train_begin(self, trainer):
+        self.events.append("train_begin")
+
+    def on_epoch_begin(self, trainer):
+        self.events.append("epoch_begin")
+
+    def on_before_backward(self, trainer, batch, loss):
+        self.events.append(("before_backward", batch, loss))
+
+    def on_batch_end(self, trainer, step, loss):
+        self.events.append(("batch_end", step, loss))
+
+    def on_epoch_end(self, trainer, row):
+        self.events.append(("epoch_end", row["epoch"]))
+
+    def on_train_end(self, trainer):
+        self.events.append("train_end")
+
+
+def test_callbacks_see_every_event_with_step_numbers_and_batch_losses(rng):
+    X, y = data(rng)
+    rec = Recorder()
+    trainer = lw.Trainer(model_of(), epochs=2, batch_size=32, progress="off", callbacks=[rec])
+    trainer.fit(X, y)
+    kinds = [e if isinstance(e, str) else e[0] for e in rec.events]
+    assert kinds == (["train_begin"] + (["epoch_begin"] + ["before_backward", "batch_end"] * 3 + ["epoch_end"]) * 2
+                     + ["train_end"])
+    ends = [e for e in rec.events if isinstance(e, tuple) and e[0] == "batch_end"]
+    assert [step for _, step, _ in ends] == [1, 2, 3, 4, 5, 6]
+    losses = [loss for _, _, loss in ends]
+    assert all(isinstance(v, float) for v in losses)
+    # the epoch's train_loss is the size-weighted mean of its batch losses
+    assert trainer.history[0]["train_loss"] == pytest.approx(np.mean(losses[:3]))
+
+
+def test_a_user_callback_can_stop_training(rng):
+    X, y = data(rng)
+
+    class StopAfterTwo(lw.Callback):
+        def on_epoch_end(self, trainer, row):
+            trainer.stop_training = trainer.epoch >= 2
+
+    trainer = lw.Trainer(model_of(), epochs=10, batch_size=32, progress="off", callbacks=[StopAfterTwo()])
+    trainer.fit(X, y)
+    assert trainer.epoch == 2 and trainer.stopped_early
+
+
+def test_plain_function_callbacks_still_work(rng):
+    X, y = data(rng)
+    seen = []
+    lw.Trainer(model_of(), epochs=2, batch_size=32, progress="off",
+               callbacks=[lambda t, e: seen.append(e)]).fit(X, y)
+    assert seen == ["train_begin", "epoch_end", "epoch_end", "train_end"]
+
+
+def test_the_trainer_never_computes_the_gradient_of_the_data(rng):
+    X, y = data(rng)
+    model = model_of()
+    first = []
+    model[0].register_backward_hook(lambda m, gy, gx: first.append(gx))
+    lw.Trainer(model, epochs=1, batch_size=32, progress="off").fit(X, y)
+    assert first == [None, None, None]
+
+
+def test_an_interrupt_reaches_on_exception_and_closes_the_progress_bar(rng):
+    X, y = data(rng)
+
+    class Interrupt(lw.Callback):
+        def on_batch_end(self, trainer, step, loss):
+            if step == 2:
+                raise KeyboardInterrupt
+
+    trainer = lw.Trainer(model_of(), epochs=3, batch_size=32, progress="bar", callbacks=[Interrupt()])
+    progress = next(cb for cb in trainer.callbacks if isinstance(cb, lw.ProgressLogger))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(X, y)
+    assert progress.bar is None and trainer.step == 2
+
+
+def fit_with_early_stopping(X, y, Xv, yv, epochs, state=None):
+    trainer = lw.Trainer(model_of(), epochs=epochs, batch_size=16, progress="off", seed=5,
+                         early_stopping={"monitor": "val_accuracy", "patience": 3})
+    if state is not None:
+        trainer.model.load_state_dict(state[0])
+        trainer.load_state(*state[1])
+    trainer.fit(X, y, Xv, yv)
+    return trainer
+
+
+def test_early_stopping_state_survives_a_resume_bit_for_bit(rng):
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+    whole = fit_with_early_stopping(X, y, Xv, yv, epochs=12)
+    first = lw.Trainer(model_of(), epochs=5, batch_size=16, progress="off", seed=5,
+                       early_stopping={"monitor": "val_accuracy", "patience": 3, "restore_best": False})
+    first.fit(X, y, Xv, yv)
+    assert not first.stopped_early                              # the interruption comes mid-run
+    meta, arrays = first.state()
+    meta = json.loads(json.dumps(meta))                         # as the checkpoint stores it
+    resumed = fit_with_early_stopping(X, y, Xv, yv, epochs=12, state=(first.model.state_dict(), (meta, arrays)))
+    assert resumed.epoch == whole.epoch and resumed.best_epoch == whole.best_epoch
+    assert [r["val_accuracy"] for r in resumed.history] == [r["val_accuracy"] for r in whole.history]
+    for (n, a), (_, b) in zip(sorted(whole.model.state_dict().items()), sorted(resumed.model.state_dict().items())):
+        assert np.array_equal(a, b), n
+
+
+def test_early_stopping_without_validation_data_is_refused(rng):
+    X, y = data(rng)
+    with pytest.raises(ValueError, match="pass X_val and y_val"):
+        lw.Trainer(model_of(), epochs=2, early_stopping={"patience": 2}, progress="off").fit(X, y)
+
+
+def test_nan_guard_names_the_nested_module_whose_output_overflows(rng):
+    X, y = data(rng)
+    model = model_of()
+    model[2][0].params["W"][...] = 3e38          # finite weights, infinite products
+    trainer = lw.Trainer(model, epochs=1, batch_size=32, progress="off")
+    before = model.state_dict()
+    with pytest.raises(TrainingError, match=r"epoch 1, batch 1 \(step 1\): the output of module 2\.0 \(Linear\)"):
+        trainer.fit(X, y)
+    for k, v in model.state_dict().items():       # the guard runs before backward: nothing was updated
+        assert np.array_equal(v, before[k]), k
+
+
+def _make(base, barrier, out):
+    barrier.wait()
+    out.put(str(make_run_dir(base)))
+
+
+def test_run_directories_are_unique_when_processes_start_at_once(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    n = 6
+    barrier, out = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_make, args=(tmp_path / "runs" / "exp-20260101-120000", barrier, out))
+             for _ in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    made = sorted(out.get(timeout=5) for _ in range(n))
+    assert len(set(made)) == n
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
+        ["exp-20260101-120000"] + [f"exp-20260101-120000-{k}" for k in range(2, n + 1)])
