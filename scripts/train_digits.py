@@ -28,7 +28,6 @@ def main(argv=None):
     model = lw.Sequential(lw.Linear(64, 128, init="he_uniform", rng=rng), lw.ReLU(),
                           lw.Linear(128, 10, rng=rng))
     model.set_optimizer(lw.SGD(lr=0.1, momentum=0.9, weight_decay=1e-4))
-    model.requires_input_grad = False        # the input is data: skip the first layer's dL/dx
     loss = lw.CrossEntropyLoss()
 
     for epoch in range(1, args.epochs + 1):
@@ -39,7 +38,7 @@ def main(argv=None):
             idx = order[start:start + 32]
             logits = model.forward(X_tr[idx])
             total += loss.forward(logits, y_tr[idx]) * len(idx)
-            model.backward(loss.backward())
+            model.backward(loss.backward(), input_grad=False)   # the input is data: no dL/dx
             model.update()
         model.eval()
         train_acc = np.mean(model.forward(X_tr).argmax(1) == y_tr)
