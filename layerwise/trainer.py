@@ -130,7 +130,7 @@ class Trainer:
         model.train()
         for b, start in enumerate(range(0, n, bs)):
             idx = order[start:start + bs]
-            xb = np.take(X, idx, axis=0, out=buf) if len(idx) == len(buf) else X[idx]
+            xb = np.take(X, idx, axis=0, out=buf, mode="clip") if len(idx) == len(buf) else X[idx]
             yb = y[idx]
             self.batch, self.batch_x = b, xb
             out = model.forward(xb)

@@ -1,167 +1,298 @@
-"""Seconds per epoch of a 784-256-128-10 ReLU MLP through layerwise's explicit loop, next to the floor.
+"""One epoch of a 784-256-128-10 ReLU MLP: layerwise's training loops next to PyTorch, and where the time goes.
 
-    python scripts/bench_mlp.py [--n 60000] [--batch 128] [--epochs 1] [--repeats 5]
+    python scripts/bench_mlp.py [--rounds 5] [--samples 60000] [--quick]
 
-Data: ``n`` x 784 random float32 inputs and random int labels (seeded). Three variants, each timed for
-``epochs`` epochs per run, run in turn ``repeats`` times in one process (the order rotates each round),
-each figure the median of its runs:
+Data: ``samples`` x 784 uniform float32, int64 labels 0..9 (seeded); batch 128; SGD lr 0.01 momentum 0.9.
+All variants run in one process: each round runs one epoch of each, in an order that rotates every
+round, after a 0.25 s pause (so the thread pool of the variant before has gone idle). Figures are medians
+over rounds; ratios to PyTorch are taken within each round, then the median over rounds.
 
-- layerwise: the explicit loop (seeded shuffle, batch gathered into a kept buffer, ``model.forward``,
-  ``CrossEntropyLoss.forward/backward``, ``model.backward``, ``model.update()``), SGD momentum 0.9;
-  ``model.requires_input_grad = False`` since the input is data, so the first layer skips its dL/dx.
-- matmul floor: only the matrix products a training step needs, same shapes, batch count and dtype:
-  3 forward ``x @ W``, 3 weight gradients ``x.T @ g``, 2 input gradients ``g @ W.T``.
-- plain numpy: a hand-written MLP the straightforward way (fancy-indexed batch, ``np.maximum(x @ W + b, 0)``,
-  softmax cross-entropy, gradients in fresh arrays, ``v = 0.9 v + g; W -= lr * v``), for reference.
+(a)  ``Trainer(model, "cross_entropy", epochs=1, batch_size=128, progress="off", seed=0).fit(X, y)``,
+     what ``layerwise train`` runs (no validation set).
+(e)  (a) with a no-op forward and a no-op backward hook on every layer (what hooks cost; (a) has none).
+(b)  the README's explicit loop: shuffled ``X[idx]`` batches, forward, loss, backward(input_grad=False), update.
+(c)  PyTorch, ``torch.set_num_threads(2)``, the idiomatic loop (nn.Sequential, nn.CrossEntropyLoss,
+     optim.SGD momentum 0.9, zero_grad, backward, step), the same arrays as tensors, (b)'s batch order.
+(d)  the 8 matrix products of each step alone (3 forward, 3 dL/dW, 2 dL/dx), same shapes, NumPy: a floor.
+(a') (a) instrumented, for the phase breakdown; (a') against (a) is the instrumentation's own cost.
 
-"in products" = floor time / epoch time: the share of an epoch spent in the matrix products.
-Run one benchmark at a time: two at once share the cores and both figures are wrong.
+Phase breakdown, timed inside (a')'s own epochs (never one program's time divided by another's), with the
+library unchanged: the Trainer calls the model and the loss through the instance, so their bound methods
+(forward, backward, update; the loss's forward and backward are "loss") are replaced on the instances by
+timed wrappers. X and y reach the Trainer as an ndarray subclass timing its indexing and NumPy functions
+(np.take): "gather". During the epoch layerwise.modules.linear's ``np`` is a copy of numpy whose ``matmul``
+is timed; a product is booked to the phase it runs in. "other" = epoch - phases (shuffle, loop, accuracy).
+Shares are taken within each epoch, then the median. Calls per step are printed: a missed phase shows 0,
+and products that bypass ``np.matmul`` (the ``@`` operator cannot be timed from outside) fewer than 8.
+
+Run one benchmark at a time on an otherwise idle machine: two at once share the cores and both are wrong.
 """
 
 import argparse
+import math
 import os
 import statistics
 import time
+import types
 
 import numpy as np
 
 import layerwise as lw
+import layerwise.modules.linear as lw_linear
+from layerwise.trainer import Trainer
 
 SIZES = (784, 256, 128, 10)
+LR, MOMENTUM, BATCH = 0.01, 0.9, 128
+PHASES = ("gather", "forward", "loss", "backward", "update")
+PAUSE = 0.25  # seconds before each timed epoch: idle BLAS/OpenMP threads of the previous variant stop spinning
 
 
 def make_data(n, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.random((n, SIZES[0]), dtype=np.float32), rng.integers(0, 10, n)
+    return rng.random((n, SIZES[0]), dtype=np.float32), rng.integers(0, SIZES[-1], n)
 
 
-def make_model():
-    """The benchmark MLP with SGD momentum 0.9; its input is data, so no dL/dx for the first layer."""
-    rng = np.random.default_rng(0)
+def make_model(seed=0):
+    """The benchmark MLP with SGD lr 0.01 momentum 0.9."""
+    rng = np.random.default_rng(seed)
     model = lw.Sequential(lw.Linear(784, 256, init="he_uniform", rng=rng), lw.ReLU(),
                           lw.Linear(256, 128, init="he_uniform", rng=rng), lw.ReLU(), lw.Linear(128, 10, rng=rng))
-    model.set_optimizer(lw.SGD(lr=0.01, momentum=0.9))
-    model.requires_input_grad = False
+    model.set_optimizer(lw.SGD(LR, momentum=MOMENTUM))
     return model
 
 
-def layerwise_epoch(X, y, batch, state):
+# -- the variants: fn(X, y, batch, state) runs one epoch; state starts as {} -------------------------
+def trainer_epoch(X, y, batch, state):
+    """(a)"""
+    model = state["model"] if "model" in state else state.setdefault("model", make_model())
+    Trainer(model, "cross_entropy", epochs=1, batch_size=batch, progress="off", seed=0).fit(X, y)
+
+
+def hooked_trainer_epoch(X, y, batch, state):
+    """(e)"""
     if "model" not in state:
-        state.update(model=make_model(), loss=lw.CrossEntropyLoss(), rng=np.random.default_rng(1),
-                     buf=np.empty((batch, X.shape[1]), X.dtype))
-    model, loss, buf = state["model"], state["loss"], state["buf"]
+        state["model"] = make_model()
+        state["handles"] = [h for m in state["model"] for h in (
+            m.register_forward_hook(lambda mod, x, y: None), m.register_backward_hook(lambda mod, gy, gx: None))]
+    trainer_epoch(X, y, batch, state)
+
+
+def layerwise_epoch(X, y, batch, state):
+    """(b) the README's explicit loop."""
+    if "model" not in state:
+        state.update(model=make_model(), loss=lw.CrossEntropyLoss(), rng=np.random.default_rng(0))
+    model, loss = state["model"], state["loss"]
     order = state["rng"].permutation(len(X))
     for start in range(0, len(X), batch):
         idx = order[start:start + batch]
-        # mode="clip": the indices are valid, and take() with out= copies through a buffer under "raise"
-        xb = np.take(X, idx, axis=0, out=buf, mode="clip") if len(idx) == batch else X[idx]
-        loss.forward(model.forward(xb), y[idx])
-        model.backward(loss.backward())
+        loss.forward(model.forward(X[idx]), y[idx])
+        model.backward(loss.backward(), input_grad=False)
         model.update()
 
 
+def torch_epoch(X, y, batch, state):
+    """(c) PyTorch's idiomatic loop; the same batch order as (b)."""
+    import torch
+    from torch import nn
+    if "net" not in state:
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+        state.update(net=net, loss=nn.CrossEntropyLoss(), rng=np.random.default_rng(0),
+                     opt=torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM))
+    net, loss_fn, opt = state["net"], state["loss"], state["opt"]
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)       # no copy: the same memory as X and y
+    order = torch.from_numpy(state["rng"].permutation(len(X)))
+    net.train()
+    for start in range(0, len(X), batch):
+        idx = order[start:start + batch]
+        opt.zero_grad()
+        loss = loss_fn(net(Xt[idx]), yt[idx])
+        loss.backward()
+        opt.step()
+
+
 def floor_epoch(X, y, batch, state):
+    """(d) the 8 products of each step into kept buffers."""
     if "W" not in state:
         rng = np.random.default_rng(0)
         state["W"] = [rng.standard_normal((a, b), dtype=np.float32) * 0.05 for a, b in zip(SIZES, SIZES[1:])]
-    W = state["W"]
+        state["dW"] = [np.empty_like(w) for w in state["W"]]
+    W, dW = state["W"], state["dW"]
     for start in range(0, len(X), batch):
         h = [X[start:start + batch]]
         for w in W:
-            h.append(h[-1] @ w)
+            h.append(np.matmul(h[-1], w))
         g = h[-1]
         for i in range(len(W) - 1, -1, -1):
-            h[i].T @ g
+            np.matmul(h[i].T, g, out=dW[i])
             if i:
-                g = g @ W[i].T
+                g = np.matmul(g, W[i].T)
 
 
-def numpy_epoch(X, y, batch, state):
-    if "W" not in state:
-        rng = np.random.default_rng(0)
-        state["W"] = [rng.standard_normal((a, b), dtype=np.float32) * np.float32(np.sqrt(2 / a))
-                      for a, b in zip(SIZES, SIZES[1:])]
-        state["b"] = [np.zeros(b, np.float32) for b in SIZES[1:]]
-        state["v"] = [np.zeros_like(w) for w in state["W"] + state["b"]]
-        state["rng"] = np.random.default_rng(1)
-    W, b, v = state["W"], state["b"], state["v"]
-    order = state["rng"].permutation(len(X))
-    for start in range(0, len(X), batch):
-        idx = order[start:start + batch]
-        x, t = X[idx], y[idx]
-        n = len(t)
-        h1 = np.maximum(x @ W[0] + b[0], 0)
-        h2 = np.maximum(h1 @ W[1] + b[1], 0)
-        z = h2 @ W[2] + b[2]
-        z = z - z.max(1, keepdims=True)
-        p = np.exp(z)
-        s = p.sum(1, keepdims=True)
-        state["loss"] = float(np.mean(np.log(s[:, 0]) - z[np.arange(n), t]))
-        p /= s
-        p[np.arange(n), t] -= 1
-        g = p / n
-        grads = [None] * 6
-        grads[2], grads[5] = h2.T @ g, g.sum(0)
-        g = (g @ W[2].T) * (h2 > 0)
-        grads[1], grads[4] = h1.T @ g, g.sum(0)
-        g = (g @ W[1].T) * (h1 > 0)
-        grads[0], grads[3] = x.T @ g, g.sum(0)
-        for k, (param, grad) in enumerate(zip(W + b, grads)):
-            v[k] = 0.9 * v[k] + grad
-            param -= 0.01 * v[k]
+# -- instrumentation ----------------------------------------------------------------------------------
+class Clock:
+    """Seconds and calls per key; ``current`` is the phase running now (products are booked to it)."""
+
+    def __init__(self):
+        self.seconds, self.calls, self.current = {}, {}, None
+
+    def add(self, key, t0):
+        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t0
+        self.calls[key] = self.calls.get(key, 0) + 1
+
+    def wrap(self, fn, phase=None):
+        """``fn`` timed: as ``phase`` (which becomes current), or without one as a product of the current phase."""
+        def timed(*args, **kwargs):
+            outer, t0 = self.current, time.perf_counter()
+            self.current = phase or outer
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.current = outer
+                self.add(phase or f"products in {outer or 'other'}", t0)
+        return timed
+
+
+CLOCK = Clock()
+
+
+class Rows(np.ndarray):
+    """X and y as (a') hands them to the Trainer: indexing them and NumPy functions on them count as gather."""
+
+    def _gathered(self, t0, out):
+        if CLOCK.current is None:       # inside a timed phase the time is that phase's already
+            CLOCK.add("gather", t0)
+        return out.view(np.ndarray) if isinstance(out, Rows) else out
+
+    def __getitem__(self, key):
+        return self._gathered(time.perf_counter(), np.ndarray.__getitem__(self, key))
+
+    def __array_function__(self, func, types_, args, kwargs):
+        return self._gathered(time.perf_counter(), super().__array_function__(func, types_, args, kwargs))
+
+
+def numpy_with_timed_matmul():
+    """numpy, but ``matmul`` is timed: layerwise.modules.linear's ``np`` during an (a') epoch."""
+    proxy = types.ModuleType("numpy")
+    proxy.__dict__.update(vars(np))        # numpy's module __getattr__ comes along for its lazy names
+    proxy.matmul = CLOCK.wrap(np.matmul)
+    return proxy
+
+
+def instrumented_epoch(X, y, batch, state):
+    """(a'): (a) with every phase timed; appends (epoch seconds, seconds, calls) to state["epochs"]."""
+    if "model" not in state:
+        model = state["model"] = make_model()
+        for name in ("forward", "backward", "update"):
+            setattr(model, name, CLOCK.wrap(getattr(model, name), name))
+        loss = state["loss"] = lw.CrossEntropyLoss()
+        loss.forward, loss.backward = CLOCK.wrap(loss.forward, "loss"), CLOCK.wrap(loss.backward, "loss")
+        state.update(epochs=[], numpy=numpy_with_timed_matmul())
+    CLOCK.__init__()
+    lw_linear.np = state["numpy"]
+    try:
+        t0 = time.perf_counter()
+        Trainer(state["model"], state["loss"], epochs=1, batch_size=batch, progress="off", seed=0).fit(
+            X.view(Rows), y.view(Rows))
+        total = time.perf_counter() - t0
+    finally:
+        lw_linear.np = np
+    state["epochs"].append((total, dict(CLOCK.seconds), dict(CLOCK.calls)))
 
 
 def blas_info():
-    """One line: numpy version, BLAS library and its thread count, CPUs."""
-    cpus = os.cpu_count()
-    try:
-        from threadpoolctl import threadpool_info
-        pools = [f"{i['internal_api']} {i['version']} ({i.get('threading_layer', '?')}), "
-                 f"{i['num_threads']} threads" for i in threadpool_info() if i["user_api"] == "blas"]
-        blas = "; ".join(pools) or "no BLAS found by threadpoolctl"
-    except ImportError:
-        try:
-            cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-            blas = f"{cfg.get('name')} {cfg.get('version')}"
-        except (TypeError, KeyError):  # numpy < 1.26 has no mode="dicts"
-            blas = "unknown"
-        env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-               if k in os.environ}
-        blas += f" (threads: {env or 'default'}; pip install threadpoolctl for the count)"
-    return f"numpy {np.__version__}, BLAS: {blas}, {cpus} CPUs"
+    from threadpoolctl import threadpool_info
+    pools = [f"{p['user_api']}: {' '.join(filter(None, (p['internal_api'], p.get('version'))))} "
+             f"({', '.join(filter(None, (p.get('threading_layer') or p['prefix'], p.get('architecture'))))}), "
+             f"{p['num_threads']} threads" for p in threadpool_info()]
+    return f"numpy {np.__version__}, {os.cpu_count()} CPUs; " + "; ".join(pools)
 
+
+def phase_report(epochs, steps):
+    """(a')'s epochs: per phase seconds, share of that same epoch, calls per step (medians over epochs)."""
+    keys = [k for p in PHASES for k in (p, f"products in {p}")] + ["products in other", "other"]
+
+    def row(label, secs, calls):
+        shares = [x / t for x, (t, _, _) in zip(secs, epochs)]
+        print(f"  {label:<24} {statistics.median(secs):8.4f} s {statistics.median(shares):7.1%} {calls:>10}")
+
+    print(f"\nPHASE BREAKDOWN of (a) Trainer.fit in its {len(epochs)} (a') epochs above (medians;\nshare = seconds "
+          "/ the same epoch's seconds; products are part of the phase they run in):")
+    print(f"  {'phase':<24} {'s/epoch':>10} {'share':>7} {'calls/step':>10}")
+    for key in keys:
+        if key == "other":
+            row(key, [t - sum(s.get(p, 0.0) for p in PHASES) for t, s, _ in epochs], "-")
+        elif any(key in c for _, _, c in epochs) or key in PHASES:
+            calls = statistics.median(c.get(key, 0) for _, _, c in epochs) / steps
+            row(("  " if key.startswith("products") else "") + key, [s.get(key, 0.0) for _, s, _ in epochs],
+                f"{calls:.1f}")
+    row("epoch (a')", [t for t, _, _ in epochs], "")
+    prod = [sum(v for k, v in s.items() if k.startswith("products")) / t for t, s, _ in epochs]
+    n_prod = statistics.median(sum(v for k, v in c.items() if k.startswith("products")) for _, _, c in epochs)
+    print(f"{statistics.median(prod):.1%} of the epoch in matrix products (min {min(prod):.1%}, max {max(prod):.1%}), "
+          f"{n_prod / steps:.1f} products per step timed; a step needs 8 (3 forward, 3 dL/dW, 2 dL/dx).")
+    if n_prod != 8 * steps:
+        print("  NOTE: " + ("some products bypass np.matmul in layerwise/modules/linear.py (the @ operator cannot be "
+                            "timed from outside): the share is a lower bound." if n_prod < 8 * steps else
+                            "more than 8 products per step: the first layer's dL/dx is computed, not needed."))
+    missing = [p for p in PHASES if not any(c.get(p) for _, _, c in epochs)]
+    if missing:
+        print(f"  NOTE: no calls seen for {', '.join(missing)}: the Trainer reaches them another way ('other').")
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=60000, help="samples (default 60000)")
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--epochs", type=int, default=1, help="epochs per timed run (default 1)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed runs of each variant (default 5)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of all variants (default 5)")
+    ap.add_argument("--samples", type=int, default=60000, help="samples per epoch (default 60000)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 1024 samples, 3 rounds")
     args = ap.parse_args(argv)
-    if args.n < args.batch or args.epochs < 1 or args.repeats < 1:
-        ap.error("need --n >= --batch, --epochs >= 1 and --repeats >= 1")
-    print(blas_info())
-    X, y = make_data(args.n)
-    variants = {"layerwise": layerwise_epoch, "matmul floor": floor_epoch, "plain numpy": numpy_epoch}
-    names = list(variants)
-    states = {k: {} for k in variants}
-    for name, fn in variants.items():  # warm-up: buffers, optimizer state, BLAS threads
-        fn(X[:args.batch * 4], y[:args.batch * 4], args.batch, states[name])
-    times = {k: [] for k in variants}
-    for r in range(args.repeats):
+    args.samples, args.rounds = (1024, 3) if args.quick else (args.samples, args.rounds)
+    if args.samples < BATCH or args.rounds < 1:
+        ap.error(f"need --samples >= {BATCH} and --rounds >= 1")
+
+    variants = {"(a) Trainer.fit": trainer_epoch, "(e) Trainer.fit, no-op hooks": hooked_trainer_epoch,
+                "(b) explicit loop": layerwise_epoch, "(c) PyTorch": torch_epoch,
+                "(d) 8 products alone": floor_epoch, "(a') Trainer.fit, instrumented": instrumented_epoch}
+    notes = []
+    try:
+        import torch
+        torch.set_num_threads(2)
+        notes.append(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    except ImportError as err:
+        del variants["(c) PyTorch"]
+        notes.append(f"PyTorch is not importable ({err}): (c) and the ratios are skipped")
+    if not hasattr(lw.Sequential(), "register_forward_hook"):
+        del variants["(e) Trainer.fit, no-op hooks"]
+        notes.append("(e) skipped: Module has no register_forward_hook yet")
+    print(blas_info() + "\n" + "; ".join(notes))
+
+    X, y, steps = *make_data(args.samples), math.ceil(args.samples / BATCH)
+    names, states = list(variants), {k: {} for k in variants}
+    for name in names:  # warm-up: models, optimizer state, thread pools
+        variants[name](X[:4 * BATCH], y[:4 * BATCH], BATCH, states[name])
+    states["(a') Trainer.fit, instrumented"]["epochs"].clear()
+    times = {k: [] for k in names}
+    for r in range(args.rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
+            time.sleep(PAUSE)
             t0 = time.perf_counter()
-            for _ in range(args.epochs):
-                variants[name](X, y, args.batch, states[name])
-            times[name].append((time.perf_counter() - t0) / args.epochs)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    floor = med["matmul floor"]
-    print(f"{args.n} samples x 784, batch {args.batch}, float32; seconds per epoch, "
-          f"median of {args.repeats} runs of {args.epochs} epoch(s):")
-    for name in variants:
-        share = f"  in products {floor / med[name]:6.1%}" if name != "matmul floor" else ""
-        spread = f"(min {min(times[name]):.3f}, max {max(times[name]):.3f})"
-        print(f"  {name:<13} {med[name]:.3f} s {spread}{share}")
+            variants[name](X, y, BATCH, states[name])
+            times[name].append(time.perf_counter() - t0)
+
+    print(f"\nMLP 784-256-128-10 ReLU, {args.samples} x 784 float32, 10 classes, batch {BATCH} ({steps} steps), "
+          f"SGD lr {LR} momentum {MOMENTUM}.\nSeconds per epoch, median (min-max) of {args.rounds} interleaved "
+          "rounds; vs PyTorch: median of the per-round ratios.")
+    ref = times.get("(c) PyTorch")
+    for name in names:
+        t = times[name]
+        ratio = f"{statistics.median(a / b for a, b in zip(t, ref)):6.2f}x" if ref else ""
+        print(f"  {name:<32} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s {ratio}")
+    for name, what in (("(e) Trainer.fit, no-op hooks", "no-op hooks on every layer"),
+                       ("(a') Trainer.fit, instrumented", "instrumentation overhead")):
+        if name in times:
+            rel = [t / a - 1 for t, a in zip(times[name], times["(a) Trainer.fit"])]
+            print(f"{what}: {name.split()[0]} / (a) - 1 in the same round, median {statistics.median(rel):+.1%} "
+                  f"(min {min(rel):+.1%}, max {max(rel):+.1%})")
+    phase_report(states["(a') Trainer.fit, instrumented"]["epochs"], steps)
 
 
 if __name__ == "__main__":
