@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .build import build_model, set_optimizers
-from .callbacks import Callback
+from .callbacks import Callback, as_callback
 from .checkpoint import atomic_write, load_arrays, load_model_state, save_arrays, save_model
 from .config import load_config
 from .errors import ConfigError, DataError, LayerwiseError, TrainingError
@@ -230,7 +230,7 @@ def _default_run_dir(config):
     return make_run_dir(Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def fit(config, *, out=None, overrides=(), progress="auto", stream=None):
+def fit(config, *, out=None, overrides=(), progress="auto", stream=None, callbacks=()):
     """Train the experiment a config describes and write its run directory.
 
     Parameters
@@ -241,6 +241,8 @@ def fit(config, *, out=None, overrides=(), progress="auto", stream=None):
         The run directory; default ``runs/<name>-<timestamp>/``.
     overrides : sequence of "KEY=VALUE"
     progress : "auto", "bar", "lines" or "off"
+    callbacks : list of Callback
+        Run after the built-in ones and the checkpoint, e.g. per-layer statistics or a pruner.
 
     Returns
     -------
@@ -254,7 +256,7 @@ def fit(config, *, out=None, overrides=(), progress="auto", stream=None):
     else:
         exp.run_dir = _default_run_dir(exp.config)
     atomic_write(exp.run_dir / "config.yaml", _yaml(_resolved(exp.config)))
-    return _train(exp, progress, stream)
+    return _train(exp, progress, stream, callbacks)
 
 
 def _yaml(data):
@@ -262,9 +264,9 @@ def _yaml(data):
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def _train(exp, progress, stream):
+def _train(exp, progress, stream, callbacks=()):
     exp.trainer.progress, exp.trainer.stream = progress, stream
-    exp.trainer.callbacks.append(Checkpoint(exp))
+    exp.trainer.callbacks += [Checkpoint(exp), *map(as_callback, callbacks)]
     d = exp.data
     try:
         exp.trainer.fit(d.X_train, d.y_train, d.X_val, d.y_val)
@@ -290,7 +292,7 @@ def _run_config(run_dir, overrides, *, resuming):
     return load_config(run_dir / "config.yaml", overrides, source=f"{run_dir / 'config.yaml'}")
 
 
-def resume(run_dir, *, overrides=(), progress="auto", stream=None):
+def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=()):
     """Continue a run from its last checkpoint (bit-exact: as if it had never stopped)."""
     run_dir = Path(run_dir)
     config = _run_config(run_dir, overrides, resuming=True)
@@ -306,7 +308,7 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None):
     except (KeyError, ValueError) as e:
         raise DataError(f"{ckpt}: the checkpoint does not fit the model of {run_dir / 'config.yaml'}: {e}") from None
     atomic_write(run_dir / "config.yaml", _yaml(_resolved(config)))
-    return _train(exp, progress, stream)
+    return _train(exp, progress, stream, callbacks)
 
 
 def evaluate(run_dir, *, overrides=()):

@@ -33,6 +33,27 @@ def test_compare_trains_every_baseline_and_reports_failures(tmp_path, capsys):
     assert "| mlp |" in (out / "compare.md").read_text()
 
 
+def test_layerwise_fit_seconds_is_the_whole_fit_with_its_validation(tmp_path, monkeypatch):
+    # a fake clock that moves only while the trainer evaluates: 100 "seconds" per validation pass
+    import time
+    from layerwise.baselines import compare
+    from layerwise.trainer import Trainer
+    now, evaluate = [0.0], Trainer.evaluate
+
+    def timed_evaluate(self, X, y):
+        now[0] += 100.0
+        return evaluate(self, X, y)
+
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(Trainer, "evaluate", timed_evaluate)
+    config = {**SMALL, "training": {"epochs": 3, "batch_size": 64}, "baselines": ["knn"]}
+    rows, out = compare(config, out=tmp_path / "cmp")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_seconds"] == 0 and summary["epochs_run"] == 3   # training passes: no fake time
+    # the 3 per-epoch validations are in the fit; the test-set evaluation after it is not
+    assert rows[0]["fit_seconds"] == 300.0
+
+
 def test_matched_mlp_takes_the_config_hyperparameters():
     from layerwise.baselines import _mlp_matched
     from layerwise.config import validate

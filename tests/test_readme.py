@@ -45,7 +45,10 @@ def test_the_python_api_example_runs_a_config_and_the_trainer(tmp_path, monkeypa
     assert (tmp_path / "runs" / "from-python" / "summary.json").is_file()
     assert ns["exp"].summary["test_accuracy"] > 0.9
     assert "step 500: loss" in out
-    assert ns["history"][-1]["val_accuracy"] > 0.9 and 1 <= ns["trainer"].best_epoch <= len(ns["history"])
+    assert 1 <= ns["trainer"].best_epoch <= len(ns["history"])
+    assert ns["best"]["val_accuracy"] == max(r["val_accuracy"] for r in ns["history"]) > 0.9
+    model, X, y = ns["model"], ns["X_val"], ns["y_val"]
+    assert (model.forward(X).argmax(1) == y).mean() == ns["best"]["val_accuracy"]
 
 
 @pytest.mark.parametrize("marker", ["model.backward(", "gradcheck(", "GridSearchCV", "lw.run.fit("])
