@@ -7,6 +7,8 @@ Each optimizer keeps its own base rate (a layer with its own ``lr`` is scaled by
 
 import math
 
+from .monitor import Monitor, mode_of
+
 
 class Schedule:
     """Constant learning rate (``type: none``), and the base of the others."""
@@ -92,25 +94,22 @@ class PlateauSchedule(Schedule):
         super().__init__(optimizers, epochs=epochs, warmup_epochs=warmup_epochs)
         self.reduce, self.patience, self.monitor = float(factor), int(patience), monitor
         self.min_lr = float(min_lr)
-        self.best, self.wait = None, 0
+        self.tracker = Monitor(mode_of(monitor))
 
     def observe(self, metrics):
-        value = metrics[self.monitor]
-        sign = 1 if self.monitor.endswith("loss") else -1
-        if self.best is None or sign * value < sign * self.best:
-            self.best, self.wait = value, 0
+        if self.tracker.update(metrics[self.monitor]):
             return
-        self.wait += 1
-        if self.wait > self.patience:
+        if self.tracker.wait > self.patience:
             floor = min((self.min_lr / b for b in self.base_lrs if b > 0), default=0.0)
             self.scale = max(self.scale * self.reduce, floor)
-            self.wait = 0
+            self.tracker.wait = 0
 
     def state_dict(self):
-        return {"scale": self.scale, "best": self.best, "wait": self.wait}
+        return {"scale": self.scale, **self.tracker.state_dict()}
 
     def load_state_dict(self, state):
-        self.scale, self.best, self.wait = float(state["scale"]), state["best"], int(state["wait"])
+        self.scale = float(state["scale"])
+        self.tracker.load_state_dict(state)
 
 
 SCHEDULES = {"none": Schedule, "step": StepSchedule, "exponential": ExponentialSchedule,

@@ -1,0 +1,57 @@
+"""Schedules that watch a metric, and the Monitor rule they share with early stopping and scikit-learn's tol."""
+
+import pytest
+
+import layerwise as lw
+from layerwise.schedules import PlateauSchedule
+
+
+def test_plateau_cuts_the_rate_after_patience_epochs_without_improvement_and_keeps_the_floor():
+    opt = lw.SGD(lr=1.0)
+    sched = PlateauSchedule([opt], epochs=20, factor=0.5, patience=2, monitor="val_loss", min_lr=0.2)
+    rates = []
+    for epoch, val_loss in enumerate([1.0, 0.9, 0.95, 0.92, 0.91, 0.95, 0.97, 0.99, 1.0, 1.0, 1.0, 1.0]):
+        rates.append(sched.set_epoch(epoch))
+        sched.observe({"val_loss": val_loss})
+    # 0.9 is the best; three epochs without a lower loss (wait > patience) halve the rate, then wait restarts
+    assert rates == [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2]
+
+
+def test_plateau_on_an_accuracy_maximises_and_resumes_from_its_state():
+    make = lambda: PlateauSchedule([lw.SGD(lr=1.0)], epochs=9, factor=0.1, patience=1, monitor="val_accuracy")
+    values = [0.5, 0.6, 0.6, 0.55, 0.7, 0.7, 0.7]
+    whole, rates = make(), []
+    for epoch, v in enumerate(values):
+        rates.append(whole.set_epoch(epoch))
+        whole.observe({"val_accuracy": v})
+    assert rates == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1])
+    first = make()
+    for epoch, v in enumerate(values[:3]):
+        first.set_epoch(epoch)
+        first.observe({"val_accuracy": v})
+    second = make()
+    second.load_state_dict(first.state_dict())
+    for epoch, v in enumerate(values[3:], start=3):
+        second.set_epoch(epoch)
+        second.observe({"val_accuracy": v})
+    assert second.state_dict() == whole.state_dict()
+
+
+@pytest.mark.parametrize("kw, values, improved", [
+    ({"mode": "min"}, [1.0, 1.0, 0.9], [True, False, True]),
+    ({"mode": "max", "min_delta": 0.25}, [0.5, 0.75, 0.875], [True, False, True]),
+    ({"mode": "max", "min_delta": 0.25, "inclusive": True}, [0.5, 0.75], [True, True]),
+    ({"mode": "min", "min_delta": 0.5, "best_follows": "any"}, [2.0, 1.8, 1.4], [True, False, False]),
+    ({"mode": "min", "min_delta": 0.5}, [2.0, 1.8, 1.4], [True, False, True]),
+    ({"mode": "min"}, [1.0, float("nan"), 0.5], [True, False, True]),
+])
+def test_monitor_rule(kw, values, improved):
+    m = lw.Monitor(**kw)
+    assert [m.update(v) for v in values] == improved
+
+
+def test_monitor_refuses_bad_settings():
+    with pytest.raises(ValueError, match="'mode' parameter of Monitor"):
+        lw.Monitor("up")
+    with pytest.raises(ValueError, match="'min_delta' parameter of Monitor"):
+        lw.Monitor("min", float("inf"))
