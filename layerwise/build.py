@@ -1,16 +1,33 @@
-"""Build a Sequential model from config layer entries, inferring every input size."""
+"""Build a Sequential model from config layer entries, inferring every input size.
+
+Before a layer is constructed, its parameters, their gradients and optimizer state, and one batch
+of activations are counted against the memory available (:class:`~layerwise.memory.MemoryPlan`):
+a layer that would not fit is refused by name before any of its arrays exist.
+"""
 
 import inspect
+import math
 
 import numpy as np
 
-from .config import did_you_mean
+from .config import did_you_mean, optimizer_config
 from .errors import ConfigError
-from .modules import MODULES, Module, Sequential
-from .optim import get_optimizer
+from .memory import MemoryPlan, state_arrays
+from .modules import MODULES, Linear, Module, Sequential
+from .optim import OPTIMIZERS, get_optimizer
 
 # keys every layer entry may carry besides its own constructor arguments
 COMMON_KEYS = ("type", "optimizer", "lr", "frozen")
+
+
+def _linear_param_shapes(input_shape, *, units, bias=True, **_):
+    (n_in,) = input_shape
+    return {"W": (n_in, units), **({"b": (units,)} if bias else {})}
+
+
+# Parameter shapes of a layer entry before the layer exists: a layer class may answer itself with a
+# classmethod ``param_shapes(input_shape, **entry)``; this table answers for built-ins that do not.
+PARAM_SHAPES = {Linear: _linear_param_shapes}
 
 
 def _accepted(cls):
@@ -27,20 +44,47 @@ def _accepted(cls):
     return names
 
 
-def build_layer(spec, input_shape, *, rng, dtype, where):
-    """One module from a layer entry such as ``{type: linear, units: 10, init: he_uniform}``."""
+def planned_params(cls, input_shape, kwargs):
+    """How many parameters the entry's layer will have, or None when its class cannot tell beforehand."""
+    shapes_of = getattr(cls, "param_shapes", None) or PARAM_SHAPES.get(cls)
+    if shapes_of is None:
+        return None
+    try:
+        shapes = shapes_of(tuple(input_shape), **kwargs)
+    except (TypeError, ValueError, IndexError):   # a bad entry: the constructor says what is wrong
+        return None
+    dims = [d for shape in shapes.values() for d in shape]
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        return None
+    return sum(math.prod(shape) for shape in shapes.values())
+
+
+def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
+    """One module from a layer entry such as ``{type: linear, units: 10, init: he_uniform}``.
+
+    The layer's parameters, with their gradients and ``state`` optimizer arrays each, go into
+    ``plan`` (a :class:`~layerwise.memory.MemoryPlan`) before the layer is constructed when its class
+    can tell their shapes, and right after otherwise.
+    """
     kind = spec.get("type")
     if kind not in MODULES:
         raise ConfigError(f"{where}: unknown layer type {kind!r}.{did_you_mean(kind, MODULES)} "
                           f"Known types: {', '.join(sorted(MODULES))}.")
     cls = MODULES[kind]
     kwargs = {k: v for k, v in spec.items() if k not in COMMON_KEYS}
+    for key, value in kwargs.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}.{key} must be a finite number, got {value!r}.")
     accepted = _accepted(cls)
     if accepted is not None:
         for key in kwargs:
             if key not in accepted:
                 raise ConfigError(f"{where}: unknown key '{key}' for layer '{kind}'."
                                   f"{did_you_mean(key, accepted) or ' It takes: ' + ', '.join(accepted) + '.'}")
+    n_params = planned_params(cls, input_shape, kwargs)
+    if n_params is not None:
+        plan.add_params(n_params, state, f"{where} ({kind})")
+    if accepted is not None:
         if "rng" in accepted and "rng" not in kwargs:
             kwargs["rng"] = rng
         if "dtype" in accepted and "dtype" not in kwargs:
@@ -49,6 +93,10 @@ def build_layer(spec, input_shape, *, rng, dtype, where):
         module = cls.from_config(tuple(input_shape), **kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where} ({kind}): {e}") from None
+    except MemoryError as e:
+        raise ConfigError(f"{where} ({kind}): does not fit in memory: {e}.") from None
+    if n_params is None:
+        plan.add_params(module.n_params(), state, f"{where} ({kind})")
     if spec.get("frozen", False) not in (True, False):
         raise ConfigError(f"{where}.frozen must be true or false, got {spec['frozen']!r}.")
     module.frozen = bool(spec.get("frozen", False))
@@ -60,24 +108,20 @@ def layer_optimizer(spec, default, *, where):
     own, lr = spec.get("optimizer"), spec.get("lr")
     if own is None and lr is None:
         return None
-    from .config import validate  # the same schema as the top-level optimizer
     if own is not None and lr is not None:
         raise ConfigError(f"{where}: give either 'lr' or 'optimizer', not both.")
     if own is None:
         hyper = {k: list(v) if isinstance(v, tuple) else v for k, v in default.hyperparams().items()}
-        hyper.update(type=default.name, lr=lr)
+        name = next((k for k, cls in OPTIMIZERS.items() if cls is type(default)), None)
+        section = optimizer_config({**hyper, "type": name, "lr": lr}, where)
     else:
-        hyper = own
-    try:
-        opt = validate({"model": {"layers": [{"type": "x"}]}, "optimizer": hyper}).optimizer
-    except ConfigError as e:
-        detail = str(e).split(": ", 1)[1]
-        raise ConfigError(f"{where}.{detail[len('optimizer.'):] if own is None else detail}") from None
-    params = opt.model_dump()
+        section = optimizer_config(own, f"{where}.optimizer")
+    params = section.model_dump()
     return get_optimizer(params.pop("type"), **params)
 
 
-def build_model(layers, input_shape, *, rng=None, dtype=np.float32, where="model.layers"):
+def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=None, batch_size=1,
+                where="model.layers"):
     """A :class:`Sequential` from layer entries; each layer's input size is inferred from the last.
 
     Parameters
@@ -86,31 +130,49 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, where="model
         Entries such as ``{"type": "linear", "units": 128}``.
     input_shape : tuple
         Shape of one sample, e.g. ``(1, 8, 8)``.
+    optimizer : Optimizer, optional
+        The model's optimizer; layers with their own ``optimizer`` or ``lr`` get theirs. Given, the
+        model is returned with its optimizers set, and their state is counted in the memory check.
+    batch_size : int, default 1
+        The training batch, for the memory check.
 
     Returns
     -------
     model : Sequential
     output_shape : tuple
         Shape of one sample's output.
+
+    Raises
+    ------
+    ConfigError
+        A bad entry, or a model that would not fit in the memory available; the message names the layer.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     model = Sequential()
     shape = tuple(input_shape)
+    plan = MemoryPlan(batch_size, shape, dtype)
     probe = np.zeros((2, *shape), dtype=dtype)
     for i, spec in enumerate(layers):
         label = f"{where}[{i}]"
         if not isinstance(spec, dict):
             raise ConfigError(f"{label} must be a mapping such as {{type: relu}}, got {spec!r}.")
-        module = build_layer(spec, shape, rng=rng, dtype=dtype, where=label)
+        opt = (layer_optimizer(spec, optimizer, where=label) or optimizer) if optimizer is not None else None
+        state = state_arrays(opt) if opt is not None and spec.get("frozen") is not True else 0
+        module = build_layer(spec, shape, rng=rng, dtype=dtype, where=label, plan=plan, state=state)
         module.eval()
         try:
             probe = module.forward(probe)
         except (ValueError, TypeError, RuntimeError) as e:
             raise ConfigError(f"{label} ({spec['type']}): {e}") from None
+        except MemoryError as e:
+            raise ConfigError(f"{label} ({spec['type']}): its output does not fit in memory: {e}.") from None
         shape = probe.shape[1:]
+        plan.add_output(shape, f"{label} ({spec['type']})")
         module.train()
         module._cache = None
         model.append(module)
+    if optimizer is not None:
+        set_optimizers(model, layers, optimizer, where=where)
     return model, tuple(shape)
 
 

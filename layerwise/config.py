@@ -1,35 +1,71 @@
-"""Experiment configs: schema (pydantic), safe YAML loading, ``--set`` overrides, one-line errors.
+"""Experiment configs: the schema (pydantic), validation, and loading with ``--set`` overrides.
 
 Every error is a :class:`~layerwise.errors.ConfigError` whose message names the file, the key path,
 what was expected and what came, e.g. ``digits.yaml: optimizer.lr must be a number > 0, got -0.1.``
+Names (losses, optimizers, schedules, datasets) are checked against their registries when a config
+is validated, so names a plugin registers are valid too.
 """
 
-import difflib
-import re
-import typing
+import copy
+import functools
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from . import schedules
+from .config_errors import UNION_TAGS, describe, did_you_mean, one_of, unknown_key, unknown_name
+from .config_yaml import apply_override, parse_yaml, read_text
+from .data.datasets import DATASETS, NORMALIZATIONS
 from .errors import ConfigError
+from .losses import LOSSES
+from .optim import OPTIMIZERS, SGD
+from .plugins import load_plugins
+
+__all__ = ["Config", "validate", "load_config", "optimizer_config", "schedule_config", "did_you_mean"]
+
+MONITORS = ("val_loss", "val_accuracy")
+MAX_EPOCHS = 1_000_000
+# SGD's constructor needs lr (as PyTorch's does); configs have always defaulted it to 0.01
+CONFIG_DEFAULTS = {(SGD, "lr"): 0.01}
+
+
+def _one_of(choices):
+    """A string that must be one of ``choices``."""
+    def check(value):
+        if value not in choices:
+            raise unknown_name(choices)
+        return value
+    return Annotated[str, AfterValidator(check)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    """No coercion, no nan or inf, and an unknown key is an error that lists the known ones."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data):
+        if isinstance(data, dict) and cls.model_config.get("extra") == "forbid":
+            accepted = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            for key in data:
+                if key not in accepted:
+                    raise unknown_key(key, [f.alias or n for n, f in cls.model_fields.items() if not f.exclude])
+        return data
 
 
 # -- schema -----------------------------------------------------------------------------------
 class DataConfig(_Strict):
-    dataset: Literal["digits", "mnist", "fashion_mnist", "npz", "csv"] = "digits"
+    dataset: _one_of(DATASETS) = "digits"
     path: Optional[str] = None
     download: bool = False
     mirrors: Optional[list[str]] = None
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    test_fraction: float = Field(0.2, gt=0, lt=1)
-    normalize: Literal["scale", "standardize", "none"] = "scale"
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    normalize: _one_of(NORMALIZATIONS) = "scale"
     label_column: Union[int, str] = -1
 
 
@@ -37,103 +73,19 @@ class ModelConfig(_Strict):
     layers: list[dict[str, Any]] = Field(min_length=1)
 
 
-class SGDConfig(_Strict):
-    type: Literal["sgd"] = "sgd"
-    lr: float = Field(0.01, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)
-    nesterov: bool = False
-    weight_decay: float = Field(0.0, ge=0)
-
-
-class AdamConfig(_Strict):
-    type: Literal["adam"]
-    lr: float = Field(1e-3, gt=0)
-    betas: list[Annotated[float, Field(ge=0, lt=1)]] = Field([0.9, 0.999], min_length=2, max_length=2)
-    eps: float = Field(1e-8, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
-
-
-class RMSpropConfig(_Strict):
-    type: Literal["rmsprop"]
-    lr: float = Field(1e-2, gt=0)
-    alpha: float = Field(0.99, ge=0, le=1)
-    eps: float = Field(1e-8, ge=0)
-    momentum: float = Field(0.0, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-
-
-class AdagradConfig(_Strict):
-    type: Literal["adagrad"]
-    lr: float = Field(1e-2, gt=0)
-    eps: float = Field(1e-10, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
-
-
-def _by_type(default):
-    """Pick a union member by the mapping's ``type``, defaulting when it is left out."""
-    def pick(value):
-        if isinstance(value, dict):
-            return value.get("type", default)
-        return getattr(value, "type", None)
-    return Discriminator(pick)
-
-
-def _tagged(*members):
-    return Union[tuple(Annotated[m, Tag(typing.get_args(m.model_fields["type"].annotation)[0])] for m in members)]
-
-
-OptimizerConfig = Annotated[_tagged(SGDConfig, AdamConfig, RMSpropConfig, AdagradConfig), _by_type("sgd")]
-
-
-class _Schedule(_Strict):
-    warmup_epochs: int = Field(0, ge=0)
-
-
-class NoSchedule(_Schedule):
-    type: Literal["none"] = "none"
-
-
-class StepSchedule(_Schedule):
-    type: Literal["step"]
-    step_size: int = Field(10, ge=1)
-    gamma: float = Field(0.1, gt=0, le=1)
-
-
-class ExponentialSchedule(_Schedule):
-    type: Literal["exponential"]
-    gamma: float = Field(0.95, gt=0, le=1)
-
-
-class CosineSchedule(_Schedule):
-    type: Literal["cosine"]
-    min_lr: float = Field(0.0, ge=0)
-
-
-class PlateauSchedule(_Schedule):
-    type: Literal["plateau"]
-    factor: float = Field(0.1, gt=0, lt=1)
-    patience: int = Field(3, ge=0)
-    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
-    min_lr: float = Field(0.0, ge=0)
-
-
-ScheduleConfig = Annotated[_tagged(NoSchedule, StepSchedule, ExponentialSchedule, CosineSchedule, PlateauSchedule),
-                           _by_type("none")]
-
-
 class EarlyStoppingConfig(_Strict):
     patience: int = Field(5, ge=1)
-    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
-    min_delta: float = Field(0.0, ge=0)
+    monitor: _one_of(MONITORS) = "val_loss"
+    min_delta: float = Field(0.0, ge=0.0)
 
 
 class TrainingConfig(_Strict):
-    epochs: int = Field(20, ge=1)
+    epochs: int = Field(20, ge=1, le=MAX_EPOCHS)
     batch_size: int = Field(64, ge=1)
     eval_batch_size: int = Field(1024, ge=1)
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: _one_of(("float32", "float64")) = "float32"
     early_stopping: Optional[EarlyStoppingConfig] = None
-    grad_clip_norm: Optional[float] = Field(None, gt=0)
+    grad_clip_norm: Optional[float] = Field(None, gt=0.0)
     shuffle: bool = True
 
 
@@ -143,20 +95,28 @@ class BaselineSpec(_Strict):
     name: Optional[str] = None
 
 
+Baseline = Annotated[Union[Annotated[str, Tag(UNION_TAGS[0])], Annotated[BaselineSpec, Tag(UNION_TAGS[1])]],
+                     Discriminator(lambda v: UNION_TAGS[0] if isinstance(v, str) else UNION_TAGS[1])]
+
+
 class Config(_Strict):
-    """A whole experiment. Field names are the YAML keys; see docs/config.md."""
+    """A whole experiment. Field names are the YAML keys; see docs/config.md.
+
+    ``loss``, ``optimizer`` and ``schedule`` name registered classes, which plugins may add to: they
+    are checked by :func:`validate` once the plugins are imported. It replaces ``optimizer`` and
+    ``schedule`` (mappings) with the model of the class their ``type`` names.
+    """
 
     name: Optional[str] = None
     seed: int = Field(0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
-    loss: Literal["cross_entropy", "bce_with_logits", "bce", "mse"] = "cross_entropy"
-    optimizer: OptimizerConfig = Field(default_factory=SGDConfig)
-    schedule: ScheduleConfig = Field(default_factory=NoSchedule)
+    loss: str = "cross_entropy"
+    optimizer: Any = Field(default_factory=dict)
+    schedule: Any = Field(default_factory=dict)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     plugins: list[str] = Field(default_factory=list)
-    baselines: Optional[list[Annotated[Union[Annotated[str, Tag("str")], Annotated[BaselineSpec, Tag("BaselineSpec")]],
-                                       Discriminator(lambda v: "str" if isinstance(v, str) else "BaselineSpec")]]] = None
+    baselines: Optional[list[Baseline]] = None
 
     # where the config came from, for messages and relative paths (not part of the YAML)
     source: str = Field("<config>", exclude=True)
@@ -175,160 +135,104 @@ class Config(_Strict):
         return p if p.is_absolute() else Path(self.base_dir) / p
 
 
-# -- YAML -------------------------------------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """Safe YAML, plus floats written like ``1e-4`` (YAML 1.1 would read them as strings)."""
+# -- optimizers and schedules: the model of the class the registry names ------------------------------
+def _bounded(hyper):
+    """The pydantic type of one optimizer hyperparameter, bounded as its ``Hyper`` says."""
+    if hyper.kind == "bool":
+        return bool
+    bounds = {"gt" if hyper.low_open else "ge": float(hyper.low)}
+    if hyper.high is not None:
+        bounds["lt" if hyper.high_open else "le"] = float(hyper.high)
+    number = Annotated[float, Field(**bounds)]
+    return Annotated[list[number], Field(min_length=2, max_length=2)] if hyper.kind == "pair" else number
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
-                    |[-+]?\.(?:inf|Inf|INF)
-                    |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."))
+@functools.cache
+def _optimizer_model(cls):
+    """A strict pydantic model of ``cls.HYPERPARAMS``: the constructor's defaults and bounds."""
+    fields = {"type": (str, ...)}
+    for key, hyper in cls.HYPERPARAMS.items():
+        default = CONFIG_DEFAULTS.get((cls, key), hyper.default)
+        default = ... if default is None else list(default) if hyper.kind == "pair" else default
+        fields[key] = (_bounded(hyper), default)
+    return pydantic.create_model(f"{cls.__name__}Config", __base__=_Strict, **fields)
 
 
-def _parse_yaml(text, source):
+class _Schedule(_Strict):
+    type: str
+    warmup_epochs: int = Field(0, ge=0)
+
+
+class _StepSchedule(_Schedule):
+    step_size: int = Field(10, ge=1)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+
+
+class _ExponentialSchedule(_Schedule):
+    gamma: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class _CosineSchedule(_Schedule):
+    min_lr: float = Field(0.0, ge=0.0)
+
+
+class _PlateauSchedule(_Schedule):
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    patience: int = Field(3, ge=0)
+    monitor: _one_of(MONITORS) = "val_loss"
+    min_lr: float = Field(0.0, ge=0.0)
+
+
+class _PluginSchedule(_Schedule):
+    """A registered schedule without a model here: its constructor checks the other keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+_SCHEDULE_MODELS = {schedules.Schedule: _Schedule, schedules.StepSchedule: _StepSchedule,
+                    schedules.ExponentialSchedule: _ExponentialSchedule,
+                    schedules.CosineSchedule: _CosineSchedule, schedules.PlateauSchedule: _PlateauSchedule}
+
+
+def _section(raw, where, registry, default, model_of, make):
+    """Validate a ``{type: name, ...}`` mapping: the name against ``registry`` (as it is now), the
+    other keys against ``model_of(cls)``; then ``make(cls, params)`` checks what spans several keys."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping such as {{type: {default}}}, got {raw!r}.")
+    kind = raw.get("type", default)
+    if not isinstance(kind, str) or kind not in registry:
+        raise ConfigError(one_of(f"{where}.type", kind, registry))
+    cls = registry[kind]
     try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.constructor.ConstructorError as e:
-        mark = e.problem_mark
-        where = f" line {mark.line + 1}:" if mark else ""
-        raise ConfigError(f"{source}:{where} {e.problem} (only plain YAML is allowed; "
-                          "tags such as !!python are never executed).") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{source}:{where} invalid YAML: {problem}.") from None
+        section = model_of(cls).model_validate({**raw, "type": kind})
+    except pydantic.ValidationError as e:
+        raise ConfigError(describe(e.errors()[0], where)) from None
+    params = section.model_dump()
+    del params["type"]
+    try:
+        make(cls, params)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return section
 
 
-def parse_scalar(text):
-    """A ``--set`` value parsed as a YAML scalar (``0.1`` -> float, ``true`` -> bool, ``null`` -> None)."""
-    return _parse_yaml(text, "--set")
+def optimizer_config(raw, where="optimizer"):
+    """The validated model of an optimizer mapping such as ``{type: adam, lr: 0.001}`` (type default sgd)."""
+    return _section(raw, where, OPTIMIZERS, "sgd", _optimizer_model, lambda cls, params: cls(**params))
 
 
-def apply_override(data, assignment):
-    """Apply one ``KEY=VALUE`` (dotted key, list items by index) to the raw config dict in place."""
-    key, sep, value = assignment.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"--set {assignment}: expected KEY=VALUE, such as optimizer.lr=0.05.")
-    parts = re.sub(r"\[(-?\d+)\]", r".\1", key).split(".")   # layers[1].units == layers.1.units
-    node = data
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-                raise ConfigError(f"--set {assignment}: '{'.'.join(parts[:i]) or key}' is a list of "
-                                  f"{len(node)} items; '{part}' is not an index into it.")
-            part = int(part)
-        elif not isinstance(node, dict):
-            raise ConfigError(f"--set {assignment}: '{'.'.join(parts[:i])}' is not a mapping.")
-        if last:
-            node[part] = parse_scalar(value)
-        else:
-            if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
-                node[part] = {}
-            node = node[part]
-    return data
+def schedule_config(raw, where="schedule"):
+    """The validated model of a schedule mapping such as ``{type: cosine, min_lr: 0}`` (type default none)."""
+    return _section(raw, where, schedules.SCHEDULES, "none", lambda cls: _SCHEDULE_MODELS.get(cls, _PluginSchedule),
+                    lambda cls, params: cls([], epochs=1, **params))
 
 
-# -- errors -----------------------------------------------------------------------------------
-def did_you_mean(word, choices):
-    """`` Did you mean 'x'?`` or an empty string."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" Did you mean '{match[0]}'?" if match else ""
-
-
-def _flatten(tp):
-    """Strip Annotated and Optional; return the remaining type or the tuple of union members."""
-    while typing.get_origin(tp) is Annotated:
-        tp = typing.get_args(tp)[0]
-    if typing.get_origin(tp) is Union:
-        members = [_flatten(m) for m in typing.get_args(tp) if m is not type(None)]
-        return members[0] if len(members) == 1 else tuple(members)
-    return tp
-
-
-def _tag_of(member):
-    if isinstance(member, type) and issubclass(member, BaseModel) and "type" in member.model_fields:
-        return typing.get_args(member.model_fields["type"].annotation)[0]
-    return getattr(member, "__name__", str(member))
-
-
-def _fields_at(loc):
-    """Walk ``loc`` through the schema: the clean key path, the model holding the last key, and its field."""
-    tp, path, model, field, i = Config, [], None, None, 0
-    while i < len(loc):
-        tp = _flatten(tp)
-        if isinstance(tp, tuple):  # a union: pydantic puts the member's tag in the location
-            tp = next((m for m in tp if _tag_of(m) == loc[i]), None)
-            i += 1
-            continue
-        key = loc[i]
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            path.append(str(key))
-            model = tp
-            field = tp.model_fields.get(key) or next(
-                (f for f in tp.model_fields.values() if f.alias == key), None)
-            tp = field.annotation if field is not None else None
-        else:
-            path.append(f"[{key}]" if isinstance(key, int) else str(key))
-            args = typing.get_args(tp)
-            tp, model, field = (args[-1] if args else None), None, None
-        i += 1
-    return path, model, field
-
-
-def _join(path):
-    return ".".join(path).replace(".[", "[")
-
-
-_EXPECT = {
-    "greater_than": "a number > {gt}", "greater_than_equal": "a number >= {ge}",
-    "less_than": "a number < {lt}", "less_than_equal": "a number <= {le}",
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
-    "bool_parsing": "true or false", "string_type": "a string", "list_type": "a list",
-    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
-    "too_short": "a list of at least {min_length} items", "too_long": "a list of at most {max_length} items",
-}
-
-
-def _format(err, source):
-    path, model, field = _fields_at(err["loc"])
-    where, kind, ctx, got = _join(path), err["type"], err.get("ctx") or {}, err.get("input")
-    if kind == "extra_forbidden":
-        parent = _join(path[:-1])
-        known = [f.alias or n for n, f in model.model_fields.items()
-                 if not f.exclude] if model is not None else []
-        hint = did_you_mean(path[-1], known) or (f" Known keys{' of ' + parent if parent else ''}: "
-                                                 f"{', '.join(known)}." if known else "")
-        return f"{source}: unknown key '{where}'.{hint}"
-    if kind == "missing":
-        return f"{source}: {where} is required."
-    if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", ctx.get("expected", ""))
-        return (f"{source}: {where} must be one of {', '.join(map(repr, choices))}, got {got!r}."
-                f"{did_you_mean(got, choices)}")
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        choices = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
-        if kind == "union_tag_not_found":
-            return f"{source}: {where}.type is required."
-        return (f"{source}: {where}.type must be one of {', '.join(map(repr, choices))}, got "
-                f"{ctx.get('tag')!r}.{did_you_mean(ctx.get('tag'), choices)}")
-    if kind in _EXPECT:
-        expect = _EXPECT[kind].format(**{k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()})
-        if field is not None and _flatten(field.annotation) is int:
-            expect = expect.replace("a number", "an integer")
-        return f"{source}: {where} must be {expect}, got {got!r}."
-    return f"{source}: {where}: {err['msg']}, got {got!r}."
-
-
+# -- validation and loading -------------------------------------------------------------------
 def validate(data, source="<config>", base_dir="."):
-    """A :class:`Config` from plain data, or a ConfigError naming the first problem."""
+    """A :class:`Config` from plain data, or a ConfigError naming the first problem.
+
+    The config's plugins are imported on the way, so that the names they register are valid.
+    """
     if data is None:
         raise ConfigError(f"{source}: the config is empty; it needs at least model.layers.")
     if not isinstance(data, dict):
@@ -336,7 +240,15 @@ def validate(data, source="<config>", base_dir="."):
     try:
         config = Config.model_validate({**data, "source": source, "base_dir": str(base_dir)})
     except pydantic.ValidationError as e:
-        raise ConfigError(_format(e.errors()[0], source)) from None
+        raise ConfigError(f"{source}: {describe(e.errors()[0])}") from None
+    load_plugins(config)
+    try:
+        if config.loss not in LOSSES:
+            raise ConfigError(one_of("loss", config.loss, LOSSES))
+        config = config.model_copy(update={"optimizer": optimizer_config(config.optimizer),
+                                           "schedule": schedule_config(config.schedule)})
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     _check_consistency(config)
     return config
 
@@ -344,7 +256,8 @@ def validate(data, source="<config>", base_dir="."):
 def _check_consistency(config):
     src, t = config.source, config.training
     needs_val = [k for k, on in (("training.early_stopping", t.early_stopping is not None),
-                                 ("schedule (plateau)", config.schedule.type == "plateau")) if on]
+                                 (f"schedule ({config.schedule.type})", hasattr(config.schedule, "monitor")))
+                 if on]
     if needs_val and config.data.val_fraction == 0:
         raise ConfigError(f"{src}: {needs_val[0]} monitors the validation set, but data.val_fraction is 0; "
                           "set data.val_fraction > 0.")
@@ -365,18 +278,11 @@ def load_config(path_or_dict, overrides=(), *, source=None):
         Dotted keys, values parsed as YAML scalars: ``["optimizer.lr=0.05", "training.epochs=3"]``.
     """
     if isinstance(path_or_dict, dict):
-        import copy
         data, source, base = copy.deepcopy(path_or_dict), source or "<config>", Path.cwd()
     else:
         path = Path(path_or_dict)
         source = source or path.name
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such config file.")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: cannot read the config: {e}.") from None
-        data, base = _parse_yaml(text, source), path.resolve().parent
+        data, base = parse_yaml(read_text(path), source), path.resolve().parent
         if isinstance(data, dict) and data.get("name") is None:
             data["name"] = path.stem
     if isinstance(data, dict):

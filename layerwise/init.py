@@ -1,6 +1,14 @@
-"""Weight initializers: ``INITIALIZERS[name](shape, rng, dtype) -> ndarray``."""
+"""Weight initializers: ``INITIALIZERS[name](shape, rng, dtype) -> ndarray``.
+
+Every draw is made in the target dtype, so initializing a parameter never needs more memory than
+the parameter itself (a float64 draw cast to float32 would need three times as much).
+"""
 
 import numpy as np
+
+# dtypes numpy's Generator draws in directly; others are drawn in float64 chunks of this many values
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+_CHUNK = 1 << 16
 
 
 def as_generator(rng):
@@ -22,12 +30,29 @@ def fans(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
+def _draw(method, shape, dtype):
+    """``method(size, dtype=...)`` (``Generator.random`` or ``standard_normal``) as an array of ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype in _NATIVE:
+        return method(shape, dtype=dtype)
+    out = np.empty(shape, dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, _CHUNK):
+        flat[start:start + _CHUNK] = method(len(flat[start:start + _CHUNK]), dtype=np.float64)
+    return out
+
+
 def _uniform(limit, shape, rng, dtype):
-    return as_generator(rng).uniform(-limit, limit, size=shape).astype(dtype)
+    w = _draw(as_generator(rng).random, shape, dtype)   # U[0, 1), mapped in place to U[-limit, limit)
+    w *= 2 * limit
+    w -= limit
+    return w
 
 
 def _normal(std, shape, rng, dtype):
-    return (as_generator(rng).standard_normal(size=shape) * std).astype(dtype)
+    w = _draw(as_generator(rng).standard_normal, shape, dtype)
+    w *= std
+    return w
 
 
 def glorot_uniform(shape, rng=None, dtype=np.float32):

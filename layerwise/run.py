@@ -6,13 +6,10 @@ test metrics.
 """
 
 import csv
-import importlib
-import importlib.util
 import io
 import itertools
 import json
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .build import build_model, set_optimizers
+from .build import build_model
 from .callbacks import Callback, as_callback
 from .checkpoint import atomic_write, load_arrays, load_model_state, save_arrays, save_model
 from .config import load_config
-from .errors import ConfigError, DataError, LayerwiseError, TrainingError
+from .errors import ConfigError, DataError, TrainingError
+from .plugins import load_plugins
 from .optim import get_optimizer
 from .schedules import make_schedule
 from .trainer import Trainer
@@ -53,30 +51,6 @@ class Experiment:
 
 
 # -- pieces ---------------------------------------------------------------------------------------
-def load_plugins(config):
-    """Import every entry of ``plugins`` (a .py file relative to the config, or a module name)."""
-    for i, entry in enumerate(config.plugins):
-        where = f"{config.source}: plugins[{i}]"
-        try:
-            if entry.endswith(".py"):
-                path = config.resolve_path(entry)
-                if not path.is_file():
-                    raise ConfigError(f"{where}: no such file {path}.")
-                name = f"layerwise_plugin_{path.stem}_{abs(hash(str(path.resolve())))}"
-                if name in sys.modules:
-                    continue
-                spec = importlib.util.spec_from_file_location(name, path)
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                spec.loader.exec_module(module)
-            else:
-                importlib.import_module(entry)
-        except LayerwiseError:
-            raise
-        except Exception as e:  # the plugin's own code failed: report it on one line
-            raise ConfigError(f"{where}: importing {entry!r} failed: {type(e).__name__}: {e}") from None
-
-
 def load_data(config):
     """The dataset the config names, split and normalized, in ``training.dtype``."""
     from .data import load_dataset
@@ -107,12 +81,12 @@ def build(config, data):
     load_plugins(config)
     model_rng, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
     try:
-        model, out_shape = build_model(config.model.layers, data.input_shape, rng=np.random.default_rng(model_rng),
-                                       dtype=np.dtype(config.training.dtype))
-        _check_outputs(config, out_shape, data.n_classes)
         hyper = config.optimizer.model_dump()
         default = get_optimizer(hyper.pop("type"), **hyper)
-        set_optimizers(model, config.model.layers, default)
+        model, out_shape = build_model(config.model.layers, data.input_shape, rng=np.random.default_rng(model_rng),
+                                       dtype=np.dtype(config.training.dtype), optimizer=default,
+                                       batch_size=config.training.batch_size)
+        _check_outputs(config, out_shape, data.n_classes)
     except ConfigError as e:
         msg = str(e)
         raise ConfigError(msg if msg.startswith(config.source) else f"{config.source}: {msg}") from None

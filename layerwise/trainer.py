@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from .callbacks import EVENTS, EarlyStopping, NaNGuard, ProgressLogger, as_callback
+from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .losses import get_loss
 from .modules.base import backward_without_input_grad
 from .schedules import Schedule

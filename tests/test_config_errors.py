@@ -53,6 +53,10 @@ CASES = [
     ("mnist files missing", with_(data={"dataset": "mnist", "path": "."}), "missing train-images-idx3-ubyte.gz"),
     ("plugin file missing", with_(plugins=["my_layers.py"]), "bad.yaml: plugins[0]: no such file"),
     ("bad grad clip", with_(training__grad_clip_norm=-1), "training.grad_clip_norm must be a number > 0, got -1."),
+    ("nesterov without momentum", with_(optimizer={"nesterov": True}), "bad.yaml: optimizer: SGD with nesterov=True needs momentum > 0."),
+    ("betas out of bounds", with_(optimizer={"type": "adam", "betas": [0.9, 1.0]}), "optimizer.betas[1] must be a number < 1, got 1.0."),
+    ("optimizer not a mapping", with_(optimizer="adam"), "bad.yaml: optimizer must be a mapping such as {type: sgd}, got 'adam'."),
+    ("step schedule key", with_(schedule={"type": "step", "step": 3}), "unknown key 'schedule.step'. Did you mean 'step_size'?"),
 ]
 
 
@@ -87,9 +91,26 @@ def test_a_failing_plugin_is_reported_on_one_line(tmp_path, capsys):
     assert "p.yaml: plugins[0]: importing 'plug.py' failed: NameError: oops" in capsys.readouterr().err
 
 
-def test_a_plugin_layer_becomes_a_layer_type(tmp_path, capsys, monkeypatch):
-    from layerwise.modules import MODULES
-    monkeypatch.setattr("layerwise.modules.registry.MODULES", MODULES)
+@pytest.fixture
+def plugin_sandbox():
+    """Undo what plugins register: the layer table and the plugin modules imported.
+
+    The table is restored in place, not replaced: ``layerwise.build`` holds the same dict, so a
+    monkeypatched copy would leave build looking at the original (and the plugin in it).
+    """
+    import sys
+    from layerwise.modules import registry
+    saved, imported = dict(registry.MODULES), set(sys.modules)
+    yield registry.MODULES
+    registry.MODULES.clear()
+    registry.MODULES.update(saved)
+    for name in set(sys.modules) - imported:
+        if name.startswith("layerwise_plugin_"):
+            del sys.modules[name]
+
+
+def test_a_plugin_layer_becomes_a_layer_type(tmp_path, capsys, plugin_sandbox):
+    from layerwise import build
     (tmp_path / "scale.py").write_text(
         "import layerwise as lw\n"
         "@lw.register('times_two')\n"
@@ -102,8 +123,87 @@ def test_a_plugin_layer_becomes_a_layer_type(tmp_path, capsys, monkeypatch):
         "        return 2 * g\n")
     (tmp_path / "p.yaml").write_text(with_(plugins=["scale.py"], model={"layers": [
         {"type": "flatten"}, {"type": "times_two"}, {"type": "linear", "units": 10}]}))
+    assert main(["validate", str(tmp_path / "p.yaml")]) == 0
+    assert "TimesTwo()" in capsys.readouterr().out
+    assert plugin_sandbox["times_two"].__name__ == "TimesTwo" and plugin_sandbox is build.MODULES
+
+
+PLUGIN = """
+import numpy as np
+from layerwise.losses import LOSSES, CrossEntropyLoss
+from layerwise.optim import OPTIMIZERS, Hyper, Optimizer
+from layerwise.schedules import SCHEDULES, Schedule
+
+
+class SignSGD(Optimizer):
+    HYPERPARAMS = {"lr": Hyper(0.01, low_open=True), "weight_decay": Hyper(0.0)}
+
+    def step(self, p, g, state, decay):
+        p -= self.lr * np.sign(g)
+
+
+class Halving(Schedule):
+    def factor(self, epoch):
+        return 0.5 ** epoch
+
+
+LOSSES["ce"] = CrossEntropyLoss
+OPTIMIZERS["signsgd"] = SignSGD
+SCHEDULES["halving"] = Halving
+"""
+
+
+@pytest.fixture
+def registries(plugin_sandbox):
+    """Also undo what a plugin adds to the loss, optimizer and schedule tables (restored in place)."""
+    from layerwise.losses import LOSSES
+    from layerwise.optim import OPTIMIZERS
+    from layerwise.schedules import SCHEDULES
+    saved = [(table, dict(table)) for table in (LOSSES, OPTIMIZERS, SCHEDULES)]
+    yield
+    for table, entries in saved:
+        table.clear()
+        table.update(entries)
+
+
+def test_a_plugin_loss_optimizer_and_schedule_are_config_names_with_their_own_bounds(tmp_path, capsys, registries):
+    (tmp_path / "extras.py").write_text(PLUGIN)
+    config = tmp_path / "p.yaml"
+    config.write_text(with_(plugins=["extras.py"], loss="ce", optimizer={"type": "signsgd", "lr": 0.05},
+                            schedule={"type": "halving"}))
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--progress", "off"]) == 0
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert resolved["optimizer"] == {"type": "signsgd", "lr": 0.05, "weight_decay": 0.0}
+    capsys.readouterr()
+    assert main(["validate", str(config), "--set", "optimizer.lr=-1"]) == 2
+    assert "p.yaml: optimizer.lr must be a number > 0, got -1." in capsys.readouterr().err
+    assert main(["validate", str(config), "--set", "optimizer.momentum=0.9"]) == 2
+    assert "unknown key 'optimizer.momentum'. Known keys of optimizer: type, lr, weight_decay." in capsys.readouterr().err
+
+
+def accepts(section):
+    from layerwise.config import optimizer_config
+    from layerwise.errors import ConfigError
     try:
-        assert main(["validate", str(tmp_path / "p.yaml")]) == 0
-        assert "TimesTwo()" in capsys.readouterr().out
-    finally:
-        MODULES.pop("times_two", None)
+        optimizer_config(section)
+    except ConfigError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop", "adagrad"])
+def test_optimizer_configs_take_defaults_and_bounds_from_the_optimizer(name):
+    from layerwise.config import optimizer_config
+    from layerwise.optim import OPTIMIZERS
+    table = OPTIMIZERS[name].HYPERPARAMS
+    defaults = optimizer_config({"type": name}).model_dump()
+    assert list(defaults) == ["type", *table]
+    for key, hyper in table.items():
+        assert defaults[key] == (0.01 if (name, key) == ("sgd", "lr") else
+                                 list(hyper.default) if hyper.kind == "pair" else hyper.default)
+        if hyper.kind == "bool":
+            continue
+        for value in (hyper.low, hyper.low - 1e-9, hyper.low + 1e-9, hyper.high, float("inf"), float("nan")):
+            if value is not None:
+                given = [value, value] if hyper.kind == "pair" else value
+                assert accepts({"type": name, key: given}) == hyper.admits(value), (key, value)

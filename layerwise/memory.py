@@ -1,0 +1,84 @@
+"""Will a model fit in memory? Counted layer by layer while it is built, before its arrays exist."""
+
+import copy
+import math
+import os
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def available_memory():
+    """Bytes that can still be allocated without swapping, or None when the system does not say.
+
+    ``MemAvailable`` of /proc/meminfo (Linux), else the physical memory from ``os.sysconf``.
+    """
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def format_bytes(n):
+    """``"373 GiB"``: three significant digits in the binary unit that keeps the number below 1000."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1000:
+            break
+        n /= 1024
+    else:
+        unit = "PiB"
+    return f"{n:.3g} {unit}"
+
+
+def state_arrays(optimizer):
+    """How many parameter-sized arrays ``optimizer`` keeps per parameter, seen after one step on a probe."""
+    p, g, state = np.ones(3, np.float32), np.ones(3, np.float32), {}
+    copy.deepcopy(optimizer).step(p, g, state, True)
+    return sum(isinstance(v, np.ndarray) and v.shape == p.shape for v in state.values())
+
+
+class MemoryPlan:
+    """The bytes a model needs to train, added layer by layer; refuses what this machine cannot hold.
+
+    Each parameter counts with its gradient and its optimizer state; one batch counts as its input
+    and, for every layer, the output (forward) and the gradient of the output (backward).
+
+    Parameters
+    ----------
+    batch_size : int
+    input_shape : tuple
+        One sample's shape.
+    dtype : float dtype
+    available : int, optional
+        Bytes available; default :func:`available_memory`. None checks nothing.
+    """
+
+    def __init__(self, batch_size, input_shape, dtype, available=None):
+        self.batch_size = int(batch_size)
+        self.itemsize = np.dtype(dtype).itemsize
+        self.available = available_memory() if available is None else available
+        self.nbytes = self.batch_size * math.prod(input_shape) * self.itemsize
+
+    def add_params(self, n_params, state, where):
+        """Count ``n_params`` parameters of the layer ``where`` with their gradients and ``state`` arrays each."""
+        self._add(n_params * (2 + state) * self.itemsize, f"{where} has {n_params:,} parameters")
+
+    def add_output(self, shape, where):
+        """Count one batch of the layer's output of per-sample ``shape`` and its gradient."""
+        size = math.prod(shape)
+        self._add(2 * self.batch_size * size * self.itemsize, f"{where} outputs {size:,} values per sample")
+
+    def _add(self, nbytes, what):
+        self.nbytes += nbytes
+        if self.available is not None and self.nbytes > self.available:
+            raise ConfigError(f"{what}: with gradients, optimizer state and one batch of {self.batch_size:,}, "
+                              f"the model up to it would need {format_bytes(self.nbytes)}, but this machine "
+                              f"has {format_bytes(self.available)} available.")

@@ -1,0 +1,37 @@
+"""Plugins: the config's ``plugins`` entries, imported so that what they register becomes config names.
+
+A plugin adds to the registries (``@layerwise.register`` for layers; ``LOSSES``, ``OPTIMIZERS``,
+``SCHEDULES``), so it is imported before the names in the config are checked.
+"""
+
+import importlib
+import importlib.util
+import sys
+
+from .errors import ConfigError, LayerwiseError
+
+
+def load_plugins(config):
+    """Import every entry of ``config.plugins``: a .py file relative to the config, or a module name."""
+    for i, entry in enumerate(config.plugins):
+        where = f"{config.source}: plugins[{i}]"
+        name = None
+        try:
+            if entry.endswith(".py"):
+                path = config.resolve_path(entry)
+                if not path.is_file():
+                    raise ConfigError(f"{where}: no such file {path}.")
+                name = f"layerwise_plugin_{path.stem}_{abs(hash(str(path.resolve())))}"
+                if name in sys.modules:
+                    continue
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(entry)
+        except LayerwiseError:
+            raise
+        except Exception as e:  # the plugin's own code failed: report it on one line
+            sys.modules.pop(name, None)   # so that a fixed plugin is imported afresh
+            raise ConfigError(f"{where}: importing {entry!r} failed: {type(e).__name__}: {e}") from None

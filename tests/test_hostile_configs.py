@@ -1,0 +1,172 @@
+"""Hostile configs: each ends in one line on stderr (``layerwise: error: ...``) and exit status 2, for
+``validate`` and ``train`` alike, without a traceback and without allocating what it asks for."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from layerwise import memory
+from layerwise.build import build_model
+from layerwise.cli import main
+from layerwise.errors import ConfigError
+from layerwise.optim import SGD, Adam
+
+LAYERS = "model: {layers: [{type: flatten}, {type: linear, units: 10}]}\ntraining: {epochs: 1}\n"
+
+
+def alias_bomb(levels=9):
+    """The "billion laughs": each level lists the one before nine times (9**9 strings expanded)."""
+    text = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for i in range(1, levels):
+        text += f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n"
+    return text
+
+
+def with_layer(entry):
+    return f"model: {{layers: [{{type: flatten}}, {entry}, {{type: linear, units: 10}}]}}\ntraining: {{epochs: 1}}\n"
+
+
+DIRECTORY = object()
+
+CORPUS = {
+    # sizes
+    "huge units": ("model: {layers: [{type: flatten}, {type: linear, units: 100000000000}]}\n",
+                   "model.layers[1] (linear) has 6,500,000,000,000 parameters"),
+    "huge batch": (LAYERS.replace("epochs: 1", "epochs: 1, batch_size: 100000000000"),
+                   "with gradients, optimizer state and one batch of 100,000,000,000"),
+    "huge epochs": (LAYERS.replace("epochs: 1", "epochs: 1000000000000"), "training.epochs must be an integer <= "),
+    "units as a float": ("model: {layers: [{type: flatten}, {type: linear, units: 1e11}]}\n",
+                         "units must be an int >= 1, got 100000000000.0."),
+    "integer of 5000 digits": ("seed: " + "9" * 5000 + "\n" + LAYERS, "a value cannot be read"),
+    # nan and inf
+    "lr inf": (LAYERS + "optimizer: {lr: .inf}\n", "optimizer.lr must be a finite number, got inf."),
+    "momentum -inf": (LAYERS + "optimizer: {momentum: -.inf}\n", "optimizer.momentum must be a finite number"),
+    "betas nan": (LAYERS + "optimizer: {type: adam, betas: [.nan, 0.9]}\n", "optimizer.betas[0] must be a finite"),
+    "layer lr inf": (with_layer("{type: linear, units: 8, lr: .inf}"), "model.layers[1].lr must be a finite number"),
+    "layer argument -inf": (with_layer("{type: leakyrelu, negative_slope: -.inf}"),
+                            "model.layers[1].negative_slope must be a finite number, got -inf."),
+    "dropout nan": (with_layer("{type: dropout, p: .nan}"), "must be a finite number, got nan."),
+    "val_fraction nan": (LAYERS + "data: {val_fraction: .nan}\n", "data.val_fraction must be a finite number"),
+    "gamma -inf": (LAYERS + "schedule: {type: step, gamma: -.inf}\n", "schedule.gamma must be a finite number"),
+    "grad clip inf": (LAYERS.replace("epochs: 1", "epochs: 1, grad_clip_norm: .inf"),
+                      "training.grad_clip_norm must be a finite number, got inf."),
+    "min_delta nan": (LAYERS.replace("epochs: 1", "epochs: 1, early_stopping: {min_delta: .nan}"),
+                      "training.early_stopping.min_delta must be a finite number"),
+    "seed nan": ("seed: .nan\n" + LAYERS, "seed must be an integer, got nan."),
+    # YAML structure
+    "alias bomb": (alias_bomb() + "model: {layers: *a8}\n", "expand to more than 100,000 values"),
+    "alias bomb in a layer": (alias_bomb() + with_layer("{type: relu, x: *a8}"), "expand to more than 100,000 values"),
+    "an anchor that contains itself": ("model: &m {layers: [*m]}\n", "a value that contains itself"),
+    "10000 nested lists": ("model: {layers: " + "[" * 10000 + "]" * 10000 + "}\n", "nested too deeply"),
+    "5000 nested mappings": ("model: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n", "nested too deeply"),
+    "300 nested lists as a name": ("name: " + "[" * 300 + "]" * 300 + "\n" + LAYERS, "name must be a string"),
+    "a list": ("- 1\n- 2\n", "the config must be a mapping of keys, got list."),
+    "a scalar": ("42\n", "the config must be a mapping of keys, got int."),
+    "empty": ("", "the config is empty"),
+    "only a comment": ("# nothing here\n", "the config is empty"),
+    # not text
+    "random bytes": (np.random.default_rng(0).bytes(4096), "not a text file in UTF-8"),
+    "a PNG": (b"\x89PNG\r\n\x1a\n" + bytes(64), "not a text file in UTF-8 (byte 0x89 at offset 0)"),
+    "UTF-16": (LAYERS.encode("utf-16"), "not a text file in UTF-8 (byte 0xff at offset 0)"),
+    "a NUL character": (LAYERS + "\x00", "invalid YAML: unacceptable character #x0000"),
+    "a directory": (DIRECTORY, "is a directory, not a config file."),
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "train"])
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_a_hostile_config_ends_in_one_line_and_exit_status_2(tmp_path, capsys, monkeypatch, name, command):
+    monkeypatch.chdir(tmp_path)
+    content, expected = CORPUS[name]
+    path = tmp_path / "hostile.yaml"
+    if content is DIRECTORY:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    out = tmp_path / "run"
+    assert main([command, "hostile.yaml"] + (["--out", str(out)] if command == "train" else [])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerwise: error: hostile.yaml") and err.count("\n") == 1, err
+    assert expected in err
+    assert not out.exists()
+
+
+def test_a_directory_that_holds_a_config_is_named(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text(LAYERS)
+    assert main(["validate", str(tmp_path)]) == 2
+    assert f"Did you mean {tmp_path / 'config.yaml'}?" in capsys.readouterr().err
+
+
+def test_nan_from_the_command_line_is_refused_too(tmp_path, capsys):
+    (tmp_path / "ok.yaml").write_text(LAYERS)
+    assert main(["validate", str(tmp_path / "ok.yaml"), "--set", "optimizer.weight_decay=.nan"]) == 2
+    assert "ok.yaml: optimizer.weight_decay must be a finite number, got nan." in capsys.readouterr().err
+
+
+def too_little_memory(monkeypatch, nbytes):
+    monkeypatch.setattr(memory, "available_memory", lambda: nbytes)
+
+
+def test_a_layer_too_big_for_memory_is_refused_before_anything_is_allocated(monkeypatch):
+    too_little_memory(monkeypatch, 64 * 2**20)
+    layers = [{"type": "flatten"}, {"type": "linear", "units": 300_000}]    # 19.5M parameters, 156 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as info:
+            build_model(layers, (1, 8, 8), rng=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == ("model.layers[1] (linear) has 19,500,000 parameters: with gradients, optimizer state "
+                               "and one batch of 1, the model up to it would need 149 MiB, but this machine has "
+                               "64 MiB available.")
+    assert peak < 2**20
+
+
+def test_gradients_optimizer_state_and_one_batch_are_counted(monkeypatch):
+    too_little_memory(monkeypatch, 70 * 2**20)
+    layers = [{"type": "flatten"}, {"type": "linear", "units": 100_000}]    # 6.5M parameters: 26 MB
+    model, _ = build_model(layers, (1, 8, 8), rng=0, optimizer=SGD(lr=0.1))  # with gradients: 49.6 MiB
+    assert model.optimizer.lr == 0.1
+    with pytest.raises(ConfigError, match=r"would need 74.4 MiB"):         # momentum keeps one more array
+        build_model(layers, (1, 8, 8), rng=0, optimizer=SGD(lr=0.1, momentum=0.9))
+    with pytest.raises(ConfigError, match=r"would need 99.2 MiB"):         # Adam keeps two
+        build_model(layers, (1, 8, 8), rng=0, optimizer=Adam())
+    own = [layers[0], {**layers[1], "optimizer": {"type": "adam"}}]         # a layer's own optimizer counts
+    with pytest.raises(ConfigError, match=r"^model.layers\[1\] \(linear\) has 6,500,000 parameters"):
+        build_model(own, (1, 8, 8), rng=0, optimizer=SGD(lr=0.1))
+    build_model([layers[0], {**own[1], "frozen": True}], (1, 8, 8), rng=0, optimizer=SGD(lr=0.1))  # no state
+    with pytest.raises(ConfigError, match=r"^model.layers\[1\] \(linear\) outputs 100,000 values per sample: "
+                                          r".* one batch of 64,"):
+        build_model(layers, (1, 8, 8), rng=0, optimizer=SGD(lr=0.1), batch_size=64)
+
+
+def test_a_user_layer_that_gives_its_param_shapes_is_refused_before_it_is_built(monkeypatch):
+    from layerwise.modules import MODULES, Module
+    built = []
+
+    class Wide(Module):
+        def __init__(self, width, *, dtype=np.float32):
+            super().__init__()
+            built.append(width)
+            self.register_param("W", np.zeros(width, dtype))
+
+        @classmethod
+        def param_shapes(cls, input_shape, *, width, **_):
+            return {"W": (width,)}
+
+        def forward(self, x):
+            return x
+
+    monkeypatch.setitem(MODULES, "wide", Wide)
+    too_little_memory(monkeypatch, 2**20)
+    with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(wide\) has 1,000,000 parameters"):
+        build_model([{"type": "wide", "width": 1_000_000}], (4,))
+    assert built == []
+    monkeypatch.delattr(Wide, "param_shapes")       # without them, it is counted as soon as it is built
+    with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(wide\) has 1,000,000 parameters"):
+        build_model([{"type": "wide", "width": 1_000_000}], (4,))
+    assert built == [1_000_000]
