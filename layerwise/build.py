@@ -13,21 +13,11 @@ import numpy as np
 from .config import did_you_mean, optimizer_config
 from .errors import ConfigError
 from .memory import MemoryPlan, state_arrays
-from .modules import MODULES, Linear, Module, Sequential
+from .modules import MODULES, Module, Sequential
 from .optim import OPTIMIZERS, get_optimizer
 
 # keys every layer entry may carry besides its own constructor arguments
 COMMON_KEYS = ("type", "optimizer", "lr", "frozen")
-
-
-def _linear_param_shapes(input_shape, *, units, bias=True, **_):
-    (n_in,) = input_shape
-    return {"W": (n_in, units), **({"b": (units,)} if bias else {})}
-
-
-# Parameter shapes of a layer entry before the layer exists: a layer class may answer itself with a
-# classmethod ``param_shapes(input_shape, **entry)``; this table answers for built-ins that do not.
-PARAM_SHAPES = {Linear: _linear_param_shapes}
 
 
 def _accepted(cls):
@@ -46,7 +36,7 @@ def _accepted(cls):
 
 def planned_params(cls, input_shape, kwargs):
     """How many parameters the entry's layer will have, or None when its class cannot tell beforehand."""
-    shapes_of = getattr(cls, "param_shapes", None) or PARAM_SHAPES.get(cls)
+    shapes_of = getattr(cls, "param_shapes", None)
     if shapes_of is None:
         return None
     try:

@@ -176,6 +176,10 @@ class Module:
         """
         return cls(**kwargs)
 
+    # A layer may also define ``param_shapes(cls, input_shape, **entry) -> {name: shape}``, a
+    # classmethod giving the parameter shapes ``from_config`` would create: the builder then
+    # refuses a model too large for memory before allocating it (see ``Linear.param_shapes``).
+
     # -- the contract ----------------------------------------------------------------------
     def forward(self, x):
         """Return ``y = f(x)`` and cache what :meth:`backward` needs."""

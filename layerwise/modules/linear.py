@@ -57,6 +57,12 @@ class Linear(Module):
             raise ValueError(f"units must be an int >= 1, got {units!r}.")
         return cls(input_shape[0], units, bias=bias, init=init, rng=rng, dtype=dtype)
 
+    @classmethod
+    def param_shapes(cls, input_shape, *, units, bias=True, **_):
+        """The shapes of the parameters ``from_config`` would create, before creating them (memory check)."""
+        (n_in,) = input_shape
+        return {"W": (n_in, units), **({"b": (units,)} if bias else {})}
+
     def forward(self, x):
         """(N, in) -> (N, out)."""
         W = self.params["W"]
