@@ -111,12 +111,12 @@ class CrossEntropyLoss(Loss):
         n, c = z.shape
         target = np.asarray(target)
         shifted = z - z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        logp = shifted - lse
+        e = np.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)
         if target.ndim == 1:
             if target.shape[0] != n:
                 raise ValueError(f"CrossEntropyLoss got {n} predictions but {target.shape[0]} labels.")
-            if not np.issubdtype(target.dtype, np.integer):
+            if target.dtype.kind not in "iu":
                 if not np.all(np.mod(target, 1) == 0):
                     raise ValueError("CrossEntropyLoss expected integer class labels (N,) or "
                                      f"probabilities (N, C); got non-integer labels of dtype {target.dtype}.")
@@ -124,22 +124,25 @@ class CrossEntropyLoss(Loss):
             if n and (target.min() < 0 or target.max() >= c):
                 raise ValueError(f"CrossEntropyLoss: labels must be in [0, {c}) for {c} logits; "
                                  f"got labels from {target.min()} to {target.max()}.")
-            loss = -logp[np.arange(n), target].sum() / n
+            rows = np.arange(n)
+            # -log p_t = log(sum exp) - shifted_t, summed over the batch
+            loss = (np.log(total).sum() - shifted[rows, target].sum()) / n
         elif target.shape == z.shape:
             target = target.astype(z.dtype, copy=False)
-            loss = -(target * logp).sum() / n
+            rows = None
+            loss = -(target * (shifted - np.log(total))).sum() / n
         else:
             raise ValueError(f"CrossEntropyLoss expected labels of shape ({n},) or probabilities of shape "
                              f"{z.shape}, got {target.shape}.")
-        self._cache = (logp, target)
+        self._cache = (e, total, target, rows)
         return float(loss)
 
     def backward(self):
-        logp, target = self._cached()
-        n = logp.shape[0]
-        grad = np.exp(logp)
-        if target.ndim == 1:
-            grad[np.arange(n), target] -= 1
+        e, total, target, rows = self._cached()
+        n = e.shape[0]
+        grad = e / total                    # softmax, from the forward's exp
+        if rows is not None:
+            grad[rows, target] -= 1
         else:
             grad -= target
         grad *= 1.0 / n

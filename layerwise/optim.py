@@ -3,7 +3,8 @@
 Each rule follows PyTorch's formulas and defaults. ``step(p, g, state, decay)`` updates ``p`` in
 place from its gradient ``g``; ``state`` is the parameter's own dict on its module; ``decay`` says
 whether weight decay applies (weights yes, biases no). ``g`` may be overwritten: ``Module.update``
-zeroes it right after.
+zeroes it right after, so SGD uses it as scratch. Every step is plain in-place NumPy: each line is
+one pass over the parameter (scripts/bench_mlp.py times them as the "update" phase).
 """
 
 import math
@@ -93,37 +94,20 @@ class Optimizer:
         self._buffers = {}
 
     def _tmp(self, p):
-        """A scratch array like ``p`` that starts at the same offset within a 4 KiB page as ``p``.
+        """Scratch space shaped like ``p``, overwritten by the next call.
 
-        Parameters at the same page offset share one byte pool (grown to the largest), so the scratch
-        costs about one parameter's size, not the model's. The matching offset keeps the copy in
-        :meth:`_descend` free of 4K aliasing (loads that falsely wait on recent stores).
+        One byte pool, grown to the largest parameter, serves every shape: the scratch costs one
+        parameter's size, not the model's.
         """
-        offset = p.__array_interface__["data"][0] % 4096
-        pool = self._buffers.get(offset)
-        if pool is None or pool[0].nbytes < p.nbytes + 4096:
-            pool = self._buffers[offset] = (np.empty(p.nbytes + 4096, np.uint8), {})
-        raw, views = pool
         key = (p.shape, p.dtype.str)
-        buf = views.get(key)
-        if buf is None:
-            start = (offset - raw.__array_interface__["data"][0]) % 4096
-            buf = views[key] = raw[start:start + p.nbytes].view(p.dtype).reshape(p.shape)
-        return buf
-
-    def _descend(self, p, delta):
-        """``p -= delta`` with the same float results; ``delta`` may be overwritten.
-
-        For large ``p`` the difference goes to scratch and is then copied into ``p``: a plain copy is
-        several times cheaper than an in-place update right after a BLAS thread on another core read
-        ``p`` (the forward product), because the in-place write must take each cache line back first.
-        """
-        if p.nbytes < 65536:
-            p -= delta
-            return
-        tmp = self._tmp(p)
-        np.subtract(p, delta, out=tmp)
-        np.copyto(p, tmp)
+        view = self._buffers.get(key)
+        if view is None:
+            pool = self._buffers.get("pool")
+            if pool is None or pool.nbytes < p.nbytes:
+                self._buffers = {"pool": np.empty(max(p.nbytes, 1), np.uint8)}   # views of the old pool go
+                pool = self._buffers["pool"]
+            view = self._buffers[key] = pool[:p.nbytes].view(p.dtype).reshape(p.shape)
+        return view
 
     def _decayed(self, p, g, decay, tmp):
         """The L2 term of the notes: ``g + weight_decay * p`` (in g), for weights only."""
@@ -181,10 +165,10 @@ class SGD(Optimizer):
             else:
                 # g is free now (update() zeroes it next): use it as the scratch for lr * buf
                 np.multiply(buf, self.lr, out=g)
-                self._descend(p, g)
+                p -= g
                 return
         g *= self.lr
-        self._descend(p, g)
+        p -= g
 
 
 @_register("adam")
@@ -222,7 +206,7 @@ class Adam(Optimizer):
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr / (1 - b1 ** t)
-        self._descend(p, tmp)
+        p -= tmp
 
 
 @_register("rmsprop")
@@ -262,7 +246,7 @@ class RMSprop(Optimizer):
             np.multiply(buf, self.lr, out=tmp)
         else:
             tmp *= self.lr
-        self._descend(p, tmp)
+        p -= tmp
 
 
 @_register("adagrad")
@@ -290,7 +274,7 @@ class Adagrad(Optimizer):
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
         tmp *= self.lr
-        self._descend(p, tmp)
+        p -= tmp
 
 
 def get_optimizer(name, **hyperparams):

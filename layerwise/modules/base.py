@@ -43,9 +43,6 @@ def backward_without_input_grad(module, grad_y):
         module.backward(grad_y)
 
 
-def zero_(array):
-    """Fill ``array`` with zeros in place."""
-    array.fill(0)
 
 
 class Module:
@@ -212,13 +209,13 @@ class Module:
             else:
                 child.update()
         for g in self.grads.values():
-            zero_(g)
+            g.fill(0)
 
     def zero_grad(self):
         """Set every gradient of this module and its children to zero."""
         for _, module in self.named_modules():
             for g in module.grads.values():
-                zero_(g)
+                g.fill(0)
 
     def set_optimizer(self, optimizer):
         """Use ``optimizer`` for this module and every child that has none of its own; returns self."""
