@@ -1,8 +1,9 @@
 """Safe, atomic files: weights and trainer state in safetensors (never pickle), text written atomically."""
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -12,27 +13,77 @@ from safetensors.numpy import save as _st_save
 
 from .errors import DataError
 
+# model.safetensors keys of the arrays that are not weights (the input normalization); ':' cannot
+# occur in a module's state_dict key
+INPUT_PREFIX = "input:"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
-def atomic_write(path, data):
-    """Write ``data`` (bytes or str) to ``path`` through a temp file in the same folder and a rename.
 
-    A crash or Ctrl-C leaves either the old file or the new one, never a partial file.
+def _new_temp(path):
+    """An open binary file next to ``path`` with a fresh name, and that name.
+
+    Created with mode 0o666 as ``open(path, "w")`` does, so the umask (and a default ACL) decide who
+    may read it; ``tempfile.mkstemp`` would make every file 0o600 whatever the umask.
+    """
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.fdopen(os.open(tmp, _CREATE, 0o666), "wb"), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: cannot create a temporary file for {path.name}.")
+
+
+def _link_new(tmp, path):
+    """Move ``tmp`` to ``path`` unless ``path`` exists (FileExistsError), in one step where the
+    file system has hard links."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (FAT, some network mounts): check, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(path) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_open(path, *, exclusive=False):
+    """Write a binary file that appears at ``path`` complete or not at all.
+
+    Yields a file in the same folder; on success it is flushed, synced and renamed to ``path``
+    (``exclusive``: hard-linked, so an existing ``path`` raises FileExistsError and stays as it was).
+    On any error, or Ctrl-C, the temporary file is removed and ``path`` is untouched. The file gets
+    the permissions the umask gives a new file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    f, tmp = _new_temp(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+        with f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            _link_new(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def atomic_write(path, data, *, exclusive=False):
+    """Write ``data`` (bytes or str) to ``path`` with :func:`atomic_open`; returns the Path.
+
+    A crash or Ctrl-C leaves either the old file or the new one, never a partial file.
+    """
+    with atomic_open(path, exclusive=exclusive) as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
 
 
 def save_arrays(path, arrays, metadata=None):
@@ -56,16 +107,40 @@ def load_arrays(path):
         raise DataError(f"{path}: not a readable safetensors checkpoint ({e}).") from None
 
 
-def save_model(path, model, metadata=None):
-    """Save ``model.state_dict()`` with JSON metadata (the resolved config, class names, ...)."""
-    return save_arrays(path, model.state_dict(), metadata)
+def read_metadata(path):
+    """The JSON metadata of a safetensors file, without reading its arrays."""
+    try:
+        with safe_open(str(path), "np") as f:
+            meta = f.metadata() or {}
+        return {k: json.loads(v) for k, v in meta.items()}
+    except (SafetensorError, ValueError, OSError) as e:
+        raise DataError(f"{path}: not a readable safetensors file ({e}).") from None
+
+
+def save_model(path, model, metadata=None, inputs=None):
+    """Save ``model.state_dict()`` with JSON metadata (the resolved config, class names, ...).
+
+    ``inputs``: arrays that belong with the model but are not weights (the input normalization),
+    stored under ``INPUT_PREFIX``.
+    """
+    arrays = dict(model.state_dict())
+    arrays.update({INPUT_PREFIX + k: v for k, v in (inputs or {}).items()})
+    return save_arrays(path, arrays, metadata)
+
+
+def load_model_file(path):
+    """``(weights, inputs, metadata)`` from a file written by :func:`save_model`."""
+    arrays, meta = load_arrays(path)
+    n = len(INPUT_PREFIX)
+    weights = {k: v for k, v in arrays.items() if not k.startswith(INPUT_PREFIX)}
+    return weights, {k[n:]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}, meta
 
 
 def load_model_state(model, path):
     """Load weights saved by :func:`save_model` into ``model``; returns the metadata."""
-    arrays, meta = load_arrays(path)
+    weights, _, meta = load_model_file(path)
     try:
-        model.load_state_dict(arrays)
+        model.load_state_dict(weights)
     except (KeyError, ValueError) as e:
         raise DataError(f"{path}: the checkpoint does not fit the model: {e}") from None
     return meta

@@ -7,21 +7,30 @@ Ctrl-C exits 130 after saying how to resume. A traceback means a bug in layerwis
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 from . import __version__
-from .errors import DataError, LayerwiseError
+from .errors import DataError, LayerwiseError, LayerwiseWarning
 
 EXAMPLES = {
     "train": "examples:\n  layerwise train configs/digits_mlp.yaml\n"
              "  layerwise train configs/digits_mlp.yaml --out runs/try1 --set optimizer.lr=0.05 --set training.epochs=5\n"
-             "  layerwise train --resume runs/try1 --set training.epochs=40",
+             "  layerwise train --resume runs/try1 --set training.epochs=40\n"
+             "  layerwise train configs/digits_mlp.yaml --out runs/try1 --overwrite",
     "evaluate": "example:\n  layerwise evaluate runs/try1\n"
                 "  layerwise evaluate runs/mnist --set data.path=/data/mnist",
     "compare": "examples:\n  layerwise compare configs/digits_mlp.yaml\n"
                "  layerwise compare configs/digits_mlp.yaml --out runs/cmp --set training.epochs=10",
     "validate": "example:\n  layerwise validate configs/digits_mlp.yaml --set model.layers.1.units=256",
+    "predict": "examples:\n  layerwise predict runs/try1 new_samples.csv\n"
+               "  layerwise predict runs/mnist t10k-images-idx3-ubyte.gz --out predictions.csv",
+    "sweep": "examples:\n  layerwise sweep configs/digits_mlp.yaml --param optimizer.lr=0.01,0.05,0.1 "
+             "--param model.layers[1].units=64,256\n"
+             "  layerwise sweep configs/digits_mlp.yaml --param optimizer.lr=loguniform(1e-3,0.3) --method tpe "
+             "--trials 30 --prune\n"
+             "  layerwise sweep configs/mnist_mlp.yaml --param optimizer.lr=0.01,0.1 --dask tcp://10.0.0.5:8786",
 }
 
 
@@ -30,7 +39,9 @@ def _parser():
         prog="layerwise", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train and compare NumPy networks from YAML configs.",
         epilog="examples:\n  layerwise train configs/digits_mlp.yaml\n  layerwise validate configs/mnist_mlp.yaml\n"
-               "  layerwise evaluate runs/digits_mlp-20260101-120000\n\n'layerwise COMMAND --help' for more.")
+               "  layerwise evaluate runs/digits_mlp-20260101-120000\n"
+               "  layerwise predict runs/digits_mlp-20260101-120000 samples.csv --out predictions.csv\n\n"
+               "'layerwise COMMAND --help' for more.")
     p.add_argument("--version", action="version", version=f"layerwise {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -45,7 +56,9 @@ def _parser():
     t = command("train", "Train the model a YAML config describes and write a run directory.")
     t.add_argument("config", nargs="?", help="the YAML config file")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
-    t.add_argument("--out", metavar="DIR", help="run directory (default runs/<name>-<timestamp>/)")
+    t.add_argument("--out", metavar="DIR", help="run directory (default runs/<name>-<timestamp>/); refused if "
+                   "it already holds a run")
+    t.add_argument("--overwrite", action="store_true", help="delete the run that --out DIR holds, then train")
     t.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
                    help="progress display (default: a bar on a terminal, one line per epoch otherwise)")
     overrides(t)
@@ -58,6 +71,7 @@ def _parser():
     c = command("compare", "Train the config's model and scikit-learn baselines on the same split; one table.")
     c.add_argument("config", help="the YAML config file (its 'baselines:' list, default logistic_regression and mlp)")
     c.add_argument("--out", metavar="DIR", help="output directory (default runs/<name>-<timestamp>/)")
+    c.add_argument("--overwrite", action="store_true", help="delete the run that --out DIR holds, then train")
     c.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="off",
                    help="progress display of the layerwise training (default off)")
     overrides(c)
@@ -67,6 +81,37 @@ def _parser():
                 "downloaded; the missing files are then reported as an error (exit 2).")
     v.add_argument("config", help="the YAML config file")
     overrides(v)
+
+    r = command("predict", "Predict with a finished run's model from raw inputs (in the units of its training "
+                "data): a CSV with the predicted class and the probability of each class, one row per sample.")
+    r.add_argument("run_dir", help="a finished run directory (it holds model.safetensors)")
+    r.add_argument("input", help=".npz (array X), .csv (read as the training CSV; the label column may be left "
+                   "out) or IDX images (.idx, -ubyte, either .gz)")
+    r.add_argument("--out", metavar="FILE", help="write the CSV to FILE (atomically) instead of stdout")
+
+    w = command("sweep", "Search over config keys with Optuna: one run directory per trial, sweep.csv, sweep.md, "
+                "best.yaml and plots. Trials run on local processes or a Dask cluster; the same command resumes.")
+    w.add_argument("config", help="the YAML config file (its 'sweep:' section gives defaults for the options)")
+    w.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=SPEC",
+                   help="a key to search (dotted, as --set) and its values: 0.01,0.05,0.1 or uniform(a,b), "
+                        "loguniform(a,b), int(a,b), int(a,b,log); repeatable; replaces the config's sweep.parameters")
+    overrides(w)
+    w.add_argument("--method", choices=["grid", "random", "tpe"],
+                   help="grid: every combination; random or tpe: --trials draws (default grid if every SPEC is a list)")
+    w.add_argument("--trials", type=int, metavar="N", help="total trials, over resumes (default the grid, or 20)")
+    w.add_argument("--metric", choices=["val_accuracy", "val_loss"],
+                   help="the validation metric to optimize (default val_accuracy, maximized; val_loss is minimized)")
+    w.add_argument("--prune", action=argparse.BooleanOptionalAction, default=None,
+                   help="stop trials that Optuna's median pruner finds clearly behind after an epoch")
+    w.add_argument("--jobs", type=int, metavar="N", help="local worker processes (default one per core)")
+    w.add_argument("--dask", metavar="ADDRESS", help="run trials on this Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    w.add_argument("--storage", metavar="URL", help="Optuna storage URL (default sqlite:///OUT/sweep.db)")
+    w.add_argument("--out", metavar="DIR", help="output directory (default runs/<name>-sweep-<hash of the sweep>/)")
+    w.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
+                   help="a bar on a terminal and a line per finished trial (default), or lines only, or none")
+
+    from .analysis.commands import add_commands   # check, saliency, attack, dream, time
+    add_commands(command)
     return p
 
 
@@ -78,17 +123,29 @@ def _train(args):
         raise LayerwiseError("train needs a CONFIG file (or --resume RUN_DIR). Example: "
                              "layerwise train configs/digits_mlp.yaml")
     if args.resume:
-        if args.out:
-            raise LayerwiseError("--out cannot be used with --resume: the run continues in its own directory.")
+        if args.out or args.overwrite:
+            raise LayerwiseError(f"{'--out' if args.out else '--overwrite'} cannot be used with --resume: the run "
+                                 "continues in its own directory.")
         print(f"resuming {args.resume}", flush=True)
         exp = run.resume(args.resume, overrides=args.overrides, progress=args.progress)
     else:
-        exp = run.fit(args.config, out=args.out, overrides=args.overrides, progress=args.progress)
+        if args.overwrite and not args.out:
+            raise LayerwiseError("--overwrite needs --out DIR: a new run without --out gets a new directory.")
+        exp = run.fit(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
+                      progress=args.progress)
+    if exp.note:
+        print(exp.note)
     s = exp.summary
-    acc = f"test accuracy {s['test_accuracy']:.4f}  " if s.get("test_accuracy") is not None else ""
+    acc = "".join(f"{k.replace('_', ' ')} {s[k]:.4f}  " for k in _metrics(s))
     print(f"{acc}test loss {s['test_loss']:.4f}  epochs {s['epochs_run']}  "
           f"train {s['train_seconds']:.1f}s  ->  {exp.run_dir}")
     return 0
+
+
+def _metrics(summary):
+    """The test metrics (accuracy, or rmse, mae, r2) a summary holds."""
+    from .task import METRICS
+    return [k for keys in METRICS.values() for k in keys if summary.get(k) is not None]
 
 
 def _evaluate(args):
@@ -97,18 +154,21 @@ def _evaluate(args):
     summary_path = Path(args.run_dir) / "summary.json"
     saved = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     print(json.dumps(result, indent=2))
-    if saved.get("test_accuracy") is not None and not args.overrides:
-        if saved["test_accuracy"] != result["test_accuracy"]:
-            print(f"layerwise: summary.json test_accuracy {saved['test_accuracy']} is DIFFERENT from the "
-                  f"reloaded model's {result['test_accuracy']}: the run does not reproduce.", file=sys.stderr)
+    if args.overrides:
+        return 0
+    for key in _metrics(saved):
+        if saved[key] != result.get(key):
+            print(f"layerwise: summary.json {key} {saved[key]} is DIFFERENT from the "
+                  f"reloaded model's {result.get(key)}: the run does not reproduce.", file=sys.stderr)
             return 1
-        print(f"summary.json test_accuracy {saved['test_accuracy']}: reproduced")
+        print(f"summary.json {key} {saved[key]}: reproduced")
     return 0
 
 
 def _validate(args):
     from . import run
     from .config import load_config
+    from .estimators import check_baselines
     from .data import KNOWN_SHAPES
     config = load_config(args.config, args.overrides)
     try:
@@ -125,18 +185,74 @@ def _validate(args):
         print(model.summary(shape))
         raise
     model, _ = run.build(config, data)
+    check_baselines(config)             # what compare would refuse
+    targets = (f"{data.n_classes} classes" if data.task == "classification"
+               else f"regression on {data.n_targets} target(s)")
     print(f"{args.config}: ok. {config.name}: {data.name} with {len(data.X_train)} train / {len(data.X_val)} "
-          f"val / {len(data.X_test)} test samples of shape {tuple(data.input_shape)}, {data.n_classes} classes")
+          f"val / {len(data.X_test)} test samples of shape {tuple(data.input_shape)}, {targets}")
     print(model.summary(data.input_shape))
     return 0
 
 
 def _compare(args):
     from .baselines import compare, format_table
-    rows, out_dir = compare(args.config, out=args.out, overrides=args.overrides, progress=args.progress)
+    if args.overwrite and not args.out:
+        raise LayerwiseError("--overwrite needs --out DIR: without --out, compare writes a new directory.")
+    rows, out_dir = compare(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
+                            progress=args.progress)
     print(format_table(rows))
-    print(f"-> {out_dir}/compare.json, compare.md, compare_accuracy.png, compare_loss.png, compare_confusion.png")
+    print(f"-> {out_dir}/{', '.join(sorted(p.name for p in Path(out_dir).glob('compare*')))}")
     return 0
+
+
+def _predict(args):
+    from .checkpoint import atomic_write
+    from .saved import load_run, predictions_csv, read_inputs
+    saved = load_run(args.run_dir)
+    X = read_inputs(args.input, saved)
+    text = predictions_csv(saved, X, where=args.input)
+    if args.out:
+        atomic_write(args.out, text)
+        print(f"{len(X)} predictions -> {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _sweep(args):
+    for flag, value in (("--jobs", args.jobs), ("--trials", args.trials)):
+        if value is not None and value < 1:
+            raise LayerwiseError(f"{flag} must be an integer >= 1, got {value}.")
+    from .sweep.driver import sweep
+    try:
+        result = sweep(args.config, params=args.params, overrides=args.overrides, method=args.method,
+                       trials=args.trials, metric=args.metric, prune=args.prune, jobs=args.jobs, dask=args.dask,
+                       storage=args.storage, out=args.out, progress=args.progress)
+    except KeyboardInterrupt as e:
+        if getattr(e, "sweep_dir", None) is None:
+            raise
+        print(f"\nlayerwise: interrupted. {e.done} of {e.total} trials are done and kept in {e.sweep_dir}; the "
+              "running ones are queued again. Run the same command to resume.", file=sys.stderr)
+        return 130
+    out, best, m = result.out, result.best, result.metric
+    if best is None:
+        print(f"layerwise: no trial completed; see {out / 'sweep.md'}.", file=sys.stderr)
+        return 1
+    test = f"  test_accuracy {best['test_accuracy']:.4f}" if best.get("test_accuracy") is not None else ""
+    print(f"best: trial {best['trial']}  {m} {best[m]:.4f}{test}  -> {out / 'best.yaml'}")
+    print(f"-> {out}/sweep.csv, sweep.md, sweep_metric.png, sweep_params.png, trials/")
+    return 0
+
+
+def _one_line_warnings(default):
+    """A ``warnings.showwarning`` that prints ours on one line on stderr, like the errors, and passes
+    any other to ``default``."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, LayerwiseWarning):
+            print(f"layerwise: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 def main(argv=None):
@@ -146,9 +262,14 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"train": _train, "evaluate": _evaluate, "validate": _validate, "compare": _compare}[args.command]
+    from .analysis.commands import HANDLERS as analysis_handlers
+    handler = {"train": _train, "evaluate": _evaluate, "validate": _validate, "compare": _compare,
+               "predict": _predict, "sweep": _sweep, **analysis_handlers}[args.command]
     try:
-        return handler(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", LayerwiseWarning)
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return handler(args)
     except LayerwiseError as e:
         print(f"layerwise: error: {e}", file=sys.stderr)
         return 2

@@ -14,19 +14,22 @@ from typing import Annotated, Any, Optional, Union
 import pydantic
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic_core import PydanticCustomError
 
 from . import schedules
 from .config_errors import UNION_TAGS, describe, did_you_mean, one_of, unknown_key, unknown_name
 from .config_yaml import apply_override, parse_yaml, read_text
-from .data.datasets import DATASETS, NORMALIZATIONS
+from .data.datasets import DATASET_TASKS, DATASETS, NORMALIZATIONS
 from .errors import ConfigError
 from .losses import LOSSES
 from .optim import OPTIMIZERS, SGD
 from .plugins import load_plugins
+from .sweep.space import SAMPLERS, check_spec
 
 __all__ = ["Config", "validate", "load_config", "optimizer_config", "schedule_config", "did_you_mean"]
 
 MONITORS = ("val_loss", "val_accuracy")
+TASKS = ("classification", "regression")
 MAX_EPOCHS = 1_000_000
 # SGD's constructor needs lr (as PyTorch's does); configs have always defaulted it to 0.01
 CONFIG_DEFAULTS = {(SGD, "lr"): 0.01}
@@ -57,6 +60,12 @@ class _Strict(BaseModel):
         return data
 
 
+def _one_character(value):
+    if len(value) != 1:
+        raise PydanticCustomError("one_character", "must be one character, such as ',' or ';' or '\\t'")
+    return value
+
+
 # -- schema -----------------------------------------------------------------------------------
 class DataConfig(_Strict):
     dataset: _one_of(DATASETS) = "digits"
@@ -67,6 +76,8 @@ class DataConfig(_Strict):
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     normalize: _one_of(NORMALIZATIONS) = "scale"
     label_column: Union[int, str] = -1
+    delimiter: Annotated[str, AfterValidator(_one_character)] = ","
+    task: Optional[_one_of(TASKS)] = None
 
 
 class ModelConfig(_Strict):
@@ -89,6 +100,13 @@ class TrainingConfig(_Strict):
     shuffle: bool = True
 
 
+class AnalysisConfig(_Strict):
+    """What a run records besides its metrics (see layerwise.analysis.stats)."""
+
+    layer_stats: bool = False
+    every: Optional[int] = Field(None, ge=1)
+
+
 class BaselineSpec(_Strict):
     class_: str = Field(alias="class")
     params: dict[str, Any] = Field(default_factory=dict)
@@ -99,6 +117,26 @@ Baseline = Annotated[Union[Annotated[str, Tag(UNION_TAGS[0])], Annotated[Baselin
                      Discriminator(lambda v: UNION_TAGS[0] if isinstance(v, str) else UNION_TAGS[1])]
 
 
+def _run_id(value):
+    if len(value) != 32 or any(c not in "0123456789abcdef" for c in value):
+        raise PydanticCustomError("run_id", "must be 32 hex digits, as train writes it")
+    return value
+
+
+class SweepConfig(_Strict):
+    """The ``sweep:`` section: what ``layerwise sweep`` searches (its options override it); training ignores it.
+
+    ``parameters`` maps a dotted key (as in ``--set``) to a list of values or to ``uniform(a,b)``,
+    ``loguniform(a,b)``, ``int(a,b)``, ``int(a,b,log)``.
+    """
+
+    method: Optional[_one_of(SAMPLERS)] = None
+    metric: Optional[_one_of(MONITORS)] = None
+    trials: Optional[int] = Field(None, ge=1)
+    prune: bool = False
+    parameters: dict[str, Annotated[Any, AfterValidator(check_spec)]] = Field(default_factory=dict)
+
+
 class Config(_Strict):
     """A whole experiment. Field names are the YAML keys; see docs/config.md.
 
@@ -107,6 +145,8 @@ class Config(_Strict):
     ``schedule`` (mappings) with the model of the class their ``type`` names.
     """
 
+    # set by train in a run's config.yaml; a new run always gets a new id
+    run_id: Optional[Annotated[str, AfterValidator(_run_id)]] = None
     name: Optional[str] = None
     seed: int = Field(0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -117,6 +157,8 @@ class Config(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     plugins: list[str] = Field(default_factory=list)
     baselines: Optional[list[Baseline]] = None
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    sweep: Optional[SweepConfig] = None
 
     # where the config came from, for messages and relative paths (not part of the YAML)
     source: str = Field("<config>", exclude=True)
@@ -124,7 +166,7 @@ class Config(_Strict):
 
     def to_dict(self):
         """The resolved config as plain data (every default filled in), for ``config.yaml``."""
-        return self.model_dump(mode="json", by_alias=True)
+        return self.model_dump(mode="json", by_alias=True, exclude={"sweep"})
 
     def to_yaml(self):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -245,6 +287,7 @@ def validate(data, source="<config>", base_dir="."):
     try:
         if config.loss not in LOSSES:
             raise ConfigError(one_of("loss", config.loss, LOSSES))
+        config = config.model_copy(update={"data": config.data.model_copy(update={"task": _task(config)})})
         config = config.model_copy(update={"optimizer": optimizer_config(config.optimizer),
                                            "schedule": schedule_config(config.schedule)})
     except ConfigError as e:
@@ -253,8 +296,29 @@ def validate(data, source="<config>", base_dir="."):
     return config
 
 
+def _task(config):
+    """``data.task``, or when it is not given the dataset's own task, else the loss's first."""
+    d, loss = config.data, LOSSES[config.loss]
+    own, tasks = DATASET_TASKS.get(d.dataset), getattr(loss, "tasks", ("classification",))
+    task = d.task or own or tasks[0]
+    if own and task != own:
+        raise ConfigError(f"data.task is '{task}', but {d.dataset} is a {own} dataset.")
+    if task not in tasks:
+        fit = [name for name, cls in LOSSES.items() if task in getattr(cls, "tasks", ("classification",))]
+        where = "data.task" if d.task else f"data.dataset {d.dataset}"
+        raise ConfigError(f"loss {config.loss!r} does not do {task} ({where}); use one of "
+                          f"{', '.join(map(repr, fit))}.")
+    return task
+
+
 def _check_consistency(config):
     src, t = config.source, config.training
+    if config.data.task == "regression":
+        monitors = [("training.early_stopping.monitor", t.early_stopping and t.early_stopping.monitor),
+                    ("schedule.monitor", getattr(config.schedule, "monitor", None))]
+        for key, monitor in monitors:
+            if monitor == "val_accuracy":
+                raise ConfigError(f"{src}: {key} is val_accuracy, but a regression has no accuracy; use val_loss.")
     needs_val = [k for k, on in (("training.early_stopping", t.early_stopping is not None),
                                  (f"schedule ({config.schedule.type})", hasattr(config.schedule, "monitor")))
                  if on]

@@ -19,3 +19,12 @@ class DownloadError(DataError):
 
 class TrainingError(LayerwiseError, RuntimeError):
     """Training cannot go on (a NaN or Inf loss or gradient); the message names the step and module."""
+
+
+class RunDirError(LayerwiseError):
+    """A run directory is taken, mixes files of two runs, or cannot do what was asked (resume)."""
+
+
+class LayerwiseWarning(UserWarning):
+    """Something that runs but is likely a mistake (softmax before cross_entropy, a pandas index
+    column); the CLI prints it on one line and goes on."""

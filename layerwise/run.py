@@ -7,7 +7,6 @@ test metrics.
 
 import csv
 import io
-import itertools
 import json
 import platform
 import time
@@ -23,8 +22,11 @@ from .checkpoint import atomic_write, load_arrays, load_model_state, save_arrays
 from .config import load_config
 from .errors import ConfigError, DataError, TrainingError
 from .plugins import load_plugins
+from .rundir import check_out_dir, check_run_files, make_run_dir, new_run_id, open_out_dir, resume_note
 from .optim import get_optimizer
+from .losses import get_loss
 from .schedules import make_schedule
+from .task import check_head, test_metrics
 from .trainer import Trainer
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
@@ -44,6 +46,7 @@ class Experiment:
     trainer: Trainer
     run_dir: Path = None
     summary: dict = field(default_factory=dict)
+    note: str = None    # set when resume found nothing to do
 
     @property
     def history(self):
@@ -60,20 +63,9 @@ def load_data(config):
         return load_dataset(d.dataset, path=path, download=d.download, val_fraction=d.val_fraction,
                             test_fraction=d.test_fraction, normalize=d.normalize, seed=config.seed,
                             label_column=d.label_column, dtype=np.dtype(config.training.dtype),
-                            mirrors=d.mirrors)
+                            mirrors=d.mirrors, task=d.task, delimiter=d.delimiter)
     except DataError as e:
         raise DataError(f"{config.source}: data: {e}") from None
-
-
-def _check_outputs(config, out_shape, n_classes):
-    loss, want = config.loss, (n_classes,)
-    if loss in ("bce", "bce_with_logits") and n_classes == 2:
-        want = (1,)
-    if tuple(out_shape) != want:
-        k = len(config.model.layers) - 1
-        raise ConfigError(f"{config.source}: model.layers[{k}]: the model outputs shape {tuple(out_shape)} per "
-                          f"sample, but {loss} on {n_classes} classes needs {want}; set units: {want[0]} on "
-                          "the last linear layer.")
 
 
 def build(config, data):
@@ -86,19 +78,20 @@ def build(config, data):
         model, out_shape = build_model(config.model.layers, data.input_shape, rng=np.random.default_rng(model_rng),
                                        dtype=np.dtype(config.training.dtype), optimizer=default,
                                        batch_size=config.training.batch_size)
-        _check_outputs(config, out_shape, data.n_classes)
+        loss = get_loss(config.loss)
+        check_head(config, model, out_shape, loss, data)
     except ConfigError as e:
         msg = str(e)
         raise ConfigError(msg if msg.startswith(config.source) else f"{config.source}: {msg}") from None
     schedule_spec = config.schedule.model_dump()
     optimizers = [m.optimizer for _, m in model.named_modules() if m.params and m.optimizer is not None]
     t = config.training
-    trainer = Trainer(model, config.loss, epochs=t.epochs, batch_size=t.batch_size,
+    trainer = Trainer(model, loss, epochs=t.epochs, batch_size=t.batch_size,
                       eval_batch_size=t.eval_batch_size,
                       schedule=make_schedule(schedule_spec, optimizers, epochs=t.epochs),
                       early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
                       grad_clip_norm=t.grad_clip_norm, seed=int(shuffle_seed.generate_state(1)[0]),
-                      shuffle=t.shuffle)
+                      shuffle=t.shuffle, classification=getattr(data, "task", "classification") == "classification")
     return model, trainer
 
 
@@ -152,59 +145,49 @@ class Checkpoint(Callback):
     def _save(self, trainer):
         meta, arrays = trainer.state()
         arrays.update({f"model.{k}": v for k, v in self.exp.model.state_dict().items()})
-        save_arrays(self.exp.run_dir / "checkpoint.safetensors", arrays, {"trainer": meta})
+        save_arrays(self.exp.run_dir / "checkpoint.safetensors", arrays,
+                    {"trainer": meta, "run_id": self.exp.config.run_id})
         _write_metrics(self.exp.run_dir, trainer.history)
 
 
 def _finish(exp):
     """Test metrics, the final model, summary.json and the plots."""
     from sklearn.metrics import confusion_matrix
+    from .analysis.images import write_misclassified
     from .analysis.plots import plot_confusion_matrix, plot_learning_curves
     config, data, trainer, run_dir = exp.config, exp.data, exp.trainer, exp.run_dir
-    test = trainer.evaluate(data.X_test, data.y_test)
-    classes = [c.item() if hasattr(c, "item") else c for c in data.classes]
+    test = test_metrics(trainer, data)
+    classes = None if data.classes is None else [c.item() if hasattr(c, "item") else c for c in data.classes]
     save_model(run_dir / "model.safetensors", exp.model,
                {"config": _resolved(config), "classes": classes, "input_shape": list(data.input_shape),
-                "layerwise_version": __version__})
-    val_acc = [r["val_accuracy"] for r in trainer.history if "val_accuracy" in r]
-    summary = {"name": config.name, "test_accuracy": test.get("accuracy"), "test_loss": test["loss"],
-               "best_val_accuracy": max(val_acc) if val_acc else None, "epochs_run": trainer.epoch,
+                "normalize": data.normalizer.how, "run_id": config.run_id, "layerwise_version": __version__},
+               inputs=data.normalizer.arrays())
+    best = ("best_val_accuracy", max) if data.task == "classification" else ("best_val_loss", min)
+    val = [r[best[0][5:]] for r in trainer.history if best[0][5:] in r]
+    summary = {"name": config.name, **test, best[0]: best[1](val) if val else None, "epochs_run": trainer.epoch,
                "stopped_early": trainer.stopped_early, "best_epoch": trainer.best_epoch or trainer.epoch,
                "train_seconds": trainer.train_seconds, "n_params": exp.model.n_params(), "seed": config.seed,
                "n_train": len(data.X_train), "n_val": len(data.X_val), "n_test": len(data.X_test),
-               "versions": versions()}
-    atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+               "versions": versions(), "run_id": config.run_id}
     plot_learning_curves(trainer.history, run_dir / "learning_curves.png", title=config.name)
-    predicted = trainer.loss.labels(trainer.predict(data.X_test))
-    cm = confusion_matrix(data.y_test, predicted, labels=np.arange(data.n_classes))
-    plot_confusion_matrix(cm, classes, run_dir / "confusion_matrix.png",
-                          title=f"{config.name}: test accuracy {test.get('accuracy', 0):.4f}")
+    if data.task == "classification":
+        outputs = trainer.predict(data.X_test)
+        predicted = trainer.loss.labels(outputs)
+        cm = confusion_matrix(data.y_test, predicted, labels=np.arange(data.n_classes))
+        plot_confusion_matrix(cm, classes, run_dir / "confusion_matrix.png",
+                              title=f"{config.name}: test accuracy {test['test_accuracy']:.4f}")
+        write_misclassified(run_dir / "misclassified.png", data, trainer.loss, outputs, classes)   # images only
+    # written last: a run directory with summary.json is finished
+    atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     exp.summary = summary
     return summary
-
-
-def make_run_dir(base):
-    """Create a new, empty run directory at ``base`` or, if taken, ``base-2``, ``base-3``, ...
-
-    ``mkdir`` without ``exist_ok`` is atomic, so processes started in the same second (a sweep)
-    each get their own directory. Returns the Path created.
-    """
-    base = Path(base)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for k in itertools.count(1):
-        path = base if k == 1 else base.with_name(f"{base.name}-{k}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
 
 
 def _default_run_dir(config):
     return make_run_dir(Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def fit(config, *, out=None, overrides=(), progress="auto", stream=None, callbacks=()):
+def fit(config, *, out=None, overwrite=False, overrides=(), progress="auto", stream=None, callbacks=()):
     """Train the experiment a config describes and write its run directory.
 
     Parameters
@@ -212,7 +195,10 @@ def fit(config, *, out=None, overrides=(), progress="auto", stream=None, callbac
     config : str, Path, dict or Config
         A YAML file, a dict with the same keys, or a loaded :class:`~layerwise.config.Config`.
     out : str or Path, optional
-        The run directory; default ``runs/<name>-<timestamp>/``.
+        The run directory; default ``runs/<name>-<timestamp>/``. A folder that already holds a run
+        is refused (:class:`~layerwise.errors.RunDirError`) unless ``overwrite``.
+    overwrite : bool, default False
+        Empty ``out`` first if it holds a run (once the new config has loaded).
     overrides : sequence of "KEY=VALUE"
     progress : "auto", "bar", "lines" or "off"
     callbacks : list of Callback
@@ -223,14 +209,27 @@ def fit(config, *, out=None, overrides=(), progress="auto", stream=None, callbac
     Experiment
         With ``run_dir``, ``summary`` (as in ``summary.json``), ``history``, ``model`` and ``data``.
     """
-    exp = prepare(config, overrides)
     if out:
-        exp.run_dir = Path(out)
-        exp.run_dir.mkdir(parents=True, exist_ok=True)
+        check_out_dir(out, overwrite=overwrite)   # before the data loads: a taken folder fails fast
+    exp = prepare(config, overrides)
+    exp.config = exp.config.model_copy(update={"run_id": new_run_id()})
+    if out:
+        exp.run_dir = open_out_dir(out, overwrite=overwrite, inputs=_inputs(config, exp.config))
     else:
         exp.run_dir = _default_run_dir(exp.config)
-    atomic_write(exp.run_dir / "config.yaml", _yaml(_resolved(exp.config)))
+    try:
+        atomic_write(exp.run_dir / "config.yaml", _yaml(_resolved(exp.config)), exclusive=True)
+    except FileExistsError:
+        check_out_dir(exp.run_dir)   # another process claimed the folder meanwhile
+        raise
     return _train(exp, progress, stream, callbacks)
+
+
+def _inputs(given, config):
+    """The files a run reads: the config file, the data file or folder, plugin files."""
+    files = [given] if isinstance(given, (str, Path)) else []
+    files += [config.resolve_path(config.data.path)] if config.data.path else []
+    return files + [config.resolve_path(p) for p in config.plugins if p.endswith(".py")]
 
 
 def _yaml(data):
@@ -240,7 +239,10 @@ def _yaml(data):
 
 def _train(exp, progress, stream, callbacks=()):
     exp.trainer.progress, exp.trainer.stream = progress, stream
-    exp.trainer.callbacks += [Checkpoint(exp), *map(as_callback, callbacks)]
+    from .analysis.stats import config_callbacks
+    # layer statistics before the checkpoint: the CSV is never behind the checkpoint it resumes from
+    exp.trainer.callbacks += [*config_callbacks(exp.config, exp.run_dir), Checkpoint(exp),
+                              *map(as_callback, callbacks)]
     d = exp.data
     try:
         exp.trainer.fit(d.X_train, d.y_train, d.X_val, d.y_val)
@@ -273,6 +275,7 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     ckpt = run_dir / "checkpoint.safetensors"
     if not ckpt.is_file():
         raise DataError(f"{run_dir}: no checkpoint.safetensors to resume from.")
+    check_run_files(run_dir, config.run_id)
     exp = prepare(config)
     exp.run_dir = run_dir
     arrays, meta = load_arrays(ckpt)
@@ -281,6 +284,13 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
         exp.trainer.load_state(meta["trainer"], arrays)
     except (KeyError, ValueError) as e:
         raise DataError(f"{ckpt}: the checkpoint does not fit the model of {run_dir / 'config.yaml'}: {e}") from None
+    summary = run_dir / "summary.json"
+    exp.note = resume_note(run_dir, epoch=exp.trainer.epoch, epochs=config.training.epochs,
+                           planned=_run_config(run_dir, (), resuming=False).training.epochs,
+                           stopped_early=exp.trainer.stopped_early, finished=summary.is_file())
+    if exp.note:
+        exp.summary = json.loads(summary.read_text())
+        return exp
     atomic_write(run_dir / "config.yaml", _yaml(_resolved(config)))
     return _train(exp, progress, stream, callbacks)
 
@@ -293,7 +303,7 @@ def evaluate(run_dir, *, overrides=()):
     if not weights.is_file():
         raise DataError(f"{run_dir}: no model.safetensors: the run has not finished; resume it with "
                         f"'layerwise train --resume {run_dir}'.")
+    check_run_files(run_dir, config.run_id)
     exp = prepare(config)
     load_model_state(exp.model, weights)
-    test = exp.trainer.evaluate(exp.data.X_test, exp.data.y_test)
-    return {"test_accuracy": test.get("accuracy"), "test_loss": test["loss"], "n_test": len(exp.data.X_test)}
+    return {**test_metrics(exp.trainer, exp.data), "n_test": len(exp.data.X_test)}

@@ -1,4 +1,4 @@
-"""Datasets as arrays, split and normalized: digits, mnist, fashion_mnist, npz, csv.
+"""Datasets as arrays, split and normalized: digits, mnist, fashion_mnist, diabetes, npz, csv.
 
 Images keep the shape (N, 1, H, W); flattening is a layer. Normalization statistics come from the
 training split only.
@@ -15,10 +15,14 @@ from sklearn.model_selection import train_test_split
 from ..errors import DataError
 from .download import cache_dir, fetch_dataset_files
 from .idx import read_idx
-from .tabular import read_csv, read_npz
+from .normalize import NORMALIZATIONS, Normalizer
+from .tabular import _is_number, read_csv, read_npz
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "npz", "csv")
-NORMALIZATIONS = ("scale", "standardize", "none")
+DATASETS = ("digits", "mnist", "fashion_mnist", "diabetes", "npz", "csv")
+TASKS = ("classification", "regression")
+# The task of the datasets that have one; npz and csv hold what the config says (data.task).
+DATASET_TASKS = {"digits": "classification", "mnist": "classification", "fashion_mnist": "classification",
+                 "diabetes": "regression"}
 # Sample shape and class count of the datasets whose files have a fixed format (before they are read).
 KNOWN_SHAPES = {"mnist": ((1, 28, 28), 10), "fashion_mnist": ((1, 28, 28), 10)}
 IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -27,15 +31,19 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz
 
 @dataclass(repr=False)
 class Dataset:
-    """Train / validation / test arrays; ``y_*`` are int64 codes into ``classes``.
+    """Train / validation / test arrays; ``y_*`` are int64 codes into ``classes`` (classification)
+    or real-valued targets (regression).
 
     Attributes
     ----------
     X_train, X_val, X_test : ndarray of shape (N, ...), C-contiguous
-    y_train, y_val, y_test : ndarray of int64, shape (N,)
-    classes : ndarray
-        The original label values; ``classes[y]`` gives them back.
+    y_train, y_val, y_test : ndarray of int64, shape (N,); regression: float, (N,) or (N, targets)
+    classes : ndarray or None
+        The original label values; ``classes[y]`` gives them back. None for a regression.
     name : str
+    normalizer : Normalizer
+        What was applied to every split; apply it to raw inputs of the same units.
+    task : {"classification", "regression"}
     """
 
     X_train: np.ndarray
@@ -46,6 +54,8 @@ class Dataset:
     y_test: np.ndarray
     classes: np.ndarray
     name: str
+    normalizer: Normalizer = None
+    task: str = "classification"
 
     @property
     def input_shape(self):
@@ -54,11 +64,20 @@ class Dataset:
 
     @property
     def n_classes(self):
-        return len(self.classes)
+        """The number of classes; None for a regression."""
+        return None if self.classes is None else len(self.classes)
+
+    @property
+    def n_targets(self):
+        """Regression: values to predict per sample (1 for targets of shape (N,)); None for a classification."""
+        if self.task != "regression":
+            return None
+        return 1 if self.y_train.ndim == 1 else self.y_train.shape[1]
 
     def __repr__(self):
+        what = f"n_classes={self.n_classes}" if self.task == "classification" else f"n_targets={self.n_targets}"
         return (f"Dataset({self.name!r}, train={len(self.X_train)}, val={len(self.X_val)}, "
-                f"test={len(self.X_test)}, input_shape={self.input_shape}, n_classes={self.n_classes})")
+                f"test={len(self.X_test)}, input_shape={self.input_shape}, {what})")
 
 
 def _choice(what, value, valid):
@@ -125,55 +144,43 @@ def _encode(where, *ys):
     if len({y.dtype.kind in "US" for y in ys}) > 1:
         raise DataError(f"{where}: y holds {ys[0].dtype} labels but y_test holds {ys[1].dtype}; use one label "
                         "type for both.")
+    if any(y.ndim != 1 for y in ys):
+        raise DataError(f"{where}: class labels must be one per sample, shape (N,); got shape "
+                        f"{next(y.shape for y in ys if y.ndim != 1)}. For several real-valued targets set "
+                        "data.task: regression.")
     y_all = np.concatenate(ys)
     if np.issubdtype(y_all.dtype, np.floating) and not np.all(y_all == np.round(y_all)):
         raise DataError(f"{where}: labels must be class labels (integers or strings); got non-integer "
-                        "numbers. Regression targets are not supported here.")
+                        "numbers. For real-valued targets set data.task: regression (loss mse, l1 or huber).")
     classes, codes = np.unique(y_all, return_inverse=True)
     bounds = np.cumsum([len(y) for y in ys])[:-1]
     return classes, [c.astype(np.int64) for c in np.split(codes.reshape(-1), bounds)]
 
 
-def _mean_std(X, rows=256):
-    """Per-feature mean and std of ``X`` in float64, in row chunks so no full-size temporary is made."""
-    mean = X.mean(axis=0, dtype=np.float64)
-    sq = np.zeros_like(mean)
-    for start in range(0, len(X), rows):
-        d = X[start:start + rows] - mean
-        sq += np.einsum("i...,i...->...", d, d)
-    return mean, np.sqrt(sq / len(X))
-
-
-def _normalize(how, image_max, train, *others):
-    """Normalize every part in place with statistics of ``train`` alone."""
-    if how == "none":
-        return
-    if how == "scale" and image_max is not None:
-        for part in (train, *others):
-            part /= image_max
-        return
-    if how == "scale":
-        shift = train.min(axis=0)
-        span = train.max(axis=0) - shift
-        span[span == 0] = 1  # constant features map to 0, as in scikit-learn's MinMaxScaler
-    else:
-        shift, span = _mean_std(train)
-        span[span == 0] = 1
-    shift, span = shift.astype(train.dtype), span.astype(train.dtype)
-    for part in (train, *others):
-        part -= shift
-        part /= span
+def _regression_targets(where, dtype, *ys):
+    """Each target array as ``dtype``; a DataError when one is not numbers."""
+    out = []
+    for y in ys:
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+            bad = next((v for v in y.reshape(-1) if not _is_number(v)), y.reshape(-1)[0])
+            raise DataError(f"{where}: regression targets must be numbers; got {str(bad)!r}.")
+        y = y.astype(dtype)
+        if not np.isfinite(y).all():
+            raise DataError(f"{where}: regression targets hold NaN or infinite values.")
+        out.append(y)
+    return out
 
 
 def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_fraction=0.2, normalize="scale",
-                 seed=0, label_column=-1, dtype=np.float32, mirrors=None, files=None):
+                 seed=0, label_column=-1, dtype=np.float32, mirrors=None, files=None, task=None, delimiter=","):
     """Load, split and normalize a dataset.
 
     Parameters
     ----------
-    dataset : {"digits", "mnist", "fashion_mnist", "npz", "csv"}
+    dataset : {"digits", "mnist", "fashion_mnist", "diabetes", "npz", "csv"}
         digits: scikit-learn's bundled 8x8 digits (no network). mnist, fashion_mnist: the four gzipped
-        IDX files. npz: arrays ``X``, ``y`` and optionally ``X_test``, ``y_test``. csv: numeric
+        IDX files. diabetes: scikit-learn's bundled diabetes regression set (442 x 10, in its original
+        units). npz: arrays ``X``, ``y`` and optionally ``X_test``, ``y_test``. csv: numeric
         features and a label column, header row optional.
     path : str or path-like, optional
         mnist, fashion_mnist: the folder of the IDX files (default ``cache_dir() / dataset``);
@@ -199,6 +206,12 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         Base URLs to download from, overriding ``MIRRORS[dataset]``.
     files : dict of str to str, optional
         Filename to sha256 for the download, overriding the published checksums.
+    task : {"classification", "regression"}, optional
+        regression: ``y`` holds real-valued targets, kept as numbers (``dtype``), (N,) or (N, targets),
+        and the splits are not stratified. Default: the dataset's own (``DATASET_TASKS``), else
+        classification.
+    delimiter : str, default ","
+        csv: the one-character field separator (``";"``, ``"\\t"``).
 
     Returns
     -------
@@ -225,6 +238,9 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise DataError(f"The 'dtype' parameter of load_dataset must be a float dtype. Got {dtype} instead.")
+    task = task or DATASET_TASKS.get(dataset, "classification")
+    if task not in TASKS:
+        raise _choice("task", task, TASKS)
     image_max, classes = None, None
     if dataset == "digits":
         from sklearn.datasets import load_digits
@@ -233,21 +249,31 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     elif dataset in ("mnist", "fashion_mnist"):
         X, y, X_test, y_test = _idx_folder_arrays(dataset, path, download, mirrors, files)
         image_max, classes = 255.0, np.arange(10)
+    elif dataset == "diabetes":
+        from sklearn.datasets import load_diabetes
+        X, y = load_diabetes(return_X_y=True, scaled=False)
+        X_test = y_test = None
     elif path is None:
         raise DataError(f"Dataset {dataset!r} needs a path to its file (data.path).")
     else:
-        X, y, X_test, y_test = (read_npz(path) if dataset == "npz" else read_csv(path, label_column))
+        X, y, X_test, y_test = (read_npz(path) if dataset == "npz" else
+                                read_csv(path, label_column, delimiter=delimiter))
     where = str(path) if path is not None else dataset
     if len(X) == 0:
         raise DataError(f"{where}: no samples.")
-    if classes is None:
+    regression = task == "regression"
+    if regression:
+        classes, (y, *rest) = None, _regression_targets(where, dtype, y, *([] if y_test is None else [y_test]))
+        y_test = rest[0] if rest else None
+    elif classes is None:
         classes, codes = _encode(where, y, *([] if y_test is None else [y_test]))
         y, y_test = codes[0], (codes[1] if len(codes) > 1 else None)
+    strata = None if regression else y
     idx = np.arange(len(X))
     test_idx = None
     if X_test is None:
-        idx, test_idx = _split(idx, y, test_fraction, seed, where, "test")
-    train_idx, val_idx = _split(idx, y[idx], val_fraction, seed, where, "validation")
+        idx, test_idx = _split(idx, strata, test_fraction, seed, where, "test")
+    train_idx, val_idx = _split(idx, None if regression else y[idx], val_fraction, seed, where, "validation")
     if len(train_idx) == 0:
         raise DataError(f"{where}: no training samples are left after the validation and test splits.")
 
@@ -258,5 +284,8 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     X_te = take(X, test_idx) if X_test is None else take(X_test, None)
     y_te = y[test_idx] if X_test is None else y_test
     del X, X_test
-    _normalize(normalize, image_max, X_train, X_val, X_te)
-    return Dataset(X_train, y[train_idx], X_val, y[val_idx], X_te, np.asarray(y_te, np.int64), classes, dataset)
+    normalizer = Normalizer.fit(normalize, X_train, image_max)
+    for part in (X_train, X_val, X_te):
+        normalizer(part)
+    y_te = np.asarray(y_te, y.dtype if regression else np.int64)
+    return Dataset(X_train, y[train_idx], X_val, y[val_idx], X_te, y_te, classes, dataset, normalizer, task)

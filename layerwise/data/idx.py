@@ -6,14 +6,13 @@ dimensions. Each dimension follows as a big-endian uint32, then the values in C 
 
 import gzip
 import math
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import atomic_open
 from ..errors import DataError
 
 IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
@@ -143,20 +142,10 @@ def write_idx(path, array):
     header = struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
     payload = np.ascontiguousarray(array, dtype=IDX_TYPES[code])
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if path.name.endswith(".gz"):
-                with gzip.GzipFile(filename=path.name, fileobj=raw, mode="wb", mtime=0) as f:
-                    _write(f, header, payload)
-            else:
-                _write(raw, header, payload)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as raw:
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(filename=path.name, fileobj=raw, mode="wb", mtime=0) as f:
+                _write(f, header, payload)
+        else:
+            _write(raw, header, payload)
     return path

@@ -6,11 +6,14 @@ no official test split.
 
 import csv
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, LayerwiseWarning
+
+DELIMITERS = (",", ";", "\t", "|")
 
 
 def _existing_file(path, kind):
@@ -31,7 +34,8 @@ def _check_finite(path, name, X):
 def read_npz(path):
     """Arrays ``X``, ``y`` and optionally ``X_test``, ``y_test`` from an ``.npz`` file.
 
-    ``X`` keeps its shape after the batch axis; ``y`` is one label per sample (ints or strings).
+    ``X`` keeps its shape after the batch axis; ``y`` is one label per sample (ints or strings), or
+    real-valued targets, (N,) or (N, targets), for a regression.
     """
     path = _existing_file(path, ".npz")
     try:
@@ -57,9 +61,9 @@ def read_npz(path):
                             "feature to (N, 1).")
         if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise DataError(f"{path}: {xs} must be numeric, got dtype {X.dtype}.")
-        if y.ndim != 1 or len(X) != len(y):
+        if y.ndim not in (1, 2) or len(X) != len(y):
             raise DataError(f"{path}: {xs} has {len(X)} rows but {ys} has shape {y.shape}; expected "
-                            f"({len(X)},), one label per row.")
+                            f"({len(X)},), one label per row (or ({len(X)}, targets) for a regression).")
         _check_finite(path, xs, X)
     if "X_test" in arrays and arrays["X_test"].shape[1:] != arrays["X"].shape[1:]:
         raise DataError(f"{path}: X_test samples have shape {arrays['X_test'].shape[1:]} but X samples have "
@@ -99,26 +103,57 @@ def _label_index(path, label_column, header, width):
     return int(label_column) % width
 
 
-def read_csv(path, label_column=-1):
+def _other_delimiter(rows, delimiter):
+    """The delimiter that splits the first lines into equal numbers of fields, when ``delimiter`` did not."""
+    sample = [row[0] for row in rows[:20]]
+    for cand in DELIMITERS:
+        counts = {line.count(cand) for line in sample}
+        if cand != delimiter and len(counts) == 1 and counts.pop() > 0:
+            return cand
+    return None
+
+
+def _index_column(header, body, label):
+    """0 when the first column is a pandas index: no name, distinct whole numbers >= 0; else None."""
+    if header is None or header[0] != "" or label == 0 or len(header) < 2:
+        return None
+    values = [row[0] for row in body]
+    if not all(v.isdigit() for v in values) or len(set(map(int, values))) != len(values):
+        return None
+    return 0
+
+
+def read_csv(path, label_column=-1, *, delimiter=","):
     """Features and labels from a numeric CSV file with an optional header row.
 
     Parameters
     ----------
     path : str or path-like
-    label_column : int or str, default -1
-        Index of the label column (negative counts from the end) or its name in the header.
+    label_column : int, str or None, default -1
+        Index of the label column (negative counts from the end) or its name in the header; None:
+        no label column, every column is a feature (inputs to predict on).
+    delimiter : str, default ","
+        The one-character field separator. A file that is one column at ``delimiter`` but evenly
+        split by another of ``, ; \\t |`` is refused with a hint naming that one.
 
     Returns
     -------
     X : ndarray of float64, shape (N, F)
-    y : ndarray of int64 (integral numbers) or str
+    y : ndarray of int64 (integral numbers) or str; None without a label column
     None, None
+
+    Notes
+    -----
+    A first column without a name (an empty first header cell) that holds distinct whole numbers,
+    such as the 0 .. n-1 that ``pandas.DataFrame.to_csv`` writes for the index, is not a feature: it
+    is dropped with a :class:`~layerwise.errors.LayerwiseWarning`. Column indices (``label_column``)
+    still count it.
     """
     path = _existing_file(path, ".csv")
     rows, lines = [], []
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+            reader = csv.reader(f, delimiter=delimiter)
             for row in reader:
                 if any(c.strip() for c in row):
                     rows.append([c.strip() for c in row])
@@ -127,21 +162,30 @@ def read_csv(path, label_column=-1):
         raise DataError(f"{path}: not a readable UTF-8 CSV file ({e}).") from None
     if not rows:
         raise DataError(f"{path}: the file is empty.")
+    other = _other_delimiter(rows, delimiter) if all(len(row) == 1 for row in rows[:20]) else None
+    if other is not None:
+        raise DataError(f"{path}: every line is one column when split at {delimiter!r}, but {other!r} splits "
+                        f"them evenly; set data.delimiter: {other!r}.")
     header = rows[0] if _has_header(rows) else None
     body, lines = (rows[1:], lines[1:]) if header else (rows, lines)
     width = len(rows[0])
-    label = _label_index(path, label_column, header, width)
-    if width < 2:
+    label = None if label_column is None else _label_index(path, label_column, header, width)
+    if width < 2 and label is not None:
         raise DataError(f"{path}: has 1 column; expected feature columns besides the label column.")
     if not body:
         raise DataError(f"{path}: no data rows after the header.")
-    X = np.empty((len(body), width - 1))
-    features = [k for k in range(width) if k != label]
+    index = _index_column(header, body, label)
+    if index is not None:
+        warnings.warn(f"{path}: the first column has no name and holds whole numbers such as "
+                      f"{', '.join(row[0] for row in body[:3])}: a pandas index (to_csv without index=False); "
+                      "it is not used as a feature.", LayerwiseWarning, stacklevel=2)
+    features = [k for k in range(width) if k not in (label, index)]
+    X = np.empty((len(body), len(features)))
     for i, (row, line) in enumerate(zip(body, lines)):
         if len(row) != width:
             raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width} like the first "
                             "row.")
-        if row[label] == "":
+        if label is not None and row[label] == "":
             raise DataError(f"{path}: line {line}, column {label + 1}: the label is empty.")
         for j, k in enumerate(features):
             try:
@@ -153,6 +197,8 @@ def read_csv(path, label_column=-1):
                 what = ("an empty cell" if row[k] == "" else f"{row[k]!r} is not a number" if value is None
                         else f"{row[k]!r} is not a finite number")
                 raise DataError(f"{path}: line {line}, column {k + 1}{name}: {what}.") from None
+    if label is None:
+        return X, None, None, None
     y = np.array([row[label] for row in body])
     if all(_is_number(v) for v in y):
         yf = y.astype(np.float64)

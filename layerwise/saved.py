@@ -1,0 +1,210 @@
+"""A finished run as a predictor: :func:`load_run` and the inputs of ``layerwise predict``.
+
+``model.safetensors`` holds everything needed: the weights, the resolved config, the class names, the
+input shape, and the normalization statistics of the training split. Raw inputs, in the units of the
+training data, go through the same normalization and the same eval-mode batches as ``evaluate``.
+"""
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import load_model_file
+from .data.idx import read_idx
+from .data.normalize import Normalizer
+from .data.tabular import read_csv
+from .errors import DataError
+
+IDX_SUFFIXES = (".idx", "-ubyte", ".idx.gz", "-ubyte.gz")
+
+
+def _shape_text(shape):
+    return f"{tuple(shape)} ({math.prod(shape)} features)"
+
+
+class SavedRun:
+    """A trained model with its input normalization and class names; made by :func:`load_run`.
+
+    Attributes
+    ----------
+    model : Module
+        In eval mode.
+    classes : ndarray or None
+        ``predict`` returns these values; None for a regression run.
+    input_shape : tuple of int
+        The shape of one sample.
+    normalizer : Normalizer
+        Applied to raw inputs, as it was to every split of the training data.
+    config : Config
+        The resolved config the model was trained with.
+    run_id : str or None
+    """
+
+    def __init__(self, path, model, trainer, normalizer, classes, input_shape, config, run_id):
+        self.path, self.model, self._trainer = path, model.eval(), trainer
+        self.normalizer, self.classes, self.input_shape = normalizer, classes, tuple(input_shape)
+        self.config, self.run_id = config, run_id
+        self.loss = trainer.loss
+        self.dtype = np.dtype(config.training.dtype)
+
+    def transform(self, X, where="X"):
+        """Raw samples -> the normalized float array the model takes, shape (N, *input_shape).
+
+        Accepts ``X`` of shape (N, *input_shape), flat rows (N, features) as in a CSV file, or
+        single-channel images without their channel axis (N, H, W) as in an IDX file.
+        """
+        X = np.asarray(X)
+        shape = self.input_shape
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise DataError(f"{where}: must be numeric, got dtype {X.dtype}.")
+        if X.ndim >= 2 and X.shape[1:] != shape:
+            if X.ndim == 2 and X.shape[1] == math.prod(shape):
+                X = X.reshape(len(X), *shape)
+            elif shape[0] == 1 and X.shape[1:] == shape[1:]:
+                X = X[:, None]
+        if X.ndim >= 2 and len(X) == 0:
+            raise DataError(f"{where}: no samples.")
+        if X.ndim < 2 or X.shape[1:] != shape:
+            got = f"samples of shape {_shape_text(X.shape[1:])}" if X.ndim >= 2 else f"shape {X.shape}"
+            hint = (" Leave out the label column." if X.ndim >= 2 and math.prod(X.shape[1:]) == math.prod(shape) + 1
+                    else "")
+            raise DataError(f"{where}: {got}, but {self.path} takes samples of shape {_shape_text(shape)}.{hint}")
+        X = np.array(X, dtype=self.dtype, order="C")
+        if not np.isfinite(X).all():
+            row = int(np.argwhere(~np.isfinite(X))[0][0])
+            raise DataError(f"{where}: holds NaN or infinite values (first in sample {row}).")
+        return self.normalizer(X)
+
+    def outputs(self, X, where="X"):
+        """The model's outputs (logits for cross-entropy) for raw samples ``X``."""
+        return self._trainer.predict(self.transform(X, where))
+
+    def predict_proba(self, X):
+        """Class probabilities (N, n_classes) for raw samples ``X``, columns in the order of ``classes``."""
+        if self.classes is None:
+            raise DataError(f"{self.path} is a regression run: it predicts values, not class probabilities.")
+        return self.loss.proba(self.outputs(X))
+
+    def predict(self, X):
+        """The predicted class (a value of ``classes``) of each raw sample in ``X``; for a regression
+        run, the model's outputs (N, targets)."""
+        outputs = self.outputs(X)
+        return outputs if self.classes is None else self.classes[self.loss.labels(outputs)]
+
+    def __repr__(self):
+        classes = None if self.classes is None else self.classes.tolist()
+        return (f"SavedRun({str(self.path)!r}, input_shape={self.input_shape}, classes={classes}, "
+                f"normalize={self.normalizer.how!r})")
+
+
+def load_run(run_dir):
+    """Load a finished run's model to predict from raw inputs.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run directory written by ``layerwise train`` (or its ``model.safetensors``).
+
+    Returns
+    -------
+    SavedRun
+        With ``predict(X)``, ``predict_proba(X)``, ``transform(X)``, ``model`` (eval mode),
+        ``classes``, ``input_shape`` and ``normalizer``.
+
+    Raises
+    ------
+    DataError
+        No model file (the run has not finished), or one written before layerwise saved the
+        normalization statistics.
+    """
+    from .build import build_model
+    from .config import load_config
+    from .plugins import load_plugins
+    from .trainer import Trainer
+    path = Path(run_dir)
+    path = path / "model.safetensors" if path.is_dir() else path
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; a run has model.safetensors once it has finished "
+                        f"(resume an interrupted one with 'layerwise train --resume {path.parent}').")
+    weights, inputs, meta = load_model_file(path)
+    if "normalize" not in meta:
+        raise DataError(f"{path}: holds no normalization statistics (it was written by layerwise "
+                        f"{meta.get('layerwise_version', '< 0.2')}); train the run again to predict from raw inputs.")
+    config = load_config(meta["config"], source=str(path))
+    load_plugins(config)
+    model, _ = build_model(config.model.layers, meta["input_shape"], dtype=np.dtype(config.training.dtype))
+    classes = None if meta.get("classes") is None else np.array(meta["classes"])
+    trainer = Trainer(model, config.loss, eval_batch_size=config.training.eval_batch_size,
+                      classification=classes is not None)
+    try:
+        model.load_state_dict(weights)
+    except (KeyError, ValueError) as e:
+        raise DataError(f"{path}: the weights do not fit the model of its config: {e}") from None
+    normalizer = Normalizer.from_arrays(meta["normalize"], inputs, where=str(path))
+    return SavedRun(path.parent, model, trainer, normalizer, classes, meta["input_shape"], config,
+                    meta.get("run_id"))
+
+
+def read_inputs(path, saved):
+    """The samples in an input file for ``layerwise predict``: raw, not yet normalized.
+
+    .npz: the array ``X``. .csv: read as the run's training CSV was (same ``label_column``); a file
+    without the label column is read as features only. IDX (.idx, -ubyte, either .gz): the images.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if not path.is_file():
+        raise DataError(f"{path}: " + ("is a folder; give an .npz, .csv or IDX file." if path.is_dir()
+                                       else "no such file."))
+    if name.endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if "X" not in f.files:
+                    raise DataError(f"{path}: no array 'X' (found {', '.join(f.files) or 'none'}).")
+                return f["X"]
+        except (ValueError, OSError, EOFError, AttributeError) as e:
+            raise DataError(f"{path}: not a readable .npz file ({e}).") from None
+    if name.endswith(".csv"):
+        return _read_csv_features(path, saved)
+    if name.endswith(IDX_SUFFIXES):
+        return read_idx(path)
+    raise DataError(f"{path}: unknown input format; expected .npz (array X), .csv, or IDX images "
+                    f"({', '.join(IDX_SUFFIXES)}).")
+
+
+def _read_csv_features(path, saved):
+    data, first = saved.config.data, None
+    if data.dataset == "csv":
+        try:   # a file like the training one, with its label column
+            first = read_csv(path, data.label_column, delimiter=data.delimiter)[0]
+        except DataError:
+            pass
+        if first is not None and first.shape[1] == math.prod(saved.input_shape):
+            return first
+    try:       # features only
+        return read_csv(path, None, delimiter=data.delimiter)[0]
+    except DataError:
+        if first is None:
+            raise
+        return first   # predict then names its shape and the run's
+
+
+def predictions_csv(saved, X, where="X"):
+    """CSV text, one row per sample: ``predicted,p_<class>,...`` (the class and each class's
+    probability), or for a regression run ``predicted`` (``predicted_0,...`` for several targets)."""
+    outputs = saved.outputs(X, where)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if saved.classes is None:
+        values = outputs.reshape(len(outputs), -1)
+        writer.writerow(["predicted"] if values.shape[1] == 1 else [f"predicted_{j}" for j in range(values.shape[1])])
+        writer.writerows([str(v) for v in row] for row in values)
+        return buf.getvalue()
+    proba, labels = saved.loss.proba(outputs), saved.classes[saved.loss.labels(outputs)]
+    writer.writerow(["predicted", *(f"p_{c}" for c in saved.classes)])
+    for label, row in zip(labels, proba):
+        writer.writerow([label, *(str(p) for p in row)])
+    return buf.getvalue()

@@ -1,0 +1,165 @@
+"""A finished run used on its own: lw.load_run and `layerwise predict` from raw inputs."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+import layerwise as lw
+from layerwise import run
+from layerwise.checkpoint import load_model_state
+from layerwise.cli import main
+from layerwise.config import load_config
+from layerwise.data import write_idx
+from layerwise.errors import DataError
+from tests.test_cli import SMALL, write_config
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A finished tiny digits run, and the raw (unnormalized) test split it was evaluated on."""
+    folder = tmp_path_factory.mktemp("digits")
+    out = folder / "run"
+    assert main(["train", str(write_config(folder)), "--out", str(out), "--progress", "off"]) == 0
+    raw = run.load_data(load_config(out / "config.yaml", ["data.normalize=none"]))
+    return out, raw
+
+
+def evaluated_labels(run_dir):
+    """The class codes behind `layerwise evaluate`, computed as it does."""
+    exp = run.prepare(run_dir / "config.yaml")
+    load_model_state(exp.model, run_dir / "model.safetensors")
+    return exp, exp.trainer.loss.labels(exp.trainer.predict(exp.data.X_test))
+
+
+def rows(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_load_run_predicts_from_raw_inputs_exactly_as_evaluate(digits_run):
+    out, raw = digits_run
+    exp, codes = evaluated_labels(out)
+    saved = lw.load_run(out)
+    assert not saved.model.training and saved.input_shape == (1, 8, 8) and saved.normalizer.how == "scale"
+    assert list(saved.classes) == list(range(10))
+    assert np.array_equal(saved.transform(raw.X_test), exp.data.X_test)    # bit for bit
+    predicted = saved.predict(raw.X_test)
+    assert np.array_equal(predicted, exp.data.classes[codes])
+    summary = json.loads((out / "summary.json").read_text())
+    assert np.mean(predicted == raw.classes[raw.y_test]) == summary["test_accuracy"]
+    proba = saved.predict_proba(raw.X_test)
+    assert proba.shape == (len(raw.X_test), 10) and np.allclose(proba.sum(axis=1), 1, atol=1e-6)
+    assert np.array_equal(saved.classes[proba.argmax(axis=1)], predicted)
+    # it expects raw inputs: already normalized ones are scaled a second time and predicted differently
+    assert not np.array_equal(saved.predict(exp.data.X_test), predicted)
+    # flat rows, as in a CSV file, are samples too
+    assert np.array_equal(saved.predict(raw.X_test.reshape(len(raw.X_test), -1)), predicted)
+
+
+def test_standardized_csv_run_predicts_string_classes_with_or_without_the_label_column(tmp_path, capsys):
+    from sklearn.datasets import load_iris
+    iris = load_iris()
+    names = np.array(["setosa", "versicolor", "virginica"])
+    data = tmp_path / "iris.csv"
+    with open(data, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["species", *iris.feature_names])
+        w.writerows([[names[y], *x] for x, y in zip(iris.data, iris.target)])
+    config = {**SMALL, "data": {"dataset": "csv", "path": "iris.csv", "label_column": "species",
+                                "normalize": "standardize"},
+              "model": {"layers": [{"type": "linear", "units": 8}, {"type": "tanh"}, {"type": "linear", "units": 3}]},
+              "training": {"epochs": 3, "batch_size": 16, "dtype": "float64"}}
+    out = tmp_path / "run"
+    assert main(["train", str(write_config(tmp_path, config)), "--out", str(out), "--progress", "off"]) == 0
+    exp, codes = evaluated_labels(out)
+    raw = run.load_data(load_config(out / "config.yaml", ["data.normalize=none"]))
+    saved = lw.load_run(out)
+    assert saved.normalizer.how == "standardize" and saved.normalizer.shift.dtype == np.float64
+    assert np.array_equal(saved.predict(raw.X_test), exp.data.classes[codes])
+    assert set(saved.predict(raw.X_test)) <= set(names)
+
+    capsys.readouterr()
+    assert main(["predict", str(out), str(data)]) == 0          # the training file itself, labels and all
+    with_label = rows(capsys.readouterr().out)
+    assert with_label[0] == ["predicted", "p_setosa", "p_versicolor", "p_virginica"] and len(with_label) == 151
+    features_only = tmp_path / "features.csv"
+    np.savetxt(features_only, iris.data, delimiter=",")
+    assert main(["predict", str(out), str(features_only)]) == 0
+    assert rows(capsys.readouterr().out) == with_label
+
+
+def test_predict_command_reads_npz_csv_and_idx_and_writes_one_row_per_sample(digits_run, tmp_path, capsys):
+    out, raw = digits_run
+    expected = lw.load_run(out).predict(raw.X_test)
+    npz, table, idx = tmp_path / "test.npz", tmp_path / "test.csv", tmp_path / "t10k-images-idx3-ubyte.gz"
+    np.savez(npz, X=raw.X_test)
+    np.savetxt(table, raw.X_test.reshape(len(raw.X_test), -1), fmt="%d", delimiter=",")
+    write_idx(idx, raw.X_test[:, 0].astype(np.uint8))         # (N, 8, 8) images, as MNIST's files hold them
+    capsys.readouterr()
+    outputs = []
+    for source in (npz, table, idx):
+        assert main(["predict", str(out), str(source)]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] == outputs[2]
+    table_rows = rows(outputs[0])
+    assert table_rows[0] == ["predicted"] + [f"p_{k}" for k in range(10)]
+    assert [int(r[0]) for r in table_rows[1:]] == expected.tolist()
+    assert all(abs(sum(map(float, r[1:])) - 1) < 1e-5 for r in table_rows[1:])
+
+    target = tmp_path / "predictions.csv"
+    assert main(["predict", str(out), str(npz), "--out", str(target)]) == 0
+    assert f"{len(expected)} predictions -> {target}" in capsys.readouterr().out
+    assert target.read_text() == outputs[0]
+
+
+@pytest.mark.parametrize("shape, got", [((5, 63), "(63,) (63 features)"), ((5, 1, 8, 7), "(1, 8, 7) (56 features)"),
+                                        ((5, 65), "(65,) (65 features)")])
+def test_a_wrong_input_shape_is_one_line_naming_both_shapes(digits_run, tmp_path, capsys, shape, got):
+    out, _ = digits_run
+    np.savez(tmp_path / "bad.npz", X=np.zeros(shape))
+    capsys.readouterr()
+    assert main(["predict", str(out), str(tmp_path / "bad.npz")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("layerwise: error: ")
+    assert f"samples of shape {got}" in err and "takes samples of shape (1, 8, 8) (64 features)" in err
+    assert ("Leave out the label column" in err) == (shape == (5, 65))
+
+
+def test_unknown_or_missing_input_is_one_line(digits_run, tmp_path, capsys):
+    out, _ = digits_run
+    (tmp_path / "x.txt").write_text("1,2\n")
+    capsys.readouterr()
+    assert main(["predict", str(out), str(tmp_path / "x.txt")]) == 2
+    assert "unknown input format" in capsys.readouterr().err
+    np.savez(tmp_path / "no_x.npz", images=np.zeros((2, 64)))
+    assert main(["predict", str(out), str(tmp_path / "no_x.npz")]) == 2
+    assert "no array 'X' (found images)" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path), str(tmp_path / "no_x.npz")]) == 2
+    assert "model.safetensors: no such file" in capsys.readouterr().err
+
+
+def test_a_model_saved_without_normalization_statistics_is_a_clear_error(digits_run, tmp_path, capsys):
+    out, _ = digits_run
+    from safetensors import safe_open
+    with safe_open(str(out / "model.safetensors"), "np") as f:
+        meta = {k: v for k, v in f.metadata().items() if k not in ("normalize", "run_id")}
+    weights = {k: v for k, v in load_file(str(out / "model.safetensors")).items() if not k.startswith("input:")}
+    old = tmp_path / "old"
+    old.mkdir()
+    save_file(weights, str(old / "model.safetensors"), metadata=meta)
+    with pytest.raises(DataError, match="holds no normalization statistics"):
+        lw.load_run(old)
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 64)))
+    capsys.readouterr()
+    assert main(["predict", str(old), str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "train the run again" in err
+
+
+def test_help_lists_predict(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "predict Predict with a finished run's model from raw inputs" in " ".join(capsys.readouterr().out.split())

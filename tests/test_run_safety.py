@@ -1,0 +1,151 @@
+"""Run directories: never overwritten by accident, never mixed, readable as the umask says, and a resume
+that has nothing to do says so."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+from safetensors import safe_open
+
+from layerwise.checkpoint import atomic_write
+from layerwise.cli import main
+from tests.test_cli import SMALL, write_config
+
+
+def train(config, out, *extra):
+    return main(["train", str(config), "--out", str(out), "--progress", "off", *extra])
+
+
+def run_ids(run_dir):
+    """The run id each of the four run files carries."""
+    ids = {"config.yaml": yaml.safe_load((run_dir / "config.yaml").read_text())["run_id"],
+           "summary.json": json.loads((run_dir / "summary.json").read_text())["run_id"]}
+    for name in ("model.safetensors", "checkpoint.safetensors"):
+        with safe_open(str(run_dir / name), "np") as f:
+            ids[name] = json.loads(f.metadata()["run_id"])
+    return ids
+
+
+def test_every_run_file_carries_the_same_new_run_id(tmp_path):
+    config = write_config(tmp_path)
+    assert train(config, tmp_path / "a") == 0 and train(config, tmp_path / "b") == 0
+    a, b = run_ids(tmp_path / "a"), run_ids(tmp_path / "b")
+    assert len(set(a.values())) == 1 and len(set(b.values())) == 1
+    (id_a,), (id_b,) = set(a.values()), set(b.values())
+    assert len(id_a) == 32 and int(id_a, 16) >= 0 and id_a != id_b
+    # a run's config.yaml used as a new config starts a new run with a new id
+    assert train(tmp_path / "a" / "config.yaml", tmp_path / "c") == 0
+    assert set(run_ids(tmp_path / "c").values()) != {id_a}
+
+
+def test_out_that_holds_a_run_is_refused_and_left_as_it_was(tmp_path, capsys):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert train(config, out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert train(config, out, "--set", "training.epochs=1") == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{out} already holds a run" in err
+    assert f"--resume {out}" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # an existing folder without a run is fine; a file is not a folder
+    (tmp_path / "empty").mkdir()
+    assert train(config, tmp_path / "empty") == 0
+    capsys.readouterr()
+    assert train(config, config) == 2 and "is a file" in capsys.readouterr().err
+
+
+def test_overwrite_clears_the_folder_first(tmp_path, capsys):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert train(config, out) == 0
+    old_id = run_ids(out)["config.yaml"]
+    (out / "notes.txt").write_text("from the old run")
+    (out / "extra").mkdir()
+    assert train(config, out, "--overwrite", "--set", "training.epochs=2") == 0
+    assert not (out / "notes.txt").exists() and not (out / "extra").exists()
+    ids = set(run_ids(out).values())
+    assert len(ids) == 1 and ids != {old_id}
+    assert json.loads((out / "summary.json").read_text())["epochs_run"] == 2
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0 and "reproduced" in capsys.readouterr().out
+
+
+def test_overwrite_never_deletes_the_config_it_trains(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path), out) == 0
+    inside = write_config(out, name="inside.yaml")
+    capsys.readouterr()
+    assert train(inside, out, "--overwrite") == 2
+    assert "--overwrite would delete" in capsys.readouterr().err and inside.is_file()
+    assert main(["train", str(inside), "--overwrite"]) == 2      # --overwrite without --out
+    assert "--overwrite needs --out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stray", ["model.safetensors", "summary.json", "checkpoint.safetensors"])
+def test_evaluate_and_resume_refuse_a_folder_that_mixes_two_runs(tmp_path, capsys, stray):
+    config = write_config(tmp_path, {**SMALL, "training": {"epochs": 2, "batch_size": 64}})
+    assert train(config, tmp_path / "old") == 0 and train(config, tmp_path / "new") == 0
+    shutil.copy(tmp_path / "old" / stray, tmp_path / "new" / stray)
+    capsys.readouterr()
+    for argv in (["evaluate", str(tmp_path / "new")], ["train", "--resume", str(tmp_path / "new")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1
+        assert f"{tmp_path / 'new' / stray} belongs to run" in err and "mixes two runs" in err
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_run_files_get_the_permissions_the_umask_gives(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        out = tmp_path / "run"
+        assert train(write_config(tmp_path), out) == 0
+        names = sorted(p.name for p in out.iterdir())
+        assert {"metrics.csv", "learning_curves.png", "confusion_matrix.png", "model.safetensors"} <= set(names)
+        assert not [n for n in names if n.startswith(".")]        # no temporary file left behind
+        assert {n: oct(os.stat(out / n).st_mode & 0o777) for n in names} == {n: oct(mode) for n in names}
+        assert os.stat(out).st_mode & 0o777 == 0o777 & ~umask
+        np.savez(tmp_path / "x.npz", X=np.zeros((2, 64)))
+        assert main(["predict", str(out), str(tmp_path / "x.npz"), "--out", str(tmp_path / "p.csv")]) == 0
+        assert os.stat(tmp_path / "p.csv").st_mode & 0o777 == mode
+    finally:
+        os.umask(previous)
+
+
+def test_exclusive_atomic_write_never_replaces_a_file(tmp_path):
+    path = atomic_write(tmp_path / "config.yaml", "first", exclusive=True)
+    with pytest.raises(FileExistsError):
+        atomic_write(path, "second", exclusive=True)
+    assert path.read_text() == "first" and os.listdir(tmp_path) == ["config.yaml"]
+
+
+def test_resume_of_a_finished_run_says_what_it_did_not_do(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path), out) == 0              # 4 epochs
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"layerwise: error: {out} already has 4 epochs; to train more, --set training.epochs=N "
+                   "with N > 4.")
+    assert main(["train", "--resume", str(out), "--progress", "off"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{out} has all its 4 epochs: nothing to do; to train more, --set training.epochs=N with N > 4." in printed
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before    # nothing rewritten
+
+
+def test_resume_after_early_stopping_cannot_train_longer(tmp_path, capsys):
+    data = {**SMALL, "training": {"epochs": 30, "batch_size": 64,
+                                  "early_stopping": {"patience": 1, "monitor": "val_loss", "min_delta": 0.5}}}
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path, data), out) == 0
+    stopped = json.loads((out / "summary.json").read_text())["epochs_run"]
+    assert stopped < 30
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=60"]) == 2
+    assert f"stopped early at epoch {stopped}" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--progress", "off"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
