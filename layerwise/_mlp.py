@@ -1,8 +1,11 @@
 """The fitting core behind :mod:`layerwise.sklearn`: parameters and their constraints, the model,
 the fit loop with ``MLPClassifier``'s stopping rule, and prediction that does not depend on batching.
 
-Also the rules that relate scikit-learn's names to layerwise's (activations, ``alpha``,
-``random_state``); :mod:`layerwise.baselines` uses them too.
+Training follows scikit-learn's ``BaseMultilayerPerceptron`` step for step, so that the same
+``random_state`` gives the same network: one ``RandomState`` draws the weights and biases (Glorot
+uniform, in its order), then the early_stopping split, then each epoch's order; the computation
+runs in the dtype of X; the loss that ``tol`` watches is scikit-learn's (clipped probabilities,
+plus the L2 term). The rules themselves are in :mod:`layerwise._mlp_rules`.
 """
 
 import warnings
@@ -11,89 +14,30 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._mlp_rules import (
+    ACTIVATIONS,
+    MLPSGD,
+    PREDICT_CHUNK,
+    EpochOrder,
+    LearningRate,
+    MLPAdam,
+    MLPEpochs,
+    MLPLoss,
+    init_like_mlp,
+    linears_of,
+    random_state_from,
+    seed_from,
+)
 from .build import build_model
-from .callbacks import Callback
+from .errors import TrainingError
 from .modules import Linear
-from .monitor import Monitor
-from .optim import SGD, Adam
 from .trainer import Trainer
 
-#: scikit-learn's activation names -> layerwise layer types (None: no activation layer)
-ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": None}
-#: rows per forward pass in predict; every pass has exactly this many rows (see ``_forward``).
-#: Measured on 10,000 MNIST-shaped rows, hidden (256, 128): 1024 is as fast as 256 on one BLAS thread and
-#: 2.4x faster on two threads when another process holds a core (fewer thread hand-offs); a one-row
-#: predict then costs 6 ms instead of 2 ms.
-PREDICT_CHUNK = 1024
 
-
-def weight_decay_from_alpha(alpha, batch_size):
-    """layerwise's ``weight_decay`` that regularizes as scikit-learn's ``alpha`` does.
-
-    scikit-learn adds ``alpha / 2 * ||W||^2`` to the loss of each batch and divides it by the batch's
-    size, so its gradient adds ``alpha / batch_size * W``; layerwise's L2 ``weight_decay`` adds
-    ``weight_decay * W`` (weights only, as scikit-learn). The two agree on every full batch.
-    """
-    return alpha / batch_size
-
-
-def alpha_from_weight_decay(weight_decay, batch_size):
-    """scikit-learn's ``alpha`` for layerwise's ``weight_decay``: the inverse of :func:`weight_decay_from_alpha`."""
-    return weight_decay * batch_size
-
-
-def seed_from(random_state):
-    """An int seed drawn from ``random_state``.
-
-    None, an int or a ``RandomState`` go through scikit-learn's ``check_random_state`` (an int always
-    gives the same seed; None draws from NumPy's global RandomState); a ``numpy.random.Generator``
-    is drawn from directly (``check_random_state`` refuses it). Drawing advances a passed
-    RandomState or Generator, so refitting with the same instance gives a different model.
-    """
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2 ** 31))
-    return int(check_random_state(random_state).randint(2 ** 31))
-
-
-class _MLPEpochs(Callback):
-    """``MLPClassifier``'s bookkeeping after each epoch, as a trainer callback.
-
-    Appends the training loss to ``loss_curve``. While ``patience`` is set (``fit``, not
-    ``partial_fit``), it also watches the training loss, or, when ``score`` is set (early_stopping),
-    the validation score, which it appends to ``validation_scores``; training stops once
-    ``monitor.wait`` exceeds ``patience`` (``n_iter_no_change``). With ``score``, the weights of the
-    best validation score are restored when training ends.
-    """
-
-    def __init__(self, mode, tol, early_stopping):
-        # scikit-learn's rule: improved iff loss <= best - tol; the best follows any better value
-        self.monitor = Monitor(mode, tol, inclusive=True, best_follows="any")
-        self.loss_curve, self.validation_scores = [], ([] if early_stopping else None)
-        self.patience = self.score = self.best_state = None
-
-    def on_epoch_end(self, trainer, row):
-        self.loss_curve.append(row["train_loss"])
-        if self.patience is None:
-            return
-        value = row["train_loss"] if self.score is None else self.score()
-        if self.score is not None:
-            self.validation_scores.append(value)
-        self.monitor.update(value)
-        if self.score is not None and value == self.monitor.best:
-            self.best_state = trainer.model.state_dict()
-        if self.monitor.wait > self.patience:
-            trainer.stop_training = True
-
-    def on_train_end(self, trainer):
-        if self.best_state is not None:
-            trainer.model.load_state_dict(self.best_state)
-
-
-class _LayerwiseMLP(BaseEstimator):
+class LayerwiseMLP(BaseEstimator):
     """Shared fitting code; see LayerwiseClassifier for the parameters."""
 
     _parameter_constraints = {
@@ -102,7 +46,9 @@ class _LayerwiseMLP(BaseEstimator):
         "solver": [StrOptions({"sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
@@ -117,21 +63,25 @@ class _LayerwiseMLP(BaseEstimator):
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "layers": [list, tuple, None],
-        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64}), None],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
-                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, layers=None, dtype="float32"):
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, layers=None,
+                 dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -146,8 +96,29 @@ class _LayerwiseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.layers = layers
         self.dtype = dtype
+
+    # -- scikit-learn's fitted attributes ---------------------------------------------------------
+    def _linears(self):
+        check_is_fitted(self, "model_")
+        return linears_of(self.model_)
+
+    @property
+    def coefs_(self):
+        """The weights of each Linear layer, (n_in, n_out), in order; the model's own arrays."""
+        return [m.params["W"] for m in self._linears()]
+
+    @property
+    def intercepts_(self):
+        """The bias of each Linear layer, (n_out,), in order; the model's own arrays."""
+        return [m.params["b"] for m in self._linears()]
+
+    @property
+    def n_layers_(self):
+        """Layers counted as scikit-learn does: the input, each hidden layer and the output."""
+        return len(self._linears()) + 1
 
     # -- building --------------------------------------------------------------------------------
     def _hidden_specs(self):
@@ -161,7 +132,7 @@ class _LayerwiseMLP(BaseEstimator):
         act = ACTIVATIONS[self.activation]
         specs = []
         for h in sizes:
-            specs.append({"type": "linear", "units": int(h), "init": "glorot_uniform"})
+            specs.append({"type": "linear", "units": int(h), "init": "zeros"})    # drawn by init_like_mlp
             if act:
                 specs.append({"type": act})
         return specs
@@ -169,64 +140,96 @@ class _LayerwiseMLP(BaseEstimator):
     def _batch(self, n):
         return min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
 
-    def _build(self, n_features, n_samples):
-        rng = np.random.default_rng(self._seed)
-        dtype = np.dtype(self.dtype)
-        model, shape = build_model(self._hidden_specs(), (n_features,), rng=rng, dtype=dtype, where="layers")
+    def _build(self, n_features, random_state):
+        """The network, initialized as MLPClassifier's from ``random_state``.
+
+        ``layers`` entries keep their own initializers (drawn from a Generator seeded by one draw
+        from the RandomState); the other layers are drawn by :func:`init_like_mlp`.
+        """
+        custom = self.layers is not None
+        rng = seed_from(random_state) if custom else 0
+        model, shape = build_model(self._hidden_specs(), (n_features,), rng=rng, dtype=self._dtype, where="layers")
         if len(shape) != 1:
             raise ValueError(f"The hidden layers must end in flat features, but they output shape {shape}.")
-        model.append(Linear(shape[0], self._n_outputs, rng=rng, dtype=dtype))
-        decay = weight_decay_from_alpha(self.alpha, self._batch(n_samples))
-        if self.solver == "sgd":
-            opt = SGD(self.learning_rate_init, momentum=self.momentum,
-                      nesterov=bool(self.nesterovs_momentum and self.momentum > 0), weight_decay=decay)
-        else:
-            opt = Adam(self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon,
-                       weight_decay=decay)
-        model.set_optimizer(opt)
+        model.append(Linear(shape[0], self.n_outputs_, init="zeros", dtype=self._dtype))
+        init_like_mlp([model[-1]] if custom else linears_of(model), self.activation, random_state)
         return model
+
+    def _new_trainer(self, n_samples):
+        """A fresh optimizer (its state cleared) and learning rate, as MLPClassifier makes for each ``fit``."""
+        if self.solver == "sgd":
+            opt = MLPSGD(self.learning_rate_init, momentum=self.momentum, nesterov=self.nesterovs_momentum)
+        else:
+            opt = MLPAdam(self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon)
+        self.model_.set_optimizer(opt).load_optimizer_state_dict({})
+        kind = self.learning_rate if self.solver == "sgd" else "constant"
+        schedule = LearningRate([opt], kind, self.learning_rate_init, self.power_t)
+        loss = MLPLoss(self._loss, self.model_, self.alpha, clip=self._is_classifier)
+        return Trainer(self.model_, loss, epochs=0, batch_size=self._batch(n_samples), schedule=schedule,
+                       shuffle=self.shuffle, classification=self._is_classifier,
+                       progress="lines" if self.verbose else "off", callbacks=[self._watcher])
 
     # -- training ----------------------------------------------------------------------------------
     def _fit(self, X, targets, *, incremental, epochs):
-        first = not (incremental or self.warm_start) or not hasattr(self, "model_")
-        if first:
-            self._seed = seed_from(self.random_state)
-            self.model_ = self._build(X.shape[1], len(X))
-            self._watcher = _MLPEpochs("max" if self.early_stopping else "min", float(self.tol),
-                                       self.early_stopping)
-            self._trainer = Trainer(self.model_, self._loss, epochs=0, batch_size=self._batch(len(X)),
-                                    seed=int(np.random.default_rng(self._seed).integers(2 ** 31)) + 1,
-                                    shuffle=self.shuffle, classification=self._is_classifier,
-                                    progress="lines" if self.verbose else "off", callbacks=[self._watcher])
+        """``BaseMultilayerPerceptron._fit`` with a stochastic solver: one ``fit`` or ``partial_fit`` call."""
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        random_state = random_state_from(self.random_state)
+        if not hasattr(self, "model_") or not (incremental or self.warm_start):
+            self._dtype = X.dtype
+            self.model_ = self._build(X.shape[1], random_state)
+            self._watcher = MLPEpochs("max" if self.early_stopping else "min", float(self.tol),
+                                      self.early_stopping, self.alpha)
             self.loss_curve_, self.validation_scores_ = self._watcher.loss_curve, self._watcher.validation_scores
-        X_tr, y_tr = X, targets
+            self._trainer = None
+        if self._trainer is None or not incremental:
+            self._trainer = self._new_trainer(len(X))
+        X_tr, y_tr = X.astype(self._dtype, copy=False), targets
         watcher, trainer = self._watcher, self._trainer
         watcher.monitor.min_delta = float(self.tol)
-        watcher.patience = None if incremental else self.n_iter_no_change
-        if self.early_stopping and not incremental:
-            from sklearn.model_selection import train_test_split
-            stratify = targets if self._is_classifier else None
-            X_tr, X_val, y_tr, y_val = train_test_split(X, targets, test_size=self.validation_fraction,
-                                                        random_state=self._seed, stratify=stratify)
+        watcher.patience = self.n_iter_no_change
+        if self.early_stopping:
+            X_tr, y_tr, X_val, y_val = self._validation_split(X_tr, targets, random_state)
             watcher.score = lambda: self._score_arrays(X_val, y_val)
+        trainer.rng = EpochOrder(random_state)
+        if self.batch_size != "auto" and self.batch_size > len(X_tr):
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          stacklevel=4)
         trainer.batch_size = self._batch(len(X_tr))
-        trainer.epochs = trainer.epoch + epochs
+        start = trainer.epoch
+        trainer.epochs = start + epochs
         trainer.stop_training = False
         try:
             trainer.fit(X_tr, y_tr)
+        except TrainingError as error:
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed, or learning_rate_init may be too large.") from error
         finally:
             watcher.score = watcher.best_state = None    # no reference to this fit's data outlives it
+            trainer.rng = None
         best = watcher.monitor.best
         if self.early_stopping:
             self.best_loss_, self.best_validation_score_ = None, (-np.inf if best is None else best)
         else:
             self.best_loss_, self.best_validation_score_ = (np.inf if best is None else best), None
-        self.n_iter_ = trainer.epoch
-        self.t_ = trainer.step * trainer.batch_size
+        self.n_iter_ = trainer.epoch - start
+        self.t_ = watcher.t
+        self.loss_ = self.loss_curve_[-1]
         if not incremental and not trainer.stop_training:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
         return self
+
+    def _validation_split(self, X, targets, random_state):
+        """early_stopping's held-out part, drawn as MLPClassifier draws it (stratified for one output only)."""
+        from sklearn.model_selection import train_test_split
+        stratify = targets if self._is_classifier and self.n_outputs_ == 1 else None
+        X_tr, X_val, y_tr, y_val = train_test_split(X, targets, test_size=self.validation_fraction,
+                                                    random_state=random_state, stratify=stratify)
+        if len(X_val) < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                             "your dataset.")
+        return X_tr, y_tr, X_val, y_val
 
     # -- prediction --------------------------------------------------------------------------------
     def _forward(self, X):
@@ -238,7 +241,7 @@ class _LayerwiseMLP(BaseEstimator):
         row's output has the same bits whatever other rows ``X`` holds and wherever it stands.
         """
         self.model_.eval()
-        X = np.ascontiguousarray(X, dtype=np.dtype(self.dtype))
+        X = np.ascontiguousarray(X, dtype=self._dtype)
         n, c = len(X), PREDICT_CHUNK
         outs = []
         for start in range(0, n, c):
@@ -249,8 +252,9 @@ class _LayerwiseMLP(BaseEstimator):
         return np.concatenate(outs)
 
     def _validate(self, X, y="no_validation", reset=True):
-        kw = dict(accept_sparse=False, dtype=[np.float64, np.float32], reset=reset)
+        """X in the dtype of the computation: ``dtype``, or (None) X's own when float32, else float64."""
+        dtype = [np.float64, np.float32] if self.dtype is None else np.dtype(self.dtype)
+        kw = {"accept_sparse": False, "dtype": dtype, "reset": reset}
         if isinstance(y, str) and y == "no_validation":
-            return validate_data(self, X, **kw).astype(self.dtype, copy=False)
-        X, y = validate_data(self, X, y, multi_output=not self._is_classifier, y_numeric=not self._is_classifier, **kw)
-        return X.astype(self.dtype, copy=False), y
+            return validate_data(self, X, **kw)
+        return validate_data(self, X, y, multi_output=not self._is_classifier, y_numeric=not self._is_classifier, **kw)

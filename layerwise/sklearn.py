@@ -12,12 +12,22 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._mlp import _LayerwiseMLP, alpha_from_weight_decay, seed_from, weight_decay_from_alpha
+from ._mlp import LayerwiseMLP
+from ._mlp_rules import (
+    SquaredError,
+    alpha_from_weight_decay,
+    seed_from,
+    weight_decay_from_alpha,
+)
 from .losses import get_loss
 
 
-class LayerwiseClassifier(ClassifierMixin, _LayerwiseMLP):
-    """A multi-layer network trained by layerwise, with ``MLPClassifier``'s parameter names.
+class LayerwiseClassifier(ClassifierMixin, LayerwiseMLP):
+    """A multi-layer network trained by layerwise, with ``MLPClassifier``'s parameters and attributes.
+
+    With the same parameters and ``random_state``, it trains the network ``MLPClassifier`` trains, to
+    rounding: the same initial draws, epoch order, updates, loss and stopping epoch
+    (``scripts/parity_sklearn.py`` compares the two by cross-validation).
 
     Parameters
     ----------
@@ -28,24 +38,46 @@ class LayerwiseClassifier(ClassifierMixin, _LayerwiseMLP):
     alpha : float >= 0, default 1e-4
         L2 penalty as in scikit-learn (see :func:`weight_decay_from_alpha`).
     batch_size : int or "auto", default "auto" (``min(200, n_samples)``)
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        The rate of the sgd solver, as in scikit-learn: "invscaling" is ``learning_rate_init / (t + 1)
+        ** power_t`` after each epoch (t: samples seen), "adaptive" divides it by 5 where sgd would stop
+        and stops once it is <= 1e-6. adam ignores it.
     learning_rate_init : float > 0, default 1e-3
+    power_t : float >= 0, default 0.5
     max_iter : int, default 200
         Epochs.
     random_state : None, int, numpy.random.RandomState or numpy.random.Generator, default None
-        Seeds the initial weights, the shuffling and the early_stopping split (see :func:`seed_from`).
+        Draws the initial weights and biases, the early_stopping split and the order of each epoch,
+        in that order, as ``MLPClassifier`` does (a Generator seeds a RandomState with one draw).
     shuffle, tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
     validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change :
         As in ``MLPClassifier``: training stops when the training loss (or, with early_stopping, the
-        validation accuracy) has not improved by ``tol`` for ``n_iter_no_change`` epochs.
+        validation accuracy) has not improved by ``tol`` for ``n_iter_no_change`` epochs. Each
+        ``fit`` starts a new optimizer, also with warm_start; ``partial_fit`` keeps it.
+    max_fun : int >= 1, default 15000
+        Accepted for compatibility: only the lbfgs solver uses it.
     layers : list or tuple of dict, optional
         Hidden layers as config entries (``[{"type": "linear", "units": 64}, {"type": "relu"}]``);
         replaces hidden_layer_sizes and activation. The output layer is added.
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {"float32", "float64"} or None, default None
+        The dtype of the computation. None: X's own when it is float32, float64 otherwise, as in
+        ``MLPClassifier``. "float32" is faster and rounds differently from ``MLPClassifier``.
 
     Attributes
     ----------
-    classes_, model_, loss_curve_, n_iter_, n_features_in_, best_loss_, validation_scores_,
-    best_validation_score_
+    classes_, n_features_in_, loss_, loss_curve_, best_loss_, validation_scores_,
+    best_validation_score_, n_iter_, t_ :
+        As in ``MLPClassifier``; ``loss_curve_`` holds its loss, with the L2 term and clipped
+        probabilities.
+    coefs_, intercepts_ : list of ndarray
+        The weights (n_in, n_out) and biases (n_out,) of each Linear layer: the model's own arrays.
+    n_layers_ : int
+        The input layer, each hidden layer and the output layer.
+    n_outputs_ : int
+        1 for two classes (one logistic output), else the number of classes.
+    out_activation_ : {"logistic", "softmax"}
+    model_ : Sequential
+        The network, its output layer giving logits.
 
     Notes
     -----
@@ -63,7 +95,7 @@ class LayerwiseClassifier(ClassifierMixin, _LayerwiseMLP):
         self._set_classes(y)
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
-                             f"the data contains only one class: {self.classes_[0]!r}.")
+                             f"the data contains only one class: {self.classes_.tolist()[0]!r}.")
         return self._fit(X, self._encoder.transform(y), incremental=False, epochs=self.max_iter)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -84,8 +116,10 @@ class LayerwiseClassifier(ClassifierMixin, _LayerwiseMLP):
     def _set_classes(self, labels):
         self._encoder = LabelEncoder().fit(labels)
         self.classes_ = self._encoder.classes_
-        self._loss = get_loss("bce_with_logits" if len(self.classes_) == 2 else "cross_entropy")
-        self._n_outputs = self._loss.output_width(len(self.classes_))
+        binary = len(self.classes_) == 2
+        self._loss = get_loss("bce_with_logits" if binary else "cross_entropy")
+        self.n_outputs_ = self._loss.output_width(len(self.classes_))
+        self.out_activation_ = "logistic" if binary else "softmax"
 
     def _score_arrays(self, X, y_codes):
         return float(np.mean(self._loss.labels(self._forward(X)) == y_codes))
@@ -105,10 +139,12 @@ class LayerwiseClassifier(ClassifierMixin, _LayerwiseMLP):
         return self.classes_[self._loss.labels(self._forward(self._validate(X, reset=False)))]
 
 
-class LayerwiseRegressor(RegressorMixin, _LayerwiseMLP):
-    """A multi-layer network regressor trained by layerwise with mean squared error.
+class LayerwiseRegressor(RegressorMixin, LayerwiseMLP):
+    """A multi-layer network regressor trained by layerwise, as ``MLPRegressor`` with its default loss.
 
-    Same parameters as :class:`LayerwiseClassifier`; ``early_stopping`` monitors the validation R^2.
+    Same parameters and attributes as :class:`LayerwiseClassifier`; ``early_stopping`` monitors the
+    validation R^2. The loss is scikit-learn's ``squared_error`` (half the mean squared error), the
+    output activation "identity"; ``MLPRegressor``'s ``loss`` parameter ("poisson") is not offered.
     """
 
     _is_classifier = False
@@ -123,7 +159,7 @@ class LayerwiseRegressor(RegressorMixin, _LayerwiseMLP):
         """Train on ``(X, y)``; y may have several target columns."""
         X, y = self._validate(X, y)
         self._set_targets(y)
-        return self._fit(X, y.reshape(len(y), -1).astype(self.dtype), incremental=False, epochs=self.max_iter)
+        return self._fit(X, y.reshape(len(y), -1).astype(X.dtype), incremental=False, epochs=self.max_iter)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y):
@@ -132,12 +168,13 @@ class LayerwiseRegressor(RegressorMixin, _LayerwiseMLP):
         X, y = self._validate(X, y, reset=first)
         if first:
             self._set_targets(y)
-        return self._fit(X, y.reshape(len(y), -1).astype(self.dtype), incremental=True, epochs=1)
+        return self._fit(X, y.reshape(len(y), -1).astype(X.dtype), incremental=True, epochs=1)
 
     def _set_targets(self, y):
         self._y_1d = y.ndim == 1
-        self._n_outputs = y.reshape(len(y), -1).shape[1]
-        self._loss = get_loss("mse")
+        self.n_outputs_ = y.reshape(len(y), -1).shape[1]
+        self.out_activation_ = "identity"
+        self._loss = SquaredError()
 
     def _score_arrays(self, X, y):
         from sklearn.metrics import r2_score

@@ -7,11 +7,10 @@ synthetic set (n x 784, 10 classes, hidden (256, 128)). Both estimators use adam
 learning_rate_init 1e-3, alpha 1e-4, tol 0 (no early stop): the same number of updates. Fits are
 interleaved; figures are medians.
 
-layerwise always computes in float32. MLPClassifier computes in the dtype of X: float64 for the
-usual float64 arrays (``load_digits``, ``fetch_openml``, ``X / 255.0``), float32 when given float32.
-The MNIST-shaped set is therefore timed twice, with the same values passed as float64 and as float32:
-the first is the comparison the float64 / float32 speed argument is about, the second shows what is
-left when both sides compute in float32.
+Both estimators compute in the dtype of X (LayerwiseClassifier follows MLPClassifier there, so that
+the same random_state trains the same network): float64 for the usual float64 arrays
+(``load_digits``, ``fetch_openml``, ``X / 255.0``), float32 when given float32. The MNIST-shaped set
+is therefore timed twice, with the same values passed as float64 and as float32.
 
 Predict: both estimators fitted for one epoch on 2000 MNIST-shaped rows, then ``predict`` on 10,000
 rows (X float64 and float32), interleaved, median of ``--repeats``. ``row at a time`` is the forward

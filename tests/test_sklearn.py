@@ -85,7 +85,7 @@ def test_a_prediction_does_not_depend_on_the_other_samples(dtype, regressor, chu
 
 
 def test_prediction_runs_in_batches_of_one_size():
-    from layerwise._mlp import PREDICT_CHUNK
+    from layerwise._mlp_rules import PREDICT_CHUNK
     clf, X = fitted()
     shapes = []
     handle = clf.model_[0].register_forward_hook(lambda module, x, y: shapes.append(x.shape))
@@ -176,8 +176,9 @@ def test_tol_and_n_iter_no_change_stop_as_in_mlpclassifier(early_stopping, tol):
     assert len(values) == clf.n_iter_ == sklearn_stop_epoch(values, tol, 2, mode) < 60
     if early_stopping:       # the best follows every better value, even one better by less than tol
         assert clf.best_validation_score_ == max(values) and clf.best_loss_ is None
-        _, X_val, _, y_val = train_test_split(X, y, test_size=0.1, random_state=clf._seed, stratify=y)
-        assert clf.score(X_val, y_val) == clf.best_validation_score_      # the best weights are restored
+        theirs = MLPClassifier(**kw, tol=tol, n_iter_no_change=2, max_iter=60).fit(X, y)
+        assert theirs.validation_scores_ == values      # the same split, the same scores
+        np.testing.assert_allclose(clf.coefs_[0], theirs.coefs_[0], rtol=1e-9)   # the best weights restored
     else:
         assert clf.best_loss_ == min(values) and clf.validation_scores_ is None
 
@@ -187,10 +188,12 @@ def test_partial_fit_and_warm_start_continue_training():
     clf = LayerwiseClassifier(hidden_layer_sizes=(32,), random_state=0, learning_rate_init=0.01)
     for _ in range(5):
         clf.partial_fit(X_tr, y_tr, classes=np.arange(10))
-    assert clf.n_iter_ == 5 and clf.score(X_te, y_te) > 0.85
+    # as MLPClassifier: n_iter_ counts the epochs of the last call, t_ and loss_curve_ all of them
+    assert clf.n_iter_ == 1 and clf.t_ == 5 * len(X_tr) and len(clf.loss_curve_) == 5
+    assert clf.score(X_te, y_te) > 0.85
     warm = LayerwiseClassifier(hidden_layer_sizes=(32,), max_iter=2, warm_start=True, random_state=0).fit(X_tr, y_tr)
     warm.fit(X_tr, y_tr)
-    assert warm.n_iter_ == 4
+    assert warm.n_iter_ == 2 and len(warm.loss_curve_) == 4
 
 
 def test_pipeline_gridsearch_and_cross_val_score():

@@ -1,0 +1,142 @@
+"""The scikit-learn estimators of a config's ``baselines``: built-in names and ``{class: ..., params: ...}`` entries.
+
+Every entry is checked (class, task, parameter names) before anything trains, so a misspelt
+parameter is one config line, not a traceback after the layerwise model has trained.
+"""
+
+import importlib
+
+from .config_errors import did_you_mean
+from .errors import ConfigError
+
+DEFAULT_BASELINES = {"classification": ("logistic_regression", "mlp"), "regression": ("ridge", "mlp")}
+#: name -> (scikit-learn class, fixed parameters); "mlp" is matched to the config instead
+BUILTINS = {
+    "classification": {
+        "logistic_regression": ("sklearn.linear_model.LogisticRegression", {"max_iter": 2000}),
+        "mlp": ("sklearn.neural_network.MLPClassifier", "matched"),
+        "linear_svm": ("sklearn.svm.LinearSVC", {"random_state": "seed"}),
+        "random_forest": ("sklearn.ensemble.RandomForestClassifier",
+                          {"n_estimators": 200, "random_state": "seed", "n_jobs": 1}),
+        "knn": ("sklearn.neighbors.KNeighborsClassifier", {"n_neighbors": 5}),
+    },
+    "regression": {
+        "ridge": ("sklearn.linear_model.Ridge", {"alpha": 1.0}),
+        "mlp": ("sklearn.neural_network.MLPRegressor", "matched"),
+        "linear_svm": ("sklearn.svm.LinearSVR", {"random_state": "seed"}),
+        "random_forest": ("sklearn.ensemble.RandomForestRegressor",
+                          {"n_estimators": 200, "random_state": "seed", "n_jobs": 1}),
+        "knn": ("sklearn.neighbors.KNeighborsRegressor", {"n_neighbors": 5}),
+    },
+}
+
+
+def _import(path):
+    module_name, _, cls_name = path.rpartition(".")
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def _mlp_matched(config, n_train, n_targets=1):
+    """An MLPClassifier (MLPRegressor for a regression) with the layerwise model's hidden sizes,
+    activation, batch size, solver, learning rate and epochs.
+
+    scikit-learn's squared error is ``mean over samples of sum over targets of (y - t)^2 / 2``, which
+    is ``n_targets / 2`` times layerwise's ``mse`` (a mean over every element). So a regression's
+    ``alpha`` is divided by that ratio and, for sgd, its learning rate multiplied by it: the same
+    steps. l1 and huber are compared with the squared error all the same (MLPRegressor has no other).
+    """
+    from ._mlp_rules import ACTIVATIONS, alpha_from_weight_decay
+    regression = config.data.task == "regression"
+    layers = config.model.layers
+    hidden = [int(l["units"]) for l in layers if l.get("type") == "linear"][:-1]
+    sklearn_name = {layer_type: name for name, layer_type in ACTIVATIONS.items() if layer_type}
+    activation = next((sklearn_name[l["type"]] for l in layers if l.get("type") in sklearn_name), "identity")
+    opt, t = config.optimizer, config.training
+    solver = "adam" if opt.type in ("adam", "adamw") else "sgd"
+    batch = min(t.batch_size, n_train)
+    ratio = 2.0 / n_targets if regression else 1.0
+    params = dict(hidden_layer_sizes=tuple(hidden) or (100,), activation=activation, solver=solver,
+                  alpha=alpha_from_weight_decay(opt.weight_decay, batch) / ratio, batch_size=batch,
+                  learning_rate_init=opt.lr * (ratio if solver == "sgd" else 1.0), max_iter=t.epochs,
+                  random_state=config.seed, shuffle=t.shuffle, early_stopping=t.early_stopping is not None,
+                  n_iter_no_change=t.epochs + 1, tol=0.0)
+    if t.early_stopping is not None:
+        params.update(n_iter_no_change=t.early_stopping.patience, validation_fraction=config.data.val_fraction)
+    if solver == "sgd":
+        params.update(momentum=getattr(opt, "momentum", 0.0), nesterovs_momentum=getattr(opt, "nesterov", False))
+    return _import(BUILTINS["regression" if regression else "classification"]["mlp"][0])(**params)
+
+
+def _builtin(name, config, n_train, n_targets, where):
+    task = config.data.task
+    if name not in BUILTINS[task]:
+        names = ", ".join(BUILTINS[task])
+        other = next((t for t in BUILTINS if name in BUILTINS[t]), None)
+        why = (f"'{name}' is a {other} baseline, and this config is a {task}." if other
+               else f"unknown baseline {name!r}.{did_you_mean(name, BUILTINS[task])}")
+        raise ConfigError(f"{config.source}: {where}: {why} Built-in names for {task}: {names}; or any scikit-learn "
+                          f"{'regressor' if task == 'regression' else 'classifier'} as "
+                          "{class: sklearn.svm.SVC, params: {C: 10}}.")
+    path, params = BUILTINS[task][name]
+    if params == "matched":
+        return _mlp_matched(config, n_train, n_targets)
+    return _import(path)(**{k: config.seed if v == "seed" else v for k, v in params.items()})
+
+
+def _with_params(cls, params, label, where):
+    """``cls`` made with ``params``, each name checked against ``get_params()`` first."""
+    try:
+        estimator = cls()
+    except TypeError:        # a constructor with required arguments: they come from params
+        try:
+            return cls(**params)
+        except TypeError as e:
+            raise ConfigError(f"{where} ({label}): {e}") from None
+    known = estimator.get_params(deep=True)
+    for key in params:
+        if key not in known:
+            hint = did_you_mean(key, known) or f" It takes: {', '.join(sorted(known))}."
+            raise ConfigError(f"{where} ({label}): unknown parameter {key!r} of {cls.__name__}.{hint}")
+    return estimator.set_params(**params)
+
+
+def make_baseline(spec, config, n_train, n_targets=1, where="baselines"):
+    """``(label, estimator)`` from a built-in name or ``{class: sklearn.x.Y, params: {...}, name: ...}``.
+
+    The estimator must suit ``config.data.task`` (a classifier or a regressor); ``where`` names the
+    entry in messages (``baselines[2]``).
+    """
+    from sklearn.base import is_classifier, is_regressor
+    if isinstance(spec, str):
+        return spec, _builtin(spec, config, n_train, n_targets, where)
+    path = spec.class_
+    module_name, _, cls_name = path.rpartition(".")
+    plugin_modules = [p for p in config.plugins if not p.endswith(".py")]
+    if not (path.startswith("sklearn.") or module_name in plugin_modules):
+        raise ConfigError(f"{config.source}: {where}: class {path!r} is not under sklearn.*; list its module in "
+                          "plugins to allow it.")
+    try:
+        cls = _import(path)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"{config.source}: {where}: cannot import {path!r}.") from None
+    label = spec.name or cls_name
+    regression = config.data.task == "regression"
+    kind, fits = ("regressor", is_regressor) if regression else ("classifier", is_classifier)
+    if not isinstance(cls, type) or not hasattr(cls, "get_params"):
+        raise ConfigError(f"{config.source}: {where}: {path!r} is not a scikit-learn {kind}.")
+    estimator = _with_params(cls, spec.params, label, f"{config.source}: {where}")
+    if not fits(estimator):
+        raise ConfigError(f"{config.source}: {where}: {path!r} is not a scikit-learn {kind}, and this config is "
+                          f"a {config.data.task}.")
+    return label, estimator
+
+
+def baseline_specs(config):
+    """The config's ``baselines``, or the task's defaults."""
+    return list(config.baselines) if config.baselines is not None else list(DEFAULT_BASELINES[config.data.task])
+
+
+def check_baselines(config):
+    """Make every baseline once (nothing is fitted): ConfigError on the first bad entry."""
+    for i, spec in enumerate(baseline_specs(config)):
+        make_baseline(spec, config, config.training.batch_size, where=f"baselines[{i}]")
