@@ -14,6 +14,7 @@ from .config import did_you_mean, optimizer_config
 from .errors import ConfigError
 from .memory import MemoryPlan, state_arrays
 from .modules import MODULES, Module, Sequential
+from .modules.base import ShapeError
 from .optim import OPTIMIZERS, get_optimizer
 
 # keys every layer entry may carry besides its own constructor arguments
@@ -32,6 +33,30 @@ def _accepted(cls):
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "input_shape"):
             names.append(p.name)
     return names
+
+
+def _check_required(cls, kind, kwargs, input_shape, where):
+    """A class built by ``__init__`` alone (no ``from_config``) gets every required argument from the entry."""
+    if cls.from_config.__func__ is not Module.from_config.__func__:
+        return
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    missing = [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               and p.name not in kwargs and p.name not in ("rng", "dtype")]
+    if missing:
+        raise ConfigError(f"{where} ({kind}): {cls.__name__} needs {', '.join(map(repr, missing))}: give "
+                          f"{'it' if len(missing) == 1 else 'them'} in the entry, or give {cls.__name__} a "
+                          f"from_config(cls, input_shape, ...) classmethod that takes sizes from the input shape "
+                          f"{tuple(input_shape)} (docs/config.md, 'Your own layers').")
+
+
+def _probe_error(module, kind, label, shape, e):
+    """The message for a forward that failed on the probe batch: the layer, its input and its parameter shapes."""
+    if isinstance(e, ShapeError) or not isinstance(e, ValueError):
+        return f"{label} ({kind}): {e}"      # a message of the module's own, naming what it expected
+    params = ", ".join(f"{k} {v.shape}" for k, v in module.params.items()) or "no parameters"
+    return (f"{label} ({kind}) cannot take its input of shape (N, {', '.join(map(str, shape))}), the output of "
+            f"the layer before it; its parameters: {params}. Check the sizes in its entry, or infer them "
+            "from the input shape with a from_config classmethod.")
 
 
 def planned_params(cls, input_shape, kwargs):
@@ -71,6 +96,7 @@ def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
             if key not in accepted:
                 raise ConfigError(f"{where}: unknown key '{key}' for layer '{kind}'."
                                   f"{did_you_mean(key, accepted) or ' It takes: ' + ', '.join(accepted) + '.'}")
+    _check_required(cls, kind, kwargs, input_shape, where)
     n_params = planned_params(cls, input_shape, kwargs)
     if n_params is not None:
         plan.add_params(n_params, state, f"{where} ({kind})")
@@ -153,7 +179,7 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
         try:
             probe = module.forward(probe)
         except (ValueError, TypeError, RuntimeError) as e:
-            raise ConfigError(f"{label} ({spec['type']}): {e}") from None
+            raise ConfigError(_probe_error(module, spec["type"], label, shape, e)) from e
         except MemoryError as e:
             raise ConfigError(f"{label} ({spec['type']}): its output does not fit in memory: {e}.") from None
         shape = probe.shape[1:]

@@ -19,17 +19,17 @@ from pydantic_core import PydanticCustomError
 from . import schedules
 from .config_errors import UNION_TAGS, describe, did_you_mean, one_of, unknown_key, unknown_name
 from .config_yaml import apply_override, parse_yaml, read_text
-from .data.datasets import DATASET_TASKS, DATASETS, NORMALIZATIONS
+from .data.datasets import DATASETS, NORMALIZATIONS, TASKS
 from .errors import ConfigError
 from .losses import LOSSES
 from .optim import OPTIMIZERS, SGD
 from .plugins import load_plugins
+from .task import resolve_task
 from .sweep.space import SAMPLERS, check_spec
 
 __all__ = ["Config", "validate", "load_config", "optimizer_config", "schedule_config", "did_you_mean"]
 
 MONITORS = ("val_loss", "val_accuracy")
-TASKS = ("classification", "regression")
 MAX_EPOCHS = 1_000_000
 # SGD's constructor needs lr (as PyTorch's does); configs have always defaulted it to 0.01
 CONFIG_DEFAULTS = {(SGD, "lr"): 0.01}
@@ -67,6 +67,11 @@ def _one_character(value):
 
 
 # -- schema -----------------------------------------------------------------------------------
+class AugmentConfig(_Strict):
+    shift: int = Field(0, ge=0)
+    rotate: float = Field(0.0, ge=0.0, le=180.0)
+
+
 class DataConfig(_Strict):
     dataset: _one_of(DATASETS) = "digits"
     path: Optional[str] = None
@@ -78,6 +83,7 @@ class DataConfig(_Strict):
     label_column: Union[int, str] = -1
     delimiter: Annotated[str, AfterValidator(_one_character)] = ","
     task: Optional[_one_of(TASKS)] = None
+    augment: Optional[AugmentConfig] = None
 
 
 class ModelConfig(_Strict):
@@ -287,28 +293,14 @@ def validate(data, source="<config>", base_dir="."):
     try:
         if config.loss not in LOSSES:
             raise ConfigError(one_of("loss", config.loss, LOSSES))
-        config = config.model_copy(update={"data": config.data.model_copy(update={"task": _task(config)})})
+        task = resolve_task(config.data.dataset, config.data.task, config.loss)
+        config = config.model_copy(update={"data": config.data.model_copy(update={"task": task})})
         config = config.model_copy(update={"optimizer": optimizer_config(config.optimizer),
                                            "schedule": schedule_config(config.schedule)})
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     _check_consistency(config)
     return config
-
-
-def _task(config):
-    """``data.task``, or when it is not given the dataset's own task, else the loss's first."""
-    d, loss = config.data, LOSSES[config.loss]
-    own, tasks = DATASET_TASKS.get(d.dataset), getattr(loss, "tasks", ("classification",))
-    task = d.task or own or tasks[0]
-    if own and task != own:
-        raise ConfigError(f"data.task is '{task}', but {d.dataset} is a {own} dataset.")
-    if task not in tasks:
-        fit = [name for name, cls in LOSSES.items() if task in getattr(cls, "tasks", ("classification",))]
-        where = "data.task" if d.task else f"data.dataset {d.dataset}"
-        raise ConfigError(f"loss {config.loss!r} does not do {task} ({where}); use one of "
-                          f"{', '.join(map(repr, fit))}.")
-    return task
 
 
 def _check_consistency(config):

@@ -15,7 +15,26 @@ def _register(name):
 
 
 class Loss:
-    """Base class of losses. ``forward`` caches what ``backward`` needs; ``__call__ = forward``."""
+    """Base class of losses. ``forward`` caches what ``backward`` needs; ``__call__ = forward``.
+
+    Attributes
+    ----------
+    tasks : tuple of {"classification", "regression"}
+        What the loss trains; a config without ``data.task`` takes the first.
+    input_range : (low, high) or None
+        The interval every prediction must lie in (None: any number). A config is checked against
+        the ``output_range`` of the model's last layer.
+    input_layer : str or None
+        The layer type to end the model with when the last layer's outputs do not fit ``input_range``.
+    takes_logits : bool
+        True when ``forward`` applies its own softmax or sigmoid: a last layer that already gives
+        probabilities is warned about.
+    """
+
+    tasks = ("classification",)
+    input_range = None
+    input_layer = None
+    takes_logits = False
 
     def __init__(self):
         self._cache = None
@@ -47,6 +66,18 @@ class Loss:
         """What :meth:`forward` takes for integer class codes ``labels`` and ``n_outputs`` outputs."""
         return labels
 
+    def check_targets(self, targets, n_outputs):
+        """Raise a ValueError unless ``forward`` takes ``targets(targets, n_outputs)`` as the trainer gives them.
+
+        The check is the forward itself on a probe of ``n_outputs`` predictions per sample (inside
+        ``input_range``), so a plugin loss is checked by its own rules.
+        """
+        targets = np.asarray(targets)
+        low, high = self.input_range or (0.0, 0.0)
+        probe = np.full((len(targets), n_outputs), (low + high) / 2)
+        self.forward(probe, self.targets(targets, n_outputs))
+        self._cache = None
+
     def proba(self, outputs):
         """Class probabilities (N, C) from model outputs; C >= 2."""
         raise NotImplementedError(f"{type(self).__name__} does not give class probabilities.")
@@ -70,6 +101,10 @@ class _BinaryLoss(Loss):
 
     def targets(self, labels, n_outputs):
         labels = np.asarray(labels)
+        if labels.ndim == 1 and n_outputs > 1:
+            raise ValueError(f"{type(self).__name__} takes two classes with one output per sample, or multi-label "
+                             f"0/1 targets of shape (N, {n_outputs}); got class labels (N,) for {n_outputs} outputs. "
+                             "For one label among several classes, use CrossEntropyLoss (cross_entropy).")
         return labels.reshape(-1, 1) if n_outputs == 1 and labels.ndim == 1 else labels
 
     def _positive(self, outputs):
@@ -97,6 +132,8 @@ class CrossEntropyLoss(Loss):
     ``L = -(1/N) sum_n sum_k t_nk log p_nk``;  ``dL/dz = (softmax(z) - t) / N`` (N, C),
     the ``-Delta = -(y - f(x))`` of the backpropagation notes, averaged.
     """
+
+    takes_logits = True
 
     def proba(self, outputs):
         return softmax(outputs)
@@ -159,6 +196,8 @@ class BCEWithLogitsLoss(_BinaryLoss):
     ``dL/dz = (sigmoid(z) - t) / n`` with n the number of elements.
     """
 
+    takes_logits = True
+
     def forward(self, pred, target):
         z, t = self._same_shape(pred, target)
         self._cache = (z, t)
@@ -179,7 +218,9 @@ class BCEWithLogitsLoss(_BinaryLoss):
 class BCELoss(_BinaryLoss):
     r"""Binary cross-entropy on probabilities, averaged over every element.
 
-    Probabilities are clipped to ``[eps, 1 - eps]`` (eps 1e-7) so the log stays finite.
+    Predictions must be probabilities in [0, 1], as in PyTorch: anything else is a ValueError (a
+    logit would be clipped into a zero gradient). They are clipped to ``[eps, 1 - eps]`` (eps 1e-7)
+    so the log stays finite.
 
     Notes
     -----
@@ -189,9 +230,14 @@ class BCELoss(_BinaryLoss):
 
     eps = 1e-7
     threshold = 0.5
+    input_range = (0.0, 1.0)
+    input_layer = "sigmoid"
 
     def forward(self, pred, target):
         p, t = self._same_shape(pred, target)
+        if p.size and (p.min() < 0 or p.max() > 1):
+            raise ValueError(f"BCELoss expected probabilities in [0, 1], got values from {p.min():.4g} to "
+                             f"{p.max():.4g}. End the model with a Sigmoid, or use BCEWithLogitsLoss on logits.")
         pc = np.clip(p, self.eps, 1 - self.eps)
         self._cache = (p, pc, t)
         return float(-np.mean(t * np.log(pc) + (1 - t) * np.log1p(-pc)))
@@ -203,40 +249,9 @@ class BCELoss(_BinaryLoss):
         return grad.astype(p.dtype, copy=False)
 
 
-@_register("mse")
-class MSELoss(Loss):
-    r"""Mean squared error over every element.
-
-    Notes
-    -----
-    ``L = mean((y - t)^2)``;  ``dL/dy = 2 (y - t) / n`` with n the number of elements.
-    """
-
-    def forward(self, pred, target):
-        y, t = self._same_shape(pred, target)
-        diff = y - t
-        self._cache = diff
-        return float(np.mean(diff * diff))
-
-    def backward(self):
-        diff = self._cached()
-        return diff * (2.0 / diff.size)
-
-    def targets(self, labels, n_outputs):
-        """One-hot rows for class codes when the model has one output per class."""
-        labels = np.asarray(labels)
-        if labels.ndim == 1 and n_outputs > 1 and np.issubdtype(labels.dtype, np.integer):
-            onehot = np.zeros((len(labels), n_outputs))
-            onehot[np.arange(len(labels)), labels] = 1
-            return onehot
-        return labels
-
-    def labels(self, outputs):
-        return outputs.argmax(axis=1)
-
-
 def get_loss(name):
-    """A loss instance from its config name (``cross_entropy``, ``bce_with_logits``, ``bce``, ``mse``)."""
+    """A loss instance from its config name (``cross_entropy``, ``bce_with_logits``, ``bce``, ``mse``, ``l1``,
+    ``huber``)."""
     if isinstance(name, Loss):
         return name
     try:
@@ -245,5 +260,7 @@ def get_loss(name):
         raise ValueError(f"Unknown loss {name!r}. Expected one of {sorted(LOSSES)}.") from None
 
 
-__all__ = ["Loss", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "LOSSES", "get_loss",
-           "softmax"]
+from .regression_losses import HuberLoss, L1Loss, MSELoss  # noqa: E402  (registers mse, l1, huber)
+
+__all__ = ["Loss", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "HuberLoss", "LOSSES",
+           "get_loss", "softmax"]

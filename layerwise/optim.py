@@ -187,26 +187,50 @@ class Adam(Optimizer):
 
     def step(self, p, g, state, decay):
         tmp = self._tmp(p)
-        g = self._decayed(p, g, decay, tmp)
-        b1, b2 = self.betas
-        if "exp_avg" not in state:
-            state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
-        state["step"] += 1
-        t = state["step"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= b1
-        np.multiply(g, 1 - b1, out=tmp)
-        m += tmp
-        v *= b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - b2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp *= 1.0 / math.sqrt(1 - b2 ** t)
-        tmp += self.eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= self.lr / (1 - b1 ** t)
-        p -= tmp
+        _adam_update(self, p, self._decayed(p, g, decay, tmp), state, tmp)
+
+
+def _adam_update(opt, p, g, state, tmp):
+    """The Adam step on ``p`` from the (possibly decayed) gradient ``g``; ``tmp`` is scratch like ``p``."""
+    b1, b2 = opt.betas
+    if "exp_avg" not in state:
+        state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+    state["step"] += 1
+    t = state["step"]
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m *= b1
+    np.multiply(g, 1 - b1, out=tmp)
+    m += tmp
+    v *= b2
+    np.multiply(g, g, out=tmp)
+    tmp *= 1 - b2
+    v += tmp
+    np.sqrt(v, out=tmp)
+    tmp *= 1.0 / math.sqrt(1 - b2 ** t)
+    tmp += opt.eps
+    np.divide(m, tmp, out=tmp)
+    tmp *= opt.lr / (1 - b1 ** t)
+    p -= tmp
+
+
+@_register("adamw")
+class AdamW(Optimizer):
+    r"""Adam with decoupled weight decay (Loshchilov and Hutter, 2019) as in PyTorch.
+
+    ``p -= lr * wd * p`` first (weights only, as every decay here), then the Adam step of
+    :class:`Adam` on the plain gradient: the decay is not scaled by the moments, unlike Adam's L2
+    ``weight_decay``. PyTorch's defaults, with ``weight_decay=1e-2``.
+    """
+
+    HYPERPARAMS = {**Adam.HYPERPARAMS, "weight_decay": Hyper(1e-2)}
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def step(self, p, g, state, decay):
+        if decay and self.weight_decay:
+            p *= 1 - self.lr * self.weight_decay
+        _adam_update(self, p, g, state, self._tmp(p))
 
 
 @_register("rmsprop")
@@ -278,7 +302,7 @@ class Adagrad(Optimizer):
 
 
 def get_optimizer(name, **hyperparams):
-    """An optimizer from its config name (``sgd``, ``adam``, ``rmsprop``, ``adagrad``)."""
+    """An optimizer from its config name (``sgd``, ``adam``, ``adamw``, ``rmsprop``, ``adagrad``)."""
     try:
         cls = OPTIMIZERS[name]
     except (KeyError, TypeError):
@@ -286,4 +310,4 @@ def get_optimizer(name, **hyperparams):
     return cls(**hyperparams)
 
 
-__all__ = ["Hyper", "Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "OPTIMIZERS", "get_optimizer"]
+__all__ = ["Hyper", "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "OPTIMIZERS", "get_optimizer"]

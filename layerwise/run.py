@@ -71,8 +71,9 @@ def load_data(config):
 def build(config, data):
     """The model (optimizers set) and its Trainer for ``config`` and the loaded ``data``."""
     load_plugins(config)
-    model_rng, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
+    model_rng, shuffle_seed, augment_rng = np.random.SeedSequence(config.seed).spawn(3)
     try:
+        augment = make_augment(config, data, np.random.default_rng(augment_rng))
         hyper = config.optimizer.model_dump()
         default = get_optimizer(hyper.pop("type"), **hyper)
         model, out_shape = build_model(config.model.layers, data.input_shape, rng=np.random.default_rng(model_rng),
@@ -91,8 +92,21 @@ def build(config, data):
                       schedule=make_schedule(schedule_spec, optimizers, epochs=t.epochs),
                       early_stopping=t.early_stopping.model_dump() if t.early_stopping else None,
                       grad_clip_norm=t.grad_clip_norm, seed=int(shuffle_seed.generate_state(1)[0]),
-                      shuffle=t.shuffle, classification=getattr(data, "task", "classification") == "classification")
+                      shuffle=t.shuffle, classification=getattr(data, "task", "classification") == "classification",
+                      augment=augment)
     return model, trainer
+
+
+def make_augment(config, data, rng):
+    """The :class:`~layerwise.data.augment.Augment` that ``data.augment`` asks for, or None."""
+    spec = config.data.augment
+    if spec is None or not (spec.shift or spec.rotate):
+        return None
+    if len(data.input_shape) != 3:
+        raise ConfigError(f"data.augment moves and turns images (C, H, W), but {config.data.dataset} samples "
+                          f"have shape {tuple(data.input_shape)}; remove data.augment.")
+    from .data.augment import Augment
+    return Augment(spec.shift, spec.rotate, rng=rng)
 
 
 def prepare(config, overrides=()):

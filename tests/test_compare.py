@@ -77,6 +77,32 @@ def test_an_unknown_baseline_name_is_a_config_error_before_any_training(tmp_path
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     assert main(["compare", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "c.yaml: baselines: unknown baseline 'random_forrest'" in err and "'random_forest'?" in err
-    assert "Built-in names: logistic_regression, mlp" in err
+    assert "c.yaml: baselines[1]: unknown baseline 'random_forrest'. Did you mean 'random_forest'?" in err
+    assert "Built-in names for classification: logistic_regression, mlp" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_misspelt_baseline_parameter_is_one_line_before_anything_trains(tmp_path, capsys):
+    config = {**SMALL, "baselines": ["knn", {"class": "sklearn.ensemble.GradientBoostingClassifier",
+                                             "params": {"n_estimator": 10}}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["compare", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == ("layerwise: error: c.yaml: baselines[1] (GradientBoostingClassifier): unknown parameter "
+                   "'n_estimator' of GradientBoostingClassifier. Did you mean 'n_estimators'?\n")
+    assert not (tmp_path / "o").exists()
+    # validate checks the baselines too
+    assert main(["validate", str(tmp_path / "c.yaml")]) == 2
+    assert "baselines[1] (GradientBoostingClassifier): unknown parameter 'n_estimator'" in capsys.readouterr().err
+
+
+def test_a_baseline_must_suit_the_task(tmp_path, capsys):
+    config = {**SMALL, "baselines": [{"class": "sklearn.linear_model.Ridge"}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["compare", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "baselines[0]: 'sklearn.linear_model.Ridge' is not a scikit-learn classifier" in capsys.readouterr().err
+    config = {**SMALL, "baselines": ["ridge"]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["compare", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "baselines[0]: 'ridge' is a regression baseline, and this config is a classification." in \
+        capsys.readouterr().err

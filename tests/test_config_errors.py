@@ -24,12 +24,12 @@ def with_(**changes):
 CASES = [
     ("unknown top key", with_(trainig={"epochs": 3}), "bad.yaml: unknown key 'trainig'. Did you mean 'training'?"),
     ("negative lr", with_(optimizer={"type": "sgd", "lr": -0.1}), "bad.yaml: optimizer.lr must be a number > 0, got -0.1."),
-    ("unknown optimizer", with_(optimizer={"type": "sgdd"}), "optimizer.type must be one of 'sgd', 'adam', 'rmsprop', 'adagrad', got 'sgdd'. Did you mean 'sgd'?"),
+    ("unknown optimizer", with_(optimizer={"type": "sgdd"}), "optimizer.type must be one of 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', got 'sgdd'. Did you mean 'sgd'?"),
     ("key of another optimizer", with_(optimizer={"type": "adam", "momentum": 0.9}), "unknown key 'optimizer.momentum'"),
     ("epochs as string", with_(training__epochs="ten"), "training.epochs must be an integer, got 'ten'."),
     ("zero batch size", with_(training__batch_size=0), "training.batch_size must be an integer >= 1, got 0."),
     ("bad dtype", with_(training__dtype="float16"), "training.dtype must be one of 'float32', 'float64', got 'float16'."),
-    ("dataset typo", with_(data={"dataset": "mnsit"}), "data.dataset must be one of 'digits', 'mnist', 'fashion_mnist', 'npz', 'csv', got 'mnsit'. Did you mean 'mnist'?"),
+    ("dataset typo", with_(data={"dataset": "mnsit"}), "data.dataset must be one of 'digits', 'mnist', 'fashion_mnist', 'diabetes', 'npz', 'csv', got 'mnsit'. Did you mean 'mnist'?"),
     ("val fraction 1", with_(data={"val_fraction": 1.0}), "data.val_fraction must be a number < 1, got 1.0."),
     ("schedule typo", with_(schedule={"type": "cosin"}), "schedule.type must be one of 'none', 'step', 'exponential', 'cosine', 'plateau', got 'cosin'. Did you mean 'cosine'?"),
     ("schedule key", with_(schedule={"type": "cosine", "warmup": 2}), "unknown key 'schedule.warmup'. Did you mean 'warmup_epochs'?"),
@@ -38,12 +38,12 @@ CASES = [
     ("layer without type", with_(model={"layers": [{"units": 10}]}), "model.layers[0] needs a 'type'"),
     ("no layers", with_(model={"layers": []}), "model.layers must be a list of at least 1 items, got []."),
     ("missing flatten", with_(model={"layers": [{"type": "linear", "units": 10}]}), "model.layers[0] (linear): linear expects flat inputs (N, features), but the layer before it gives (N, 1, 8, 8). Add {type: flatten} before it."),
-    ("wrong output width", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 12}]}), "model.layers[1]: the model outputs shape (12,) per sample, but cross_entropy on 10 classes needs (10,)"),
+    ("wrong output width", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 12}]}), "model.layers[1] (linear): the model outputs shape (12,) per sample, but cross_entropy on 10 classes needs (10,)"),
     ("dropout p", with_(model={"layers": [{"type": "flatten"}, {"type": "dropout", "p": 1.5}, {"type": "linear", "units": 10}]}), "model.layers[1] (dropout): The 'p' parameter of Dropout must be a float in [0, 1). Got 1.5 instead."),
     ("unknown init", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "init": "he"}]}), "Unknown initializer 'he'"),
     ("layer lr", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "lr": 0}]}), "model.layers[1].lr must be a number > 0, got 0."),
     ("early stopping without validation", with_(data={"val_fraction": 0.0}, training={"early_stopping": {"patience": 2}}), "training.early_stopping monitors the validation set, but data.val_fraction is 0"),
-    ("loss typo", with_(loss="crossentropy"), "loss must be one of 'cross_entropy', 'bce_with_logits', 'bce', 'mse', got 'crossentropy'. Did you mean 'cross_entropy'?"),
+    ("loss typo", with_(loss="crossentropy"), "loss must be one of 'cross_entropy', 'bce_with_logits', 'bce', 'mse', 'l1', 'huber', got 'crossentropy'. Did you mean 'cross_entropy'?"),
     ("yaml syntax", "model:\n  layers: [{type: flatten}\ntraining: {}\n", "bad.yaml: line 3, column 1: invalid YAML"),
     ("python tag", "model: !!python/object/apply:os.system ['echo pwned']\n", "bad.yaml: line 1: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply:os.system' (only plain YAML is allowed"),
     ("not a mapping", "- 1\n- 2\n", "bad.yaml: the config must be a mapping of keys, got list."),
@@ -191,7 +191,7 @@ def accepts(section):
     return True
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
 def test_optimizer_configs_take_defaults_and_bounds_from_the_optimizer(name):
     from layerwise.config import optimizer_config
     from layerwise.optim import OPTIMIZERS

@@ -52,6 +52,59 @@ def test_mse_averages_over_every_element():
     lw.gradcheck_loss(lw.MSELoss(), y, t)
 
 
+def test_l1_matches_pytorchs_formula_and_its_gradient():
+    y, t = np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([[0.0, 2.5], [1.0, 7.0]])
+    loss = lw.L1Loss()
+    assert loss.forward(y, t) == pytest.approx((1 + 0.5 + 2 + 2) / 4, rel=1e-14)
+    assert np.array_equal(loss.backward(), np.sign(y - t) / 4)
+    lw.gradcheck_loss(lw.L1Loss(), y, t)       # away from y == t, where |.| has no derivative
+    loss.forward(np.array([[1.0]]), np.array([[1.0]]))
+    assert loss.backward()[0, 0] == 0          # sign(0) = 0, as PyTorch
+
+
+@pytest.mark.parametrize("delta", [1.0, 0.5, 2.0])
+def test_huber_matches_pytorchs_formula_and_its_gradient(delta):
+    y = np.array([[0.2, -0.3, 1.7], [3.0, -2.5, 0.9]])
+    t = np.array([[0.0, 0.4, -1.1], [0.1, 0.0, 1.0]])
+    d = y - t
+    quadratic = np.abs(d) < delta
+    want = np.where(quadratic, 0.5 * d ** 2, delta * (np.abs(d) - 0.5 * delta)).mean()
+    loss = lw.HuberLoss(delta=delta)
+    assert loss.forward(y, t) == pytest.approx(want, rel=1e-14)
+    assert np.allclose(loss.backward(), np.where(quadratic, d, delta * np.sign(d)) / d.size, rtol=1e-14)
+    lw.gradcheck_loss(lw.HuberLoss(delta=delta), y, t)
+    assert lw.HuberLoss().delta == 1.0
+    with pytest.raises(ValueError, match="'delta' parameter of HuberLoss must be a number > 0"):
+        lw.HuberLoss(delta=0)
+
+
+@pytest.mark.parametrize("name", ["mse", "l1", "huber"])
+def test_regression_losses_take_one_target_per_sample_for_one_output(name):
+    loss = lw.get_loss(name)
+    assert "regression" in loss.tasks
+    y = np.array([1.5, -0.5, 2.0])
+    assert loss.targets(y, 1).shape == (3, 1)
+    loss.check_targets(y, 1)
+    with pytest.raises(ValueError, match="expected target of shape \\(3, 2\\)"):
+        loss.check_targets(y.reshape(3, 1), 2)
+
+
+def test_bce_refuses_predictions_outside_0_1_as_pytorch_does():
+    with pytest.raises(ValueError, match="BCELoss expected probabilities in \\[0, 1\\], got values from -0.5 to 2"):
+        lw.BCELoss().forward(np.array([[-0.5], [2.0]]), np.array([[0.0], [1.0]]))
+    assert np.isfinite(lw.BCELoss().forward(np.array([[0.0], [1.0]]), np.array([[0.0], [1.0]])))
+
+
+def test_binary_losses_refuse_class_labels_for_several_outputs():
+    # 10-class labels for 10 outputs: what a 10-class dataset with bce_with_logits would give the loss
+    for loss in (lw.BCEWithLogitsLoss(), lw.BCELoss()):
+        with pytest.raises(ValueError, match="takes two classes with one output per sample.*got class labels "
+                                             "\\(N,\\) for 10 outputs.*CrossEntropyLoss"):
+            loss.check_targets(np.arange(10), 10)
+        loss.check_targets(np.array([0, 1, 1]), 1)
+        loss.check_targets(np.eye(3), 3)       # multi-label 0/1 targets
+
+
 @pytest.mark.parametrize("loss, pred, target, message", [
     (lw.CrossEntropyLoss(), Z, np.array([0, 3]), "labels must be in \\[0, 3\\)"),
     (lw.CrossEntropyLoss(), Z, np.array([0, 1, 2]), "2 predictions but 3 labels"),

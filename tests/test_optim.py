@@ -58,6 +58,33 @@ def test_adam():
     assert layer.optim_state["W"]["step"] == 3
 
 
+def test_adamw_decays_the_weights_before_the_adam_step():
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
+    p, m, v = W0.copy(), 0, 0
+    for t, g in enumerate(GRADS, 1):
+        p = p - lr * wd * p                   # decoupled: not part of the gradient the moments see
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    layer = run(lw.AdamW(lr=lr, weight_decay=wd))
+    assert np.allclose(layer.params["W"], p, rtol=1e-12, atol=1e-14)
+    assert layer.optim_state["W"]["step"] == 3
+    b, mb, vb = B0.copy(), 0, 0                # biases: Adam without decay
+    for t, g in enumerate(BGRADS, 1):
+        mb = b1 * mb + (1 - b1) * g
+        vb = b2 * vb + (1 - b2) * g * g
+        b = b - lr * (mb / (1 - b1 ** t)) / (np.sqrt(vb / (1 - b2 ** t)) + eps)
+    assert np.allclose(layer.params["b"], b, rtol=1e-12, atol=1e-14)
+
+
+def test_adamw_from_a_config_has_pytorchs_defaults():
+    from layerwise.config import optimizer_config
+    section = optimizer_config({"type": "adamw"}).model_dump()
+    assert section == {"type": "adamw", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2}
+    with pytest.raises(lw.errors.ConfigError, match="optimizer.weight_decay must be a number >= 0, got -1"):
+        optimizer_config({"type": "adamw", "weight_decay": -1.0})
+
+
 @pytest.mark.parametrize("momentum", [0.0, 0.5])
 def test_rmsprop(momentum):
     lr, alpha, eps = 0.01, 0.99, 1e-8
@@ -85,6 +112,7 @@ def test_defaults_are_pytorchs():
     assert (lw.Adam().lr, lw.Adam().betas, lw.Adam().eps) == (1e-3, (0.9, 0.999), 1e-8)
     assert (lw.RMSprop().lr, lw.RMSprop().alpha, lw.RMSprop().eps) == (1e-2, 0.99, 1e-8)
     assert (lw.Adagrad().lr, lw.Adagrad().eps) == (1e-2, 1e-10)
+    assert (lw.AdamW().lr, lw.AdamW().betas, lw.AdamW().eps, lw.AdamW().weight_decay) == (1e-3, (0.9, 0.999), 1e-8, 1e-2)
     assert (lw.SGD(0.1).momentum, lw.SGD(0.1).nesterov, lw.SGD(0.1).weight_decay) == (0, False, 0)
 
 
@@ -101,7 +129,7 @@ def test_invalid_hyperparameters_are_named(make, message):
 
 
 @pytest.mark.parametrize("opt", [lw.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), lw.Adam(weight_decay=1e-3),
-                                 lw.RMSprop(momentum=0.5), lw.Adagrad()])
+                                 lw.AdamW(), lw.RMSprop(momentum=0.5), lw.Adagrad()])
 def test_float32_model_stays_float32(opt, rng):
     model = lw.Sequential(lw.Linear(3, 4, rng=rng), lw.Tanh(), lw.Linear(4, 2, rng=rng)).set_optimizer(opt)
     loss = lw.CrossEntropyLoss()

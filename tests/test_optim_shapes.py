@@ -16,6 +16,7 @@ OPTIMIZERS = {
     "sgd_momentum": lambda: lw.SGD(lr=0.1, momentum=0.9, weight_decay=0.01),
     "sgd_nesterov": lambda: lw.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
     "adam": lambda: lw.Adam(lr=0.01, weight_decay=0.01),
+    "adamw": lambda: lw.AdamW(lr=0.01, weight_decay=0.1),
     "rmsprop": lambda: lw.RMSprop(lr=0.01, weight_decay=0.01),
     "rmsprop_momentum": lambda: lw.RMSprop(lr=0.01, momentum=0.5),
     "adagrad": lambda: lw.Adagrad(lr=0.1, weight_decay=0.01),
@@ -29,12 +30,15 @@ def reference(opt, p, grads, decay):
     wd = opt.weight_decay if decay else 0.0
     for t, g in enumerate(grads, start=1):
         d = g + wd * p
+        if isinstance(opt, lw.AdamW):              # decoupled: decay the weights, then Adam on g
+            p = p - opt.lr * wd * p
+            d = g
         if isinstance(opt, lw.SGD):
             if opt.momentum:
                 state["v"] = d if t == 1 else opt.momentum * state["v"] + d
                 d = d + opt.momentum * state["v"] if opt.nesterov else state["v"]
             p = p - opt.lr * d
-        elif isinstance(opt, lw.Adam):
+        elif isinstance(opt, (lw.Adam, lw.AdamW)):
             b1, b2 = opt.betas
             state["m"] = b1 * state.get("m", 0) + (1 - b1) * d
             state["v"] = b2 * state.get("v", 0) + (1 - b2) * d * d

@@ -5,6 +5,7 @@ no official test split.
 """
 
 import csv
+import json
 import math
 import warnings
 from pathlib import Path
@@ -164,8 +165,8 @@ def read_csv(path, label_column=-1, *, delimiter=","):
         raise DataError(f"{path}: the file is empty.")
     other = _other_delimiter(rows, delimiter) if all(len(row) == 1 for row in rows[:20]) else None
     if other is not None:
-        raise DataError(f"{path}: every line is one column when split at {delimiter!r}, but {other!r} splits "
-                        f"them evenly; set data.delimiter: {other!r}.")
+        raise DataError(f"{path}: every line is one column when split at {json.dumps(delimiter)}, but "
+                        f"{json.dumps(other)} splits them evenly; set data.delimiter: {json.dumps(other)}.")
     header = rows[0] if _has_header(rows) else None
     body, lines = (rows[1:], lines[1:]) if header else (rows, lines)
     width = len(rows[0])

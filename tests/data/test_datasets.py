@@ -233,7 +233,7 @@ def test_a_class_too_small_to_stratify_falls_back_to_a_plain_split(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(dataset="mnst"), "Unknown dataset 'mnst'; expected one of 'digits', 'mnist', 'fashion_mnist', "
+    (dict(dataset="mnst"), "Unknown dataset 'mnst'; expected one of 'digits', 'mnist', 'fashion_mnist', 'diabetes', "
                            "'npz', 'csv'. Did you mean 'mnist'?"),
     (dict(dataset="digits", normalize="minmax"), "Unknown normalize 'minmax'; expected one of 'scale'"),
     (dict(dataset="digits", val_fraction=1.0), "The 'val_fraction' parameter of load_dataset must be a float "
@@ -247,5 +247,5 @@ def test_bad_parameters(kwargs, message):
 
 
 def test_public_names():
-    assert DATASETS == ("digits", "mnist", "fashion_mnist", "npz", "csv")
+    assert DATASETS == ("digits", "mnist", "fashion_mnist", "diabetes", "npz", "csv")
     assert {"input_shape", "n_classes"} <= set(dir(Dataset))

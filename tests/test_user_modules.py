@@ -1,0 +1,88 @@
+"""User modules from YAML: the README's plugin example, the from_config hook, and size errors that name the layer."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from layerwise.cli import main
+from tests.test_config_errors import plugin_sandbox  # noqa: F401  (fixture)
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_plugin():
+    """The README's ScaledTanh example as a plugin file: the block up to its gradcheck lines."""
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if "class ScaledTanh" in b]
+    return block.split("\nreport = ")[0]
+
+
+def config(folder, layers, plugin_text, **extra):
+    (folder / "my_layers.py").write_text(plugin_text)
+    data = {"plugins": ["my_layers.py"], "model": {"layers": layers}, "training": {"epochs": 1}, **extra}
+    path = folder / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_readme_plugin_example_trains_from_yaml(tmp_path, capsys, plugin_sandbox):  # noqa: F811
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "scaledtanh"}, {"type": "linear", "units": 10}],
+                  readme_plugin(), training={"epochs": 1, "dtype": "float64"})
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"ScaledTanh\(\)\s+\(N, 64\)\s+64\n", out), out      # one scale per input feature
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--progress", "off"]) == 0
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    layer = plugin_sandbox["scaledtanh"]
+    assert layer.from_config((64,), dtype="float64").params["a"].shape == (64,)
+
+
+PLAIN = '''
+import numpy as np
+import layerwise as lw
+
+@lw.register
+class Scale(lw.Module):
+    def __init__(self, features, dtype=np.float32):
+        super().__init__()
+        self.register_param("a", np.ones(features, dtype))
+
+    def forward(self, x):
+        self._cache = x
+        return self.params["a"] * x
+
+    def backward(self, grad_y):
+        self.grads["a"] += (grad_y * self._cached()).sum(axis=0)
+        return grad_y * self.params["a"]
+'''
+
+
+def test_a_module_without_from_config_is_told_what_it_needs(tmp_path, capsys, plugin_sandbox):  # noqa: F811
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "scale"}, {"type": "linear", "units": 10}], PLAIN)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "c.yaml: model.layers[1] (scale): Scale needs 'features': give it in " \
+        "the entry, or give Scale a from_config(cls, input_shape, ...) classmethod" in err
+    assert "input shape (64,)" in err
+
+
+def test_a_wrong_size_from_a_user_module_names_the_layer_and_both_shapes(tmp_path, capsys, plugin_sandbox):  # noqa: F811
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "scale", "features": 5},
+                             {"type": "linear", "units": 10}], PLAIN)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerwise: error: c.yaml: model.layers[1] (scale) cannot take its input of shape "
+                          "(N, 64), the output of the layer before it; its parameters: a (5,).")
+    assert "broadcast" not in err and err.count("\n") == 1
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert "model.layers[1] (scale) cannot take its input of shape (N, 64)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_shape_message_of_the_module_itself_is_kept(tmp_path, capsys, plugin_sandbox):  # noqa: F811
+    checked = PLAIN.replace("        self._cache = x\n", "        self._expect_shape(x, (None, self.params['a'].size))\n"
+                            "        self._cache = x\n")
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "scale", "features": 5}], checked)
+    assert main(["validate", str(path)]) == 2
+    assert "c.yaml: model.layers[1] (scale): Scale expected input of shape (N, 5), got (2, 64)." in \
+        capsys.readouterr().err
