@@ -7,7 +7,19 @@ import numpy as np
 
 
 class GradcheckError(AssertionError):
-    """A backward pass disagrees with centered finite differences."""
+    """A backward pass disagrees with centered finite differences.
+
+    Attributes
+    ----------
+    tensor : str or None
+        The first tensor that disagrees (``"input"`` or a parameter like ``"0.W"``).
+    report : GradcheckReport or None
+        Every tensor's worst errors, the failing ones included (set by :func:`gradcheck`).
+    """
+
+    def __init__(self, message, *, tensor=None, stats=None, report=None):
+        super().__init__(message)
+        self.tensor, self.stats, self.report = tensor, stats, report
 
 
 @dataclass
@@ -33,14 +45,16 @@ def _compare(name, analytic, numeric, rtol, atol, owner):
     bad = err > atol + rtol * np.abs(numeric)
     if not np.all(np.isfinite(analytic)):
         bad |= ~np.isfinite(analytic)
+    rel = err / np.maximum(np.abs(numeric), 1e-12)
+    stats = (int(err.size), float(err.max(initial=0)), float(rel.max(initial=0)))
     if bad.any():
         worst = np.unravel_index(np.argmax(np.where(bad, err, -1)), err.shape)
         raise GradcheckError(
             f"{owner}: gradient of {name} is wrong at index {tuple(int(i) for i in worst)}: "
             f"analytic {analytic[worst]:.10g}, numeric {numeric[worst]:.10g} "
-            f"({int(bad.sum())} of {bad.size} elements off; rtol={rtol}, atol={atol}).")
-    rel = err / np.maximum(np.abs(numeric), 1e-12)
-    return (int(err.size), float(err.max(initial=0)), float(rel.max(initial=0)))
+            f"({int(bad.sum())} of {bad.size} elements off; rtol={rtol}, atol={atol}).",
+            tensor=name, stats=stats)
+    return stats
 
 
 def _numeric(f, array, eps):
@@ -112,11 +126,19 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
     analytic = {name: mod.grads[key] for name, mod, key in m.named_parameters()}
 
     report = GradcheckReport(type(module).__name__)
-    report.tensors["input"] = _compare("input", analytic_x, _numeric(lambda: objective(x)[2], x, eps),
-                                       rtol, atol, owner)
-    for name, mod, key in template.named_parameters():
-        numeric = _numeric(lambda: objective(x)[2], mod.params[key], eps)
-        report.tensors[name] = _compare(name, analytic[name], numeric, rtol, atol, owner)
+    tensors = [("input", analytic_x, x)]
+    tensors += [(name, analytic[name], mod.params[key]) for name, mod, key in template.named_parameters()]
+    first = None
+    for name, grad, array in tensors:
+        try:
+            report.tensors[name] = _compare(name, grad, _numeric(lambda: objective(x)[2], array, eps),
+                                            rtol, atol, owner)
+        except GradcheckError as e:   # go on, so that the report holds every tensor's errors
+            report.tensors[name] = e.stats
+            first = first or e
+    if first is not None:
+        first.report = report
+        raise first
     return report
 
 

@@ -82,6 +82,12 @@ def lecun_normal(shape, rng=None, dtype=np.float32):
     return _normal(np.sqrt(1.0 / fans(shape)[0]), shape, rng, dtype)
 
 
+def standard(shape, rng=None, dtype=np.float32):
+    """U(-a, a) with ``a = 1 / sqrt(fan_in)``: the "standard" initialization that Glorot and Bengio (2010,
+    eq. 1) compare theirs with; sigmoid networks so initialized saturate their top hidden layer."""
+    return _uniform(1.0 / np.sqrt(fans(shape)[0]), shape, rng, dtype)
+
+
 def zeros(shape, rng=None, dtype=np.float32):
     """All zeros (draws nothing)."""
     return np.zeros(shape, dtype)
@@ -93,7 +99,7 @@ def normal(shape, rng=None, dtype=np.float32, std=0.01):
 
 
 INITIALIZERS = {f.__name__: f for f in
-                (glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal, zeros, normal)}
+                (glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_normal, standard, zeros, normal)}
 
 
 def get_initializer(name):

@@ -35,12 +35,17 @@ class Trainer:
         Clip the global L2 norm of all gradients before each update.
     seed : int
         Seeds the shuffling Generator.
-    classification : bool
-        Compute accuracies (labels are class codes 0..C-1).
+    classification : bool, optional
+        Compute accuracies (labels are class codes 0..C-1). Default: whether the loss's first task
+        is classification (``cross_entropy``, ``bce``, ``mse``: yes; ``l1``, ``huber``: no).
     progress : "auto", "bar", "lines" or "off"
         A progress bar on a terminal, one line per epoch otherwise.
     callbacks : list of Callback (or functions ``f(trainer, event)``)
         Run after the built-in ones (NaN guard, early stopping, progress), in order.
+    augment : callable, optional
+        ``augment(xb) -> xb``, applied to each training batch (never to validation or test data), e.g.
+        :class:`~layerwise.data.augment.Augment`. Its ``state_dict()`` (the state of its Generator), if it
+        has one, is saved with the trainer's state, so a resumed run draws what the whole run would have.
 
     Notes
     -----
@@ -49,20 +54,23 @@ class Trainer:
 
     def __init__(self, model, loss="cross_entropy", *, epochs=20, batch_size=64, eval_batch_size=1024,
                  schedule=None, early_stopping=None, grad_clip_norm=None, seed=0, shuffle=True,
-                 classification=True, progress="auto", callbacks=(), stream=None):
+                 classification=None, progress="auto", callbacks=(), stream=None, augment=None):
         self.model = model
         self.loss = get_loss(loss)
         self.epochs, self.batch_size, self.eval_batch_size = int(epochs), int(batch_size), int(eval_batch_size)
         self.schedule = schedule or Schedule(self._optimizers(), epochs=epochs)
         self.grad_clip_norm = grad_clip_norm
         self.shuffle = shuffle
-        self.classification = classification
+        if classification is None:     # the loss's first task: l1 and huber are regressions, mse is not
+            classification = getattr(self.loss, "tasks", ("classification",))[0] == "classification"
+        self.classification = bool(classification)
         self.progress = progress
         self.stream = stream            # None: sys.stdout at the time of printing
         self.early_stopping = EarlyStopping(**early_stopping) if early_stopping else None
         builtin = [NaNGuard(), *([self.early_stopping] if self.early_stopping else []), ProgressLogger()]
         self.callbacks = builtin + [as_callback(cb) for cb in callbacks]
         self.rng = np.random.default_rng(seed)
+        self.augment = augment
         self.epoch = 0                  # epochs completed
         self.step = 0                   # updates done
         self.history = []
@@ -131,6 +139,8 @@ class Trainer:
         for b, start in enumerate(range(0, n, bs)):
             idx = order[start:start + bs]
             xb = np.take(X, idx, axis=0, out=buf, mode="clip") if len(idx) == len(buf) else X[idx]
+            if self.augment is not None:
+                xb = self.augment(xb)
             yb = y[idx]
             self.batch, self.batch_x = b, xb
             out = model.forward(xb)
@@ -197,6 +207,8 @@ class Trainer:
                 "rng": self.rng.bit_generator.state, "module_rngs": generator_states(self.model),
                 "schedule": self.schedule.state_dict(),
                 "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_key}}
+        if hasattr(self.augment, "state_dict"):
+            meta["augment"] = self.augment.state_dict()
         arrays = {f"optim.{k}": v for k, v in self.model.optimizer_state_dict().items()}
         for cb in self.callbacks:
             if cb.state_key:
@@ -211,6 +223,8 @@ class Trainer:
         self.rng.bit_generator.state = meta["rng"]
         set_generator_states(self.model, meta["module_rngs"])
         self.schedule.load_state_dict(meta["schedule"])
+        if "augment" in meta and hasattr(self.augment, "load_state_dict"):
+            self.augment.load_state_dict(meta["augment"])
         self.model.load_optimizer_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
         for cb in self.callbacks:
             if cb.state_key and cb.state_key in meta["callbacks"]:

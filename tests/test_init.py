@@ -12,7 +12,7 @@ def std(name, fan_in, fan_out):
     """The documented standard deviation of each initializer."""
     return {"glorot_uniform": np.sqrt(2 / (fan_in + fan_out)), "glorot_normal": np.sqrt(2 / (fan_in + fan_out)),
             "he_uniform": np.sqrt(2 / fan_in), "he_normal": np.sqrt(2 / fan_in), "lecun_normal": np.sqrt(1 / fan_in),
-            "zeros": 0.0, "normal": 0.01}[name]
+            "standard": np.sqrt(1 / (3 * fan_in)), "zeros": 0.0, "normal": 0.01}[name]
 
 
 @pytest.mark.parametrize("name", sorted(INITIALIZERS))

@@ -15,6 +15,8 @@ class ReLU(Module):
     ``dL/dx = dL/dy * 1[x > 0]`` (same shape as x): the diagonal ``D`` of the notes.
     """
 
+    output_range = (0.0, float("inf"))
+
     def forward(self, x):
         y = np.maximum(x, 0)
         self._cache = y
@@ -63,6 +65,8 @@ class Sigmoid(Module):
     ``dL/dx = dL/dy * y * (1 - y)`` (same shape as x).
     """
 
+    output_range = (0.0, 1.0)
+
     def forward(self, x):
         y = sigmoid(x)
         self._cache = y
@@ -81,6 +85,8 @@ class Tanh(Module):
     -----
     ``dL/dx = dL/dy * (1 - y^2)`` (same shape as x).
     """
+
+    output_range = (-1.0, 1.0)
 
     def forward(self, x):
         y = np.tanh(x)
@@ -118,6 +124,8 @@ class Softmax(Module):
     ``dL/dx = y * (dL/dy - sum_c(dL/dy_c * y_c))`` (same shape as x).
     For classification, feed logits to ``CrossEntropyLoss`` instead: it is exact and stable.
     """
+
+    output_range = (0.0, 1.0)
 
     def forward(self, x):
         y = softmax(x)

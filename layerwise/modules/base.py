@@ -9,6 +9,11 @@ import numpy as np
 _hook_ids = itertools.count()
 
 
+class ShapeError(ValueError):
+    """A module got an input of a shape it cannot take; the message names the shape it expected and
+    the one it got. Raised by ``Module._expect_shape``; the model builder passes the message on as is."""
+
+
 class HookHandle:
     """What ``register_forward_hook`` and ``register_backward_hook`` return; ``.remove()`` detaches."""
 
@@ -67,6 +72,9 @@ class Module:
         Set recursively by :meth:`train` and :meth:`eval`.
     frozen : bool
         When True, :meth:`update` leaves the parameters alone (and zeroes the grads).
+    output_range : (low, high) or None
+        A class attribute: the interval every output lies in (Sigmoid ``(0, 1)``), or None when it
+        is unbounded or not known. A loss that takes probabilities checks the last layer's.
 
     Notes
     -----
@@ -74,6 +82,8 @@ class Module:
     :class:`Sequential` and :class:`Linear` (the trainer's choice, since its input is data); it
     leaves no state behind. A subclass may accept ``input_grad`` in its own ``backward`` too.
     """
+
+    output_range = None
 
     def __init__(self):
         self.params = {}
@@ -169,7 +179,10 @@ class Module:
         """Build from a config entry; ``input_shape`` (no batch axis) is what the layer before gives.
 
         The default passes the entry's keys to ``__init__``. Layers whose sizes follow from the
-        input (``Linear``) override this to infer them.
+        input override this to infer them, as ``Linear`` does (``in_features = input_shape[0]``);
+        its keyword arguments are the keys an entry may have (``dtype`` and ``rng`` are filled in by
+        the builder when taken). The model builder calls it, then runs one forward on a probe batch
+        to learn the output shape the next layer gets.
         """
         return cls(**kwargs)
 
@@ -324,7 +337,7 @@ class Module:
             return
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         hint = " Add a Flatten before it?" if x.ndim > len(shape) else ""
-        raise ValueError(f"{type(self).__name__} expected input of shape {want}, "
+        raise ShapeError(f"{type(self).__name__} expected input of shape {want}, "
                          f"got {tuple(x.shape)}.{hint}")
 
     def extra_repr(self):

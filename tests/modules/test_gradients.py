@@ -14,7 +14,35 @@ CASES = {
     "softmax": (lambda rng: lw.Softmax(), (5, 4)),
     "flatten": (lambda rng: lw.Flatten(), (3, 2, 2, 2)),
     "dropout": (lambda rng: lw.Dropout(0.4, rng=rng), (6, 5)),
+    "conv2d": (lambda rng: lw.Conv2d(2, 3, 3, padding=1, rng=rng), (2, 2, 6, 6)),
+    "conv2d stride 2, 2x3 kernel, odd sizes": (lambda rng: lw.Conv2d(3, 2, (2, 3), stride=2, rng=rng), (2, 3, 7, 9)),
+    "conv2d pads (2, 1), strides (1, 3), no bias": (
+        lambda rng: lw.Conv2d(2, 2, 3, stride=(1, 3), padding=(2, 1), bias=False, rng=rng), (2, 2, 5, 7)),
+    "conv2d one channel (transposed columns)": (lambda rng: lw.Conv2d(1, 3, 3, padding=1, rng=rng), (3, 1, 5, 4)),
+    "conv2d stride = kernel (col2im by reshape)": (lambda rng: lw.Conv2d(2, 3, 2, stride=2, rng=rng), (2, 2, 6, 4)),
+    "conv2d stride > kernel": (lambda rng: lw.Conv2d(2, 2, 2, stride=3, padding=1, rng=rng), (2, 2, 7, 5)),
+    "maxpool2d": (lambda rng: lw.MaxPool2d(2), (2, 3, 6, 6)),
+    "maxpool2d odd sizes": (lambda rng: lw.MaxPool2d(2), (2, 2, 7, 5)),
+    "maxpool2d overlapping 3x3 stride 2": (lambda rng: lw.MaxPool2d(3, stride=2), (2, 2, 7, 8)),
+    "maxpool2d 2x3 stride (1, 2)": (lambda rng: lw.MaxPool2d((2, 3), stride=(1, 2)), (2, 2, 5, 8)),
+    "avgpool2d": (lambda rng: lw.AvgPool2d(2), (2, 3, 6, 6)),
+    "avgpool2d overlapping 3x2 stride 1": (lambda rng: lw.AvgPool2d((3, 2), stride=1), (2, 2, 5, 6)),
+    "avgpool2d odd sizes": (lambda rng: lw.AvgPool2d(3), (2, 2, 7, 8)),
+    "globalavgpool2d": (lambda rng: lw.GlobalAvgPool2d(), (3, 2, 5, 4)),
+    "batchnorm1d": (lambda rng: lw.BatchNorm1d(4), (6, 4)),
+    "batchnorm2d": (lambda rng: lw.BatchNorm2d(3), (4, 3, 5, 3)),
+    "batchnorm": (lambda rng: lw.BatchNorm(3), (4, 3, 5)),
+    "batchnorm from a config entry (2d)": (lambda rng: MODULES["batchnorm"].from_config((3, 4, 2)), (3, 3, 4, 2)),
+    "batchnorm2d in eval mode": (lambda rng: _eval_batchnorm(rng), (4, 3, 2, 2)),
 }
+
+
+def _eval_batchnorm(rng):
+    bn = lw.BatchNorm2d(3)
+    bn.params["gamma"][:] = rng.uniform(0.5, 2, 3)
+    bn.buffers["running_mean"][:] = rng.normal(size=3)
+    bn.buffers["running_var"][:] = rng.uniform(0.5, 2, 3)
+    return bn.eval()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -1,0 +1,127 @@
+"""2-D convolution (cross-correlation, as in every deep-learning framework) through im2col."""
+
+import numpy as np
+
+from ..init import as_generator, get_initializer
+from ._im2col import Scratch, col2im, expect_nchw, im2col, output_hw, pair
+from .base import Module
+from .linear import _check_int
+from .registry import register
+
+
+@register
+class Conv2d(Module):
+    r"""2-D convolution over NCHW inputs: ``y[n, o] = b[o] + sum_c W[o, c] (*) x[n, c]``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int >= 1
+    kernel_size : int or (int, int)
+        ``(kh, kw)``.
+    stride : int or (int, int), default 1
+    padding : int or (int, int), default 0
+        Zeros added on both sides of H and W.
+    bias : bool, default True
+    init : str or callable, default "glorot_uniform"
+        A name from ``layerwise.init.INITIALIZERS`` or ``f(shape, rng, dtype)``; fans count the
+        receptive field (``fan_in = in_channels * kh * kw``). Use ``"he_uniform"`` before ReLUs.
+    rng : numpy.random.Generator or int or None
+    dtype : float dtype, default float32
+
+    Notes
+    -----
+    Forward, with x (N, C, H, W) zero-padded to ``x_p``, W (O, C, kh, kw), b (O,), y (N, O, Ho, Wo),
+    ``Ho = (H + 2 ph - kh) // sh + 1`` (Wo alike)::
+
+        y[n, o, i, j] = b[o] + sum_{c, u, v} W[o, c, u, v] x_p[n, c, i sh + u, j sw + v]
+
+    As one product: ``X = im2col(x)`` (N Ho Wo, kh kw C + 1) holds one window per row (channels last)
+    and a last column of ones; ``W_m`` (kh kw C + 1, O) is W reordered alike with b as its last row, and
+    ``Y = X @ W_m`` (N Ho Wo, O) is y channels-last (without a bias: no ones, no last row).
+    With ``G = dL/dy`` in the same layout (N Ho Wo, O), ``delta`` of this layer:
+
+    - ``dL/dW_m = X.T @ G`` (kh kw C + 1, O): its first kh kw C rows reordered back to (O, C, kh, kw)
+      are ``dL/dW``, its last row (the ones against G) is ``dL/db = G.sum(0)`` (O,);
+    - ``dL/dX = G @ W_m.T`` (N Ho Wo, kh kw C) without the bias row, computed as kh kw blocks
+      ``G @ W_uv`` (N Ho Wo, C), one per kernel offset (u, v) with ``W_uv = W[:, :, u, v]`` (O, C);
+    - ``dL/dx = col2im(dL/dX)`` (N, C, H, W): each block is added back at the pixels its offset read,
+      the adjoint of im2col (padding dropped).
+
+    ``backward(g, input_grad=False)`` skips the last product (the first layer's input is data).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *, bias=True,
+                 init="glorot_uniform", rng=None, dtype=np.float32):
+        super().__init__()
+        in_channels = _check_int(in_channels, "in_channels", "Conv2d")
+        out_channels = _check_int(out_channels, "out_channels", "Conv2d")
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = pair(stride, "stride", "Conv2d")
+        self.padding = pair(padding, "padding", "Conv2d", low=0)
+        shape = (out_channels, in_channels, *self.kernel_size)
+        self.register_param("W", get_initializer(init)(shape, as_generator(rng), dtype))
+        if bias:
+            self.register_param("b", np.zeros(out_channels, dtype), decay=False)
+        self._scratch = Scratch()
+
+    @classmethod
+    def from_config(cls, input_shape, *, filters, kernel_size, stride=1, padding=0, bias=True,
+                    init="glorot_uniform", rng=None, dtype=np.float32):
+        """Build from ``{type: conv2d, filters: 32, kernel_size: 3, padding: 1}``; channels come from the input."""
+        if len(input_shape) != 3:
+            raise ValueError("conv2d expects images (N, C, H, W), but the layer before it gives "
+                             f"(N, {', '.join(map(str, input_shape))}).")
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"filters must be an int >= 1, got {filters!r}.")
+        layer = cls(input_shape[0], filters, kernel_size, stride, padding, bias=bias, init=init, rng=rng,
+                    dtype=dtype)
+        output_hw("Conv2d", input_shape[1:], layer.kernel_size, layer.stride, layer.padding)
+        return layer
+
+    @classmethod
+    def param_shapes(cls, input_shape, *, filters, kernel_size, bias=True, **_):
+        """The shapes of the parameters ``from_config`` would create, before creating them (memory check)."""
+        kh, kw = pair(kernel_size, "kernel_size", "Conv2d")
+        return {"W": (filters, input_shape[0], kh, kw), **({"b": (filters,)} if bias else {})}
+
+    def forward(self, x):
+        """(N, C, H, W) -> (N, O, Ho, Wo), an NCHW view of channels-last memory."""
+        W = self.params["W"]
+        expect_nchw("Conv2d", x, W.shape[1])
+        ho, wo = output_hw("Conv2d", x.shape[2:], self.kernel_size, self.stride, self.padding)
+        if x.dtype != W.dtype:
+            x = x.astype(W.dtype)
+        x_nhwc = x.transpose(0, 2, 3, 1)
+        bias = "b" in self.params
+        cols = im2col(x_nhwc, self.kernel_size, self.stride, self.padding, self._scratch, ones=bias)
+        W_m = W.transpose(2, 3, 1, 0).reshape(-1, W.shape[0])      # (kh kw C, O), im2col's row order
+        if bias:   # the bias is the last row: it meets im2col's column of ones
+            W_m = np.concatenate([W_m, self.params["b"][None]])
+        self._cache = (cols, W_m, x_nhwc.shape)
+        y = np.matmul(cols, W_m)
+        return y.reshape(len(x), ho, wo, W.shape[0]).transpose(0, 3, 1, 2)
+
+    def backward(self, grad_y, input_grad=True):
+        """(N, O, Ho, Wo) -> (N, C, H, W); adds to grads["W"], grads["b"]. ``input_grad=False`` skips dL/dx."""
+        cols, W_m, shape = self._cached()
+        (kh, kw), c, O = self.kernel_size, shape[3], W_m.shape[1]
+        k = kh * kw * c
+        G = grad_y.transpose(0, 2, 3, 1).reshape(-1, O)   # free when grad_y is channels-last already
+        dW_m = np.matmul(cols.T, G)                         # with the bias: its last row is G.sum(0)
+        self.grads["W"] += dW_m[:k].reshape(kh, kw, c, O).transpose(3, 2, 0, 1)
+        if "b" in self.grads:
+            self.grads["b"] += dW_m[k]
+        if not input_grad:
+            return None
+        # one (M, O) @ (O, C) block per kernel offset, stacked (kh kw, M, C): col2im adds whole blocks
+        blocks = np.matmul(G, W_m[:k].reshape(kh * kw, c, O).transpose(0, 2, 1))
+        return col2im(blocks, shape, self.kernel_size, self.stride, self.padding).transpose(0, 3, 1, 2)
+
+    def extra_repr(self):
+        o, c, kh, kw = self.params["W"].shape
+        parts = [f"{c} -> {o}", f"kernel_size=({kh}, {kw})"]
+        if self.stride != (1, 1):
+            parts.append(f"stride={self.stride}")
+        if self.padding != (0, 0):
+            parts.append(f"padding={self.padding}")
+        return ", ".join(parts) + ("" if "b" in self.params else ", bias=False")

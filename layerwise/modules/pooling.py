@@ -1,0 +1,170 @@
+"""Pooling over NCHW inputs: MaxPool2d, AvgPool2d, GlobalAvgPool2d.
+
+Windows are read as strided views, one per kernel offset along an axis (``x[:, :, :, v::sw]`` cropped
+to Wo columns). The loops below run over those offsets only; each step works on every image, channel
+and pixel at once, in whatever memory order ``x`` has (channels-last after a convolution), and
+allocates in that order, so the layers after it keep it.
+"""
+
+import numpy as np
+
+from ._im2col import expect_nchw, output_hw, pair
+from .base import Module
+from .registry import register
+
+
+def _along(a, axis, kernel, stride, n):
+    """The ``kernel`` strided views of ``a`` along ``axis`` (2: rows, 3: columns), one per offset o:
+    ``a[..., o + stride i, ...]`` for i < n."""
+    index = [slice(None)] * a.ndim
+    views = []
+    for o in range(kernel):
+        index[axis] = slice(o, o + stride * (n - 1) + 1, stride)
+        views.append(a[tuple(index)])
+    return views
+
+
+def _max_along(a, axis, kernel, stride, n):
+    """Maximum over the windows along one axis and the offset that won (the first on ties), or None for 1."""
+    views = _along(a, axis, kernel, stride, n)
+    best, won = views[0], None
+    for o, v in enumerate(views[1:], 1):
+        better = np.greater(v, best)        # strict: an equal value later in the window loses
+        best = np.maximum(best, v, out=None if o == 1 else best)
+        if won is None:
+            won = better.astype(np.min_scalar_type(kernel - 1))
+        else:
+            np.copyto(won, o, where=better, casting="unsafe")
+    return best, won
+
+
+def _scatter_along(g, won, axis, kernel, stride, size, like):
+    """The adjoint of one windowed axis: ``g`` added back at offset o where ``won == o`` (everywhere if
+    ``won`` is None), into a zero array of extent ``size`` along ``axis``, in the memory order of ``like``."""
+    shape = list(g.shape)
+    shape[axis] = size
+    out = np.zeros_like(like, shape=shape)
+    views = _along(out, axis, kernel, stride, g.shape[axis])
+    for o, view in enumerate(views):
+        # masks as floats of g's dtype: a bool operand would be cast element by element on mixed layouts
+        part = g if won is None else g * (won == o).astype(g.dtype)
+        if stride < kernel:                  # overlapping windows share pixels
+            view += part
+        else:
+            np.copyto(view, part)
+    return out
+
+
+class _Pool2d(Module):
+    """Shared parts of the window poolings: arguments and output size.
+
+    A 2-D window reduces in two passes, each looping over the offsets along one axis: first along W
+    (for every input row and output column), then along H. That is kh + kw strided operations over
+    whole batches instead of kh * kw; the backward pass runs the two adjoints in reverse.
+    """
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = pair(kernel_size, "kernel_size", name)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", name)
+
+    def _output_hw(self, x):
+        expect_nchw(type(self).__name__, x)
+        return output_hw(type(self).__name__, x.shape[2:], self.kernel_size, self.stride, (0, 0))
+
+    def extra_repr(self):
+        stride = "" if self.stride == self.kernel_size else f", stride={self.stride}"
+        return f"kernel_size={self.kernel_size}{stride}"
+
+
+@register
+class MaxPool2d(_Pool2d):
+    r"""Maximum over each ``kh x kw`` window, moved by ``stride`` (default: the kernel size).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Default ``kernel_size`` (windows tile the input); smaller strides overlap windows.
+
+    Notes
+    -----
+    Forward: ``y[n, c, i, j] = max_{u, v} x[n, c, i sh + u, j sw + v]`` with y (N, C, Ho, Wo),
+    ``Ho = (H - kh) // sh + 1``, computed as ``max_u (max_v ...)``. The winning offset (u, v) is the
+    first in row-major order on ties, as in PyTorch: the first row that holds the maximum, and in it
+    the first column.
+    Backward, ``g = dL/dy`` (N, C, Ho, Wo): ``dL/dx[n, c, i sh + u, j sw + v] += g[n, c, i, j]`` at the
+    winning (u, v) only (N, C, H, W): each window's gradient goes to one maximum; overlapping windows add.
+    """
+
+    def forward(self, x):
+        """(N, C, H, W) -> (N, C, Ho, Wo)."""
+        ho, wo = self._output_hw(x)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        rows, won_w = _max_along(x, 3, kw, sw, wo)
+        y, won_h = _max_along(rows, 2, kh, sh, ho)
+        self._cache = (x, won_w, won_h)
+        return y if kh * kw > 1 else y.copy(order="K")
+
+    def backward(self, grad_y):
+        """(N, C, Ho, Wo) -> (N, C, H, W)."""
+        x, won_w, won_h = self._cached()
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        rows = _scatter_along(grad_y, won_h, 2, kh, sh, x.shape[2], x)
+        return _scatter_along(rows, won_w, 3, kw, sw, x.shape[3], x)
+
+
+@register
+class AvgPool2d(_Pool2d):
+    r"""Mean over each ``kh x kw`` window, moved by ``stride`` (default: the kernel size).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+
+    Notes
+    -----
+    Forward: ``y[n, c, i, j] = (1 / (kh kw)) sum_{u, v} x[n, c, i sh + u, j sw + v]`` (N, C, Ho, Wo).
+    Backward: ``dL/dx[n, c, i sh + u, j sw + v] += g[n, c, i, j] / (kh kw)`` for every offset (u, v).
+    """
+
+    def forward(self, x):
+        """(N, C, H, W) -> (N, C, Ho, Wo)."""
+        ho, wo = self._output_hw(x)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        rows = sum(_along(x, 3, kw, sw, wo))
+        y = sum(_along(rows, 2, kh, sh, ho))
+        y *= 1.0 / (kh * kw)
+        self._cache = x
+        return y
+
+    def backward(self, grad_y):
+        """(N, C, Ho, Wo) -> (N, C, H, W)."""
+        x = self._cached()
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        rows = _scatter_along(grad_y * (1.0 / (kh * kw)), None, 2, kh, sh, x.shape[2], x)
+        return _scatter_along(rows, None, 3, kw, sw, x.shape[3], x)
+
+
+@register
+class GlobalAvgPool2d(Module):
+    r"""Mean over all of H and W: (N, C, H, W) -> (N, C).
+
+    Notes
+    -----
+    Forward: ``y[n, c] = (1 / (H W)) sum_{i, j} x[n, c, i, j]``.
+    Backward: ``dL/dx[n, c, i, j] = g[n, c] / (H W)`` (N, C, H, W).
+    """
+
+    def forward(self, x):
+        """(N, C, H, W) -> (N, C)."""
+        expect_nchw("GlobalAvgPool2d", x)
+        self._cache = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, grad_y):
+        """(N, C) -> (N, C, H, W)."""
+        shape = self._cached()
+        return np.broadcast_to((grad_y / (shape[2] * shape[3]))[:, :, None, None], shape).copy()
