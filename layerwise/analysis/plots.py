@@ -84,7 +84,8 @@ def plot_bars(labels, values, path, *, ylabel="test accuracy", title=None):
         if np.isfinite(v):
             ax.text(v, yi, f" {v:.4f}", va="center")
     finite = [v for v in values if np.isfinite(v)]
-    lo = min(finite + [1.0]) * 0.9 if finite else 0
+    low = min(finite + [1.0])
+    lo = (low * 0.9 if low > 0 else low - 0.1) if finite else 0     # R^2 may be below 0
     ax.set_xlim(lo, 1.05)                                   # room for the value labels right of 1.0
     ax.set_xticks([t for t in ax.get_xticks() if lo <= t <= 1.0 + 1e-9])   # no tick beyond accuracy 1
     return _save(plt, fig, path)

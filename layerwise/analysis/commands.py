@@ -1,0 +1,278 @@
+"""The analysis subcommands of ``layerwise``: check, saliency, attack, dream, time.
+
+Each handler takes the parsed arguments and returns the exit status; errors a user can fix raise a
+:class:`~layerwise.errors.LayerwiseError`, which the CLI prints on one line with exit status 2.
+"""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..errors import DataError, LayerwiseError
+
+EXAMPLES = {
+    "check": "examples:\n  layerwise check my_layers.py:ScaledTanh --args '{\"features\": 8}'\n"
+             "  layerwise check my_layers.py:MyConv --input-shape 2,3,8,8\n  layerwise check --all",
+    "saliency": "example:\n  layerwise saliency runs/digits_mlp --n 16",
+    "attack": "examples:\n  layerwise attack runs/digits_mlp --eps 0,0.05,0.1,0.2\n"
+              "  layerwise attack runs/digits_mlp --eps 0,0.05,0.1 --steps 10",
+    "dream": "examples:\n  layerwise dream runs/digits_mlp\n  layerwise dream runs/digits_mlp --class 3 --from-test 0\n"
+             "  layerwise dream runs/digits_mlp --layer 2 --unit 0,1,2,3",
+    "time": "example:\n  layerwise time configs/digits_mlp.yaml --batch-size 128",
+}
+
+
+def _floats(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise LayerwiseError(f"expected comma-separated numbers such as 0,0.05,0.1; got {text!r}.") from None
+    if not values or any(not np.isfinite(v) or v < 0 for v in values):
+        raise LayerwiseError(f"expected comma-separated numbers >= 0 such as 0,0.05,0.1; got {text!r}.")
+    return values
+
+
+def _ints(text, what, low=0):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < low for v in values):
+        raise LayerwiseError(f"{what} must be comma-separated integers >= {low}, got {text!r}.")
+    return values
+
+
+def add_commands(command):
+    """Add the analysis subcommands with ``command(name, help) -> parser`` (the CLI's factory)."""
+    c = command("check", "Gradient-check a module against finite differences, in training and eval mode; "
+                "exit 1 when a gradient is wrong.")
+    c.add_argument("module", nargs="?", metavar="FILE.py:ClassName", help="the module class to check")
+    c.add_argument("--args", default="{}", metavar="JSON", help="the constructor's keyword arguments as JSON")
+    c.add_argument("--input-shape", metavar="N,D,...", help="the input's shape (default 4,8)")
+    c.add_argument("--all", action="store_true", help="check every registered module")
+    c.add_argument("--seed", type=int, default=0)
+
+    s = command("saliency", "Draw the gradient of the predicted class's score with respect to the input.")
+    s.add_argument("run_dir", help="a run directory written by 'layerwise train'")
+    s.add_argument("--n", type=int, default=16, help="test samples to draw (default 16)")
+    s.add_argument("--out", metavar="DIR", help="output folder (default: the run directory)")
+
+    a = command("attack", "Adversarial examples on the test set (FGSM, or PGD with --steps); attack.json and plots.")
+    a.add_argument("run_dir", help="a run directory written by 'layerwise train'")
+    a.add_argument("--eps", default="0,0.05,0.1,0.2", help="comma-separated eps values (default 0,0.05,0.1,0.2)")
+    a.add_argument("--steps", type=int, default=0, help="iterate k projected steps (PGD) instead of one")
+    a.add_argument("--n", type=int, default=10, help="test images per row of the example grid (default 10)")
+    a.add_argument("--out", metavar="DIR", help="output folder (default: the run directory)")
+
+    d = command("dream", "Gradient ascent on the input to maximise a class score or a unit; one image each.")
+    d.add_argument("run_dir", help="a run directory written by 'layerwise train'")
+    d.add_argument("--class", dest="classes", metavar="C[,C...]", help="classes (default: all)")
+    d.add_argument("--layer", metavar="L", help="a module path from the model summary, such as 2 or 3.1")
+    d.add_argument("--unit", metavar="U[,U...]", help="units of --layer (default: the first 10)")
+    d.add_argument("--from-test", type=int, metavar="INDEX", help="start from this test image instead of noise")
+    d.add_argument("--steps", type=int, default=200, help="ascent steps (default 200)")
+    d.add_argument("--lr", type=float, default=0.01, help="step size per input value, in RMS units (default 0.01)")
+    d.add_argument("--l2", type=float, default=1.0,
+                   help="weight of the pull towards the mean training input (default 1.0; 0 turns it off)")
+    d.add_argument("--jitter", type=int, default=1, help="random shift of up to this many pixels per step")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", metavar="DIR", help="output folder (default: the run directory)")
+
+    t = command("time", "Forward and backward time of each layer for one batch, in float32 and float64.")
+    t.add_argument("config", help="the YAML config file")
+    t.add_argument("--batch-size", type=int, help="default: the config's training.batch_size")
+    t.add_argument("--repeats", type=int, default=20, help="steps timed; medians are shown (default 20)")
+    for q in (s, a, d, t):
+        q.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key (for example data.path); repeatable")
+    for name, q in (("check", c), ("saliency", s), ("attack", a), ("dream", d), ("time", t)):
+        q.epilog = EXAMPLES[name]
+
+
+def _out(args):
+    out = Path(args.out or args.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+# -- check --------------------------------------------------------------------------------------
+def run_check(args):
+    import sys
+    from .check import check_all, check_class, format_results, load_class
+    if args.all == bool(args.module):
+        raise LayerwiseError("check takes FILE.py:ClassName or --all (one of them). "
+                             "Example: layerwise check my_layers.py:ScaledTanh")
+    if args.all:
+        results = list(check_all(seed=args.seed).values())
+    else:
+        try:
+            kwargs = json.loads(args.args)
+        except json.JSONDecodeError as e:
+            raise LayerwiseError(f"--args must be a JSON object such as '{{\"features\": 8}}': {e}.") from None
+        if not isinstance(kwargs, dict):
+            raise LayerwiseError(f"--args must be a JSON object such as '{{\"features\": 8}}', got {args.args!r}.")
+        shape = tuple(_ints(args.input_shape, "--input-shape", 1)) if args.input_shape else None
+        results = [check_class(load_class(args.module), kwargs=kwargs, input_shape=shape, seed=args.seed)]
+    print(format_results(results))
+    bad = [r for r in results if not r.ok]
+    for r in bad:
+        print(f"layerwise: check in {r.failure.mode} mode: {r.failure}", file=sys.stderr)
+    if not bad:
+        print(f"all gradients match finite differences ({len(results)} module{'s' if len(results) > 1 else ''}, "
+              "training and eval mode)")
+    return 1 if bad else 0
+
+
+# -- saliency, attack, dream --------------------------------------------------------------------
+def run_saliency(args):
+    from .runs import first_per_class, load_run
+    from .saliency import plot_feature_saliency, plot_saliency, saliency
+    if args.n < 1:
+        raise LayerwiseError(f"--n must be >= 1, got {args.n}.")
+    r = load_run(args.run_dir, overrides=args.overrides).require_classification("saliency")
+    d = r.data
+    idx = first_per_class(d.y_test, args.n, d.n_classes)
+    grad, predicted = saliency(r.model, d.X_test[idx], labels=r.loss.labels)
+    out = _out(args) / "saliency.png"
+    if r.is_image:
+        plot_saliency(d.X_test[idx], grad, predicted, d.y_test[idx], r.classes, out,
+                      title=f"{r.config.name}: saliency |d score(predicted) / d input|")
+    else:
+        plot_feature_saliency(grad, out, title=f"{r.config.name}: mean |d score(predicted) / d input|")
+    print(f"saliency of {len(idx)} test samples -> {out}")
+    return 0
+
+
+def run_attack(args):
+    from .adversarial import attack, plot_attack_accuracy
+    from .images import plot_image_grid
+    from ..checkpoint import atomic_write
+    from .runs import first_per_class, load_run
+    eps_values = _floats(args.eps)
+    if args.steps < 0:
+        raise LayerwiseError(f"--steps must be >= 0, got {args.steps}.")
+    r = load_run(args.run_dir, overrides=args.overrides).require_classification("attack")
+    d, out = r.data, _out(args)
+    name = f"PGD, {args.steps} steps" if args.steps > 1 else "FGSM"
+    order = first_per_class(d.y_test, args.n, d.n_classes)       # shown first, then the rest
+    rest = np.setdiff1d(np.arange(len(d.y_test)), order)
+    X, y = d.X_test[np.r_[order, rest]], d.y_test[np.r_[order, rest]]
+    result = attack(r.model, r.loss, X, y, eps_values, steps=args.steps, clip=r.value_range, keep=len(order))
+    record = {"accuracy": {repr(e): a for e, a in result["accuracy"].items()}, "attack": name.split(",")[0].lower(),
+              "steps": max(args.steps, 1), "clip": list(r.value_range), "n_test": int(len(y))}
+    atomic_write(out / "attack.json", json.dumps(record, indent=2) + "\n")
+    plot_attack_accuracy({name: result["accuracy"]}, out / "attack_accuracy.png",
+                         title=f"{r.config.name}: test accuracy under {name}")
+    names = [str(c) for c in r.classes]
+    if r.is_image:
+        cells, labels = [], []
+        for eps, (xs, ps) in result["examples"].items():
+            labels.append(f"eps {eps:g}")
+            cells += [{"image": xs[i], "caption": names[ps[i]], "vmin": r.value_range[0], "vmax": r.value_range[1],
+                       "color": "black" if ps[i] == y[i] else "tab:red"} for i in range(len(xs))]
+        plot_image_grid(cells, out / "attack_examples.png", ncols=len(order), row_labels=labels,
+                        title=f"{name}: predictions on perturbed test images (red: wrong)")
+    width = max(len(k) for k in record["accuracy"])
+    print(f"{name} on {len(y)} test samples, inputs clipped to [{r.value_range[0]:g}, {r.value_range[1]:g}]")
+    for k, v in record["accuracy"].items():
+        print(f"  eps {k:<{width}}  accuracy {v:.4f}")
+    print(f"-> {out / 'attack.json'}, attack_accuracy.png{', attack_examples.png' if r.is_image else ''}")
+    return 0
+
+
+def run_dream(args):
+    from ..checkpoint import atomic_write
+    from .dream import dream, truncate
+    from .images import plot_image_grid
+    from .runs import load_run
+    if (args.unit is not None) and args.layer is None:
+        raise LayerwiseError("--unit needs --layer (the module whose unit to maximise).")
+    if args.layer is not None and args.classes is not None:
+        raise LayerwiseError("give either --class or --layer, not both.")
+    r = load_run(args.run_dir, overrides=args.overrides).require_classification("dream")
+    d = r.data
+    lo, hi = r.value_range
+    mean = d.X_train.mean(axis=0)
+    if args.layer is not None:
+        try:
+            probe = truncate(r.model, args.layer).forward(d.X_test[:1])
+        except ValueError as e:
+            raise LayerwiseError(f"--layer: {e}") from None
+        units = _ints(args.unit, "--unit") if args.unit else list(range(min(10, probe.shape[1])))
+        if max(units) >= probe.shape[1]:
+            raise LayerwiseError(f"--unit {max(units)}: layer {args.layer} has {probe.shape[1]} units (0 to "
+                                 f"{probe.shape[1] - 1}).")
+        targets = [("unit", u) for u in units]
+    else:
+        classes = _ints(args.classes, "--class") if args.classes else list(range(d.n_classes))
+        if max(classes) >= d.n_classes:
+            raise LayerwiseError(f"--class {max(classes)}: the model has {d.n_classes} classes (0 to {d.n_classes - 1}).")
+        targets = [("class", c) for c in classes]
+    if args.from_test is not None:
+        if not 0 <= args.from_test < len(d.X_test):
+            raise LayerwiseError(f"--from-test must be in 0..{len(d.X_test) - 1}, got {args.from_test}.")
+        x0 = np.repeat(d.X_test[args.from_test:args.from_test + 1], len(targets), axis=0)
+    else:   # the mean training input plus a little noise
+        noise = np.random.default_rng(args.seed).normal(0, 0.05 * (hi - lo), size=(len(targets), *d.input_shape))
+        x0 = np.clip(mean + noise, lo, hi).astype(d.X_test.dtype)
+    kw = dict(steps=args.steps, lr=args.lr, l2=args.l2, jitter=args.jitter, clip=(lo, hi), ref=mean, seed=args.seed)
+    if args.layer is None:   # classes in one batch; units one by one (each its own objective)
+        x, before, after = dream(r.model, x0, classes=[v for _, v in targets], **kw)
+    else:
+        parts = [dream(r.model, x0[i:i + 1], layer=args.layer, unit=u, **kw) for i, (_, u) in enumerate(targets)]
+        x, before, after = (np.concatenate(p) for p in zip(*parts))
+    names = [str(c) for c in r.classes]
+    label = (lambda v: f"class {names[v]}") if args.layer is None else (lambda v: f"unit {v}")
+    out = _out(args)
+    record = {"target": "class" if args.layer is None else f"layer {args.layer}",
+              "start": "noise" if args.from_test is None else f"test image {args.from_test}",
+              "scores": [{"target": label(v), "before": float(b), "after": float(a)}
+                         for (_, v), b, a in zip(targets, before, after)]}
+    atomic_write(out / "dream.json", json.dumps(record, indent=2) + "\n")
+    if r.is_image:
+        cells = [{"image": x[i], "caption": f"{label(v)}\n{before[i]:.2g} -> {after[i]:.3g}", "vmin": lo, "vmax": hi}
+                 for i, (_, v) in enumerate(targets)]
+        plot_image_grid(cells, out / "dream.png", ncols=min(len(cells), 10),
+                        title=f"{r.config.name}: inputs that maximise each {'class score' if args.layer is None else 'unit'}")
+    for s in record["scores"]:
+        print(f"  {s['target']:<10} score {s['before']:.4g} -> {s['after']:.4g}")
+    print(f"-> {out / 'dream.json'}{', dream.png' if r.is_image else ''}")
+    return 0
+
+
+# -- time ---------------------------------------------------------------------------------------
+def run_time(args):
+    from .. import run
+    from ..config import load_config
+    from ..data import KNOWN_SHAPES
+    from .timing import format_timing, time_both
+    config = load_config(args.config, args.overrides)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise LayerwiseError(f"--batch-size must be >= 1, got {args.batch_size}.")
+    if args.repeats < 1:
+        raise LayerwiseError(f"--repeats must be >= 1, got {args.repeats}.")
+    bs = args.batch_size or config.training.batch_size
+    rng = np.random.default_rng(config.seed)
+    try:
+        data = run.load_data(config)
+        shape = data.input_shape
+        rows = np.arange(bs) % len(data.X_train)   # the first training samples, repeated if too few
+        x, y = data.X_train[rows], data.y_train[rows]
+    except DataError:
+        if config.data.dataset not in KNOWN_SHAPES:
+            raise
+        shape, n_classes = KNOWN_SHAPES[config.data.dataset]   # files not there: random images of the shape
+        data = SimpleNamespace(input_shape=shape, n_classes=n_classes)
+        x, y = rng.random((bs, *shape)), rng.integers(0, n_classes, bs)
+    model, trainer = run.build(config, data)
+    results = time_both(model, trainer.loss, x, y, repeats=args.repeats)
+    print(f"{config.name}: one training step on a batch of {bs} samples of shape {tuple(shape)}, median of "
+          f"{args.repeats} steps")
+    print(format_timing(results))
+    return 0
+
+
+HANDLERS = {"check": run_check, "saliency": run_saliency, "attack": run_attack, "dream": run_dream,
+            "time": run_time}

@@ -1,0 +1,81 @@
+"""A finished run brought back with its data split, for the analysis commands.
+
+:func:`layerwise.load_run` gives the trained model; the analysis tools also need the test split (and
+the training split's range and mean), which :func:`load_run` here adds from the run's config.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LayerwiseError
+
+
+@dataclass
+class LoadedRun:
+    """What the analysis tools need from a run: the trained model, its loss, the data and the config."""
+
+    run_dir: Path
+    config: object
+    model: object
+    loss: object
+    data: object
+
+    @property
+    def classes(self):
+        return [c.item() if hasattr(c, "item") else c for c in self.data.classes]
+
+    def require_classification(self, what):
+        """Raise a one-line error unless the run is a classification (saliency, attack, dream need classes)."""
+        task = getattr(self.data, "task", "classification")
+        if task != "classification":
+            raise LayerwiseError(f"{self.run_dir}: {what} needs a classification run; this one is a {task}.")
+        return self
+
+    @property
+    def is_image(self):
+        """True when a sample is an image (C, H, W)."""
+        return len(self.data.input_shape) == 3
+
+    @property
+    def value_range(self):
+        """``(low, high)`` of the training inputs: adversarial and dreamed inputs are clipped to it."""
+        X = self.data.X_train
+        return float(X.min()), float(X.max())
+
+
+def load_run(run_dir, *, overrides=()):
+    """A finished run's model (:func:`layerwise.load_run`) with the data split it was trained on.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A directory written by ``layerwise train`` (it holds model.safetensors).
+    overrides : sequence of "KEY=VALUE"
+        For example ``["data.path=/data/mnist"]`` when the data has moved.
+
+    Raises
+    ------
+    LayerwiseError
+        When ``run_dir`` holds no finished run, or its data cannot be read (one line, exit 2).
+    """
+    from .. import run
+    from ..config import load_config
+    from ..saved import load_run as load_saved
+    saved = load_saved(run_dir)
+    config = saved.config
+    if overrides:
+        config = load_config(config.to_dict(), overrides, source=str(Path(run_dir) / "config.yaml"))
+    return LoadedRun(Path(run_dir), config, saved.model, saved.loss, run.load_data(config))
+
+
+def first_per_class(y, n, n_classes):
+    """Indices of ``n`` samples taken round-robin over the classes (sorted by class, then order)."""
+    by_class = [list(np.flatnonzero(y == c)) for c in range(n_classes)]
+    out = []
+    while len(out) < n and any(by_class):
+        for idx in by_class:
+            if idx and len(out) < n:
+                out.append(idx.pop(0))
+    return np.array(sorted(out, key=lambda i: (y[i], i)), dtype=np.int64)
