@@ -1,0 +1,110 @@
+"""A sweep's plan: the command line merged over the config's ``sweep:`` section, every trial config validated.
+
+Nothing runs before :func:`make_plan` has validated every config the sweep can produce: a bad key,
+value or spec is the trainer's one-line ConfigError, and the command exits 2.
+"""
+
+import hashlib
+import importlib
+import itertools
+import json
+from dataclasses import dataclass
+
+from ..config import SweepConfig, load_config
+from ..errors import ConfigError, LayerwiseError
+from ..monitor import mode_of
+from .space import SAMPLERS, grid_size, parse_param, parse_spec
+
+DEFAULT_TRIALS = 20
+
+
+def require(module, what="layerwise sweep"):
+    """Import ``module`` or raise the one-line error that names the install command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise LayerwiseError(f"{what} needs {e.name or module}, which is not installed: "
+                             "pip install 'layerwise[sweep]'") from None
+
+
+def show(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@dataclass
+class Plan:
+    """A validated sweep: the base config (``--set`` applied) and what varies."""
+
+    config: object        # the config file (or dict) as given
+    overrides: list       # --set, for every trial
+    base: object          # the validated base Config
+    space: dict           # key -> Spec
+    method: str
+    metric: str
+    trials: int
+    prune: bool
+
+    def trial_config(self, params):
+        """The validated config of one trial: the base with ``params`` set as ``--set`` would."""
+        sets = [f"{key}={json.dumps(value)}" for key, value in params.items()]
+        shown = ", ".join(f"{key}={show(value)}" for key, value in params.items())
+        return load_config(self.config, [*self.overrides, *sets], source=f"{self.base.source} with {shown}")
+
+    @property
+    def direction(self):
+        return "minimize" if mode_of(self.metric) == "min" else "maximize"
+
+    @property
+    def identity(self):
+        """8 hex digits naming this sweep: the resolved base config, the space, the method and the metric."""
+        from ..run import _resolved
+        what = {"config": _resolved(self.base), "space": {k: str(s) for k, s in self.space.items()},
+                "method": self.method, "metric": self.metric}
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metric=None, prune=None):
+    """Merge the command line over the config's ``sweep:`` section and validate every trial config it
+    can produce (every grid combination; every choice and both bounds otherwise). Raises ConfigError."""
+    base = load_config(config, overrides)
+    section = base.sweep or SweepConfig()
+    if params:
+        space = {}
+        for assignment in params:
+            key, spec = parse_param(assignment)
+            if key in space:
+                raise ConfigError(f"--param {assignment}: {key} is already swept by an earlier --param.")
+            space[key] = spec
+    else:
+        space = {key: parse_spec(spec) for key, spec in section.parameters.items()}
+    if not space:
+        raise ConfigError(f"{base.source}: nothing to sweep; give --param KEY=SPEC or a sweep.parameters section.")
+    method = method or section.method or ("grid" if all(s.kind == "choice" for s in space.values()) else "tpe")
+    if method not in SAMPLERS:
+        raise ConfigError(f"--method must be one of {', '.join(SAMPLERS)}, got {method!r}.")
+    ranges = [key for key, spec in space.items() if spec.kind != "choice"]
+    if method == "grid" and ranges:
+        raise ConfigError(f"--method grid needs a list of values for every parameter, but {ranges[0]} is "
+                          f"{space[ranges[0]]}; give a list such as 0.01,0.1 or use --method random or tpe.")
+    regression = getattr(base.data, "task", None) == "regression"
+    metric = metric or section.metric or ("val_loss" if regression else "val_accuracy")
+    if regression and metric == "val_accuracy":
+        raise ConfigError(f"{base.source}: the sweep metric is val_accuracy, but a regression has no accuracy; "
+                          "use --metric val_loss.")
+    if base.data.val_fraction == 0:
+        raise ConfigError(f"{base.source}: a sweep chooses on the validation set, but data.val_fraction is 0; "
+                          "set it > 0.")
+    trials = trials or section.trials or (grid_size(space) if method == "grid" else DEFAULT_TRIALS)
+    if method == "grid":
+        trials = min(trials, grid_size(space))
+    plan = Plan(config, list(overrides), base, space, method, metric, trials,
+                bool(section.prune if prune is None else prune))
+    keys = list(space)
+    if method == "grid":
+        combos = itertools.product(*(space[k].values for k in keys))
+    else:
+        first = [space[k].probes()[0] for k in keys]
+        combos = (first[:i] + [v] + first[i + 1:] for i, k in enumerate(keys) for v in space[k].probes())
+    for combo in combos:
+        plan.trial_config(dict(zip(keys, combo)))
+    return plan

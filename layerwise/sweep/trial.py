@@ -1,0 +1,97 @@
+"""One trial, as a worker runs it: train a resolved config and send back its run directory and outcome.
+
+:func:`run_trial` never raises for a trial that fails: a bad combination, a diverged run or a bug
+in a plugin is an outcome (``state == "fail"`` with the message), so the sweep goes on. It writes
+into a temporary folder and returns the files, so a Dask worker on another machine needs no
+shared disk with the driver.
+"""
+
+import tempfile
+import time
+from pathlib import Path
+
+from ..callbacks import Callback
+from ..errors import LayerwiseError
+from ..monitor import mode_of
+
+
+def best_of(values, metric):
+    """The best of a trial's per-epoch values of ``metric`` (max of accuracies, min of losses)."""
+    return (min if mode_of(metric) == "min" else max)(values) if values else None
+
+
+class Report(Callback):
+    """Record ``metric`` after each epoch and, given a pruning snapshot, stop a trial Optuna's pruner rejects.
+
+    Parameters
+    ----------
+    metric : str
+        A key of the epoch's row (``val_accuracy``, ``val_loss``).
+    pruning : dict, optional
+        ``{"direction": "maximize", "trials": [FrozenTrial, ...]}``: the study's finished trials when
+        this one started. The worker rebuilds them in memory and asks Optuna's ``MedianPruner``
+        about this trial after each epoch, with the numbers the driver would use.
+    """
+
+    def __init__(self, metric, pruning=None):
+        self.metric, self.values, self.pruned_at = metric, [], None
+        self.trial = None
+        if pruning is not None:
+            import optuna
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            study = optuna.create_study(direction=pruning["direction"], pruner=optuna.pruners.MedianPruner(),
+                                        sampler=optuna.samplers.RandomSampler(seed=0))
+            study.add_trials(pruning["trials"])
+            self.trial = study.ask()
+
+    def on_epoch_end(self, trainer, row):
+        if self.metric not in row:
+            raise LayerwiseError(f"the sweep metric {self.metric} is not among the epoch's metrics "
+                                 f"({', '.join(k for k in row if k.startswith('val_'))}); choose another --metric.")
+        self.values.append(float(row[self.metric]))
+        if self.trial is not None:
+            self.trial.report(self.values[-1], trainer.epoch)
+            if self.trial.should_prune():
+                self.pruned_at = trainer.epoch
+                trainer.stop_training = True
+
+
+def run_trial(task):
+    """Train ``task["config"]`` (a resolved config dict) and return the outcome.
+
+    Parameters
+    ----------
+    task : dict
+        ``number``, ``config``, ``metric``, ``pruning`` (see :class:`Report`) and ``run_dir`` (where the
+        driver will put the files, for messages).
+
+    Returns
+    -------
+    dict
+        ``state`` ("complete", "pruned" or "fail"), ``message`` (why it failed), ``values`` (the
+        metric per epoch), ``summary`` (as in summary.json), ``files`` (relative path -> bytes of
+        the run directory, also for a failed trial as far as it got) and ``seconds``.
+    """
+    from .. import run
+    from ..config import load_config
+    start = time.perf_counter()
+    outcome = {"state": "fail", "message": None, "values": [], "summary": None, "files": {}}
+    with tempfile.TemporaryDirectory(prefix="layerwise-trial-") as tmp:
+        out = Path(tmp) / "run"
+        try:
+            report = Report(task["metric"], task.get("pruning"))
+            outcome["values"] = report.values
+            config = load_config(task["config"], source=f"trial {task['number']}")
+            exp = run.fit(config, out=out, progress="off", callbacks=[report])
+            outcome.update(state="pruned" if report.pruned_at else "complete", summary=exp.summary)
+        except LayerwiseError as e:
+            outcome["message"] = str(e)
+        except Exception as e:  # a bug or a plugin's own error: recorded, and the sweep goes on
+            outcome["message"] = f"{type(e).__name__}: {e}"
+        if outcome["message"]:   # the folder it names is where the driver puts the files
+            outcome["message"] = outcome["message"].replace(str(out), task["run_dir"])
+        if out.is_dir():
+            outcome["files"] = {p.relative_to(out).as_posix(): p.read_bytes()
+                                for p in sorted(out.rglob("*")) if p.is_file()}
+    outcome["seconds"] = time.perf_counter() - start
+    return outcome

@@ -1,0 +1,186 @@
+"""``layerwise sweep`` end to end: local worker processes, a Dask LocalCluster, and a Dask cluster started from
+the command line on loopback; failed trials, killed workers, Ctrl-C and resume, best.yaml."""
+
+import csv
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from layerwise.cli import main
+from layerwise.sweep import sweep
+
+pytest.importorskip("optuna")
+distributed = pytest.importorskip("distributed")
+
+SMALL = {
+    "name": "tiny", "seed": 0, "data": {"dataset": "digits"},
+    "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 16}, {"type": "relu"},
+                         {"type": "linear", "units": 10}]},
+    "optimizer": {"type": "sgd", "lr": 0.1}, "training": {"epochs": 1, "batch_size": 64},
+}
+GRID = ["optimizer.lr=0.05,0.2", "model.layers[1].units=8,16"]
+LRS = ["optimizer.lr=0.05,0.1,0.2"]
+
+# imported by every process that validates the config; kills the process unless it is the driver (the
+# test), while the kill budget lasts, counting the kills in a file
+KILLER = """
+import os, signal
+from pathlib import Path
+kills = Path({kills!r})
+if os.getpid() != {driver} and len(kills.read_text()) < {budget}:
+    kills.write_text(kills.read_text() + "x")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def write(folder, data=SMALL, name="tiny.yaml"):
+    path = folder / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def killer_config(tmp_path, budget):
+    (tmp_path / "kills").write_text("")
+    (tmp_path / "killer.py").write_text(KILLER.format(kills=str(tmp_path / "kills"), driver=os.getpid(),
+                                                      budget=budget))
+    return write(tmp_path, {**SMALL, "plugins": [str(tmp_path / "killer.py")]})
+
+
+def table(out):
+    with open(out / "sweep.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def grid_params(rows):
+    return sorted((float(r["optimizer.lr"]), int(r["model.layers[1].units"])) for r in rows)
+
+
+FULL_GRID = sorted(itertools.product([0.05, 0.2], [8, 16]))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as c:
+        yield c
+
+
+def test_a_grid_on_a_local_cluster_runs_every_combination_once_and_best_yaml_reproduces_its_trial(
+        tmp_path, cluster, capsys):
+    out = tmp_path / "sweep"
+    result = sweep(write(tmp_path), params=GRID, dask=cluster.scheduler_address, out=out, progress="lines")
+    rows = table(out)
+    assert [r["state"] for r in rows] == ["complete"] * 4 and grid_params(rows) == FULL_GRID
+    assert list(rows[0]) == ["trial", "state", "optimizer.lr", "model.layers[1].units", "val_accuracy",
+                             "test_accuracy", "train_seconds", "run_dir", "error"]
+    printed = capsys.readouterr().out
+    assert printed.count("\ntrial ") == 4 and "[4/4]" in printed and "best " in printed
+    md = (out / "sweep.md").read_text().splitlines()[4:]
+    ranked = [float(line.split("|")[6]) for line in md]
+    assert ranked == sorted(ranked, reverse=True)
+    for name in ("sweep_metric.png", "sweep_params.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = result.best
+    assert best["val_accuracy"] == max(float(r["val_accuracy"]) for r in rows)
+    trial_dir = out / best["run_dir"]
+    assert (out / "best.yaml").read_bytes() == (trial_dir / "config.yaml").read_bytes()
+
+    assert main(["train", str(out / "best.yaml"), "--out", str(tmp_path / "again"), "--progress", "off"]) == 0
+    again, trial = (json.loads((d / "summary.json").read_text()) for d in (tmp_path / "again", trial_dir))
+    assert again["test_accuracy"] == trial["test_accuracy"] and again["best_val_accuracy"] == best["val_accuracy"]
+    assert again["test_loss"] == trial["test_loss"]
+
+
+def test_a_dask_worker_killed_mid_trial_gets_its_trial_run_on_another(tmp_path, cluster):
+    path = killer_config(tmp_path, budget=1)
+    result = sweep(path, params=["optimizer.lr=0.05,0.2"], dask=cluster.scheduler_address, out=tmp_path / "s",
+                   progress="off")
+    assert (tmp_path / "kills").read_text() == "x"
+    assert [r["state"] for r in result.rows] == ["complete", "complete"]
+
+
+def test_killed_local_workers_retry_once_then_fail_the_trial_and_the_sweep_goes_on(tmp_path, capsys):
+    path = killer_config(tmp_path, budget=2)
+    result = sweep(path, params=["optimizer.lr=0.05,0.2"], jobs=1, out=tmp_path / "s", progress="lines")
+    states = sorted((r["state"], r["error"]) for r in result.rows)
+    assert states == [("complete", None), ("fail", "its worker process killed by SIGKILL, on 2 attempts")]
+    assert "its worker process killed by SIGKILL; retrying it on a new worker" in capsys.readouterr().out
+
+
+def test_failed_trials_are_recorded_with_their_message_and_the_sweep_goes_on(tmp_path):
+    out = tmp_path / "s"
+    result = sweep(write(tmp_path), params=["model.layers[3].units=10,7", "optimizer.lr=0.1,1e12"], jobs=2,
+                   out=out, progress="off")
+    rows = {(r["model.layers[3].units"], r["optimizer.lr"]): r for r in result.rows}
+    assert rows[10, 0.1]["state"] == "complete"
+    assert "outputs shape (7,)" in rows[7, 0.1]["error"] and rows[7, 0.1]["run_dir"] is None
+    assert "Training stopped at epoch 1" in rows[10, 1e12]["error"]
+    assert rows[10, 1e12]["error"].endswith(f"is in {out / rows[10, 1e12]['run_dir']}.")
+    assert (out / rows[10, 1e12]["run_dir"] / "config.yaml").is_file()     # as far as it got
+    md = (out / "sweep.md").read_text()
+    assert md.splitlines()[4].split("|")[3].strip() == "complete" and "outputs shape (7,)" in md
+    assert sum(r["state"] == "fail" for r in table(out)) == 3
+
+
+def test_ctrl_c_requeues_running_trials_and_the_same_command_resumes_without_rerunning_any(tmp_path, capsys):
+    path, out = write(tmp_path), tmp_path / "s"
+
+    def interrupt(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as e:
+        sweep(path, params=LRS, jobs=2, out=out, progress="off", on_trial=interrupt)
+    assert (e.value.done, e.value.total) == (1, 3)
+    first = table(out)
+    assert len(first) == 1 and first[0]["state"] == "complete"
+    kept = (out / first[0]["run_dir"] / "summary.json").read_bytes()
+
+    args = ["sweep", str(path), "--out", str(out), "--jobs", "2", "--progress", "lines"]
+    assert main([*args, "--param", LRS[0]]) == 0
+    assert "3 trials (1 done)" in capsys.readouterr().out
+    rows = table(out)
+    assert [r["state"] for r in rows] == ["complete"] * 3
+    assert sorted(float(r["optimizer.lr"]) for r in rows) == [0.05, 0.1, 0.2]
+    assert rows[0]["trial"] == first[0]["trial"] and (out / rows[0]["run_dir"] / "summary.json").read_bytes() == kept
+    assert main([*args, "--param", LRS[0]]) == 0   # nothing left: nothing runs
+    assert len(table(out)) == 3
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_grid_on_a_dask_scheduler_and_two_workers_started_from_the_command_line(tmp_path, capsys):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    dask = [sys.executable, "-m", "dask"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                               "--no-dashboard"], **quiet)]
+    try:
+        procs += [subprocess.Popen([*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                                    "--no-nanny", "--no-dashboard"], **quiet) for _ in range(2)]
+        with distributed.Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        out = tmp_path / "s"
+        assert main(["sweep", str(write(tmp_path)), "--param", GRID[0], "--dask", address,
+                     "--out", str(out), "--progress", "off"]) == 0
+        assert "best: trial" in capsys.readouterr().out
+        rows = table(out)
+        assert [r["state"] for r in rows] == ["complete"] * 2
+        assert sorted(float(r["optimizer.lr"]) for r in rows) == [0.05, 0.2]
+    finally:
+        for p in reversed(procs):         # the workers, then the scheduler they would wait for
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

@@ -1,0 +1,144 @@
+"""Sweep specs, the ``sweep:`` section, the plan, the pruning callback and the one-line errors (no workers)."""
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from layerwise.cli import main
+from layerwise.config import load_config
+from layerwise.errors import ConfigError
+from layerwise.sweep import parse_spec
+from layerwise.sweep.plan import make_plan
+from layerwise.sweep.space import parse_param
+
+SMALL = {
+    "name": "tiny", "seed": 0, "data": {"dataset": "digits"},
+    "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 16}, {"type": "relu"},
+                         {"type": "linear", "units": 10}]},
+    "optimizer": {"type": "sgd", "lr": 0.1}, "training": {"epochs": 1, "batch_size": 64},
+}
+
+
+def write(folder, data=SMALL, name="tiny.yaml"):
+    path = folder / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("spec, kind, shown", [
+    ("0.01,0.05,0.1", "choice", "0.01,0.05,0.1"),
+    ("relu, tanh", "choice", "relu,tanh"),
+    ([16, 64], "choice", "16,64"),
+    ("uniform(0, 0.5)", "uniform", "uniform(0.0,0.5)"),
+    ("loguniform(1e-4,1e-1)", "loguniform", "loguniform(0.0001,0.1)"),
+    ("int(16,256)", "int", "int(16,256)"),
+    ("int(16,256,log)", "int", "int(16,256,log)"),
+])
+def test_specs_parse_to_their_kind(spec, kind, shown):
+    parsed = parse_spec(spec)
+    assert parsed.kind == kind and str(parsed) == shown and parse_spec(shown) == parsed
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("logunifrom(1e-4,1)", "unknown spec 'logunifrom' (did you mean 'loguniform'?)"),
+    ("uniform(1,0)", "needs a < b"),
+    ("loguniform(0,1)", "a log scale needs 0 < a < b"),
+    ("int(1.5,4)", "1.5 is not an integer"),
+    ("int(1,4,lg)", "can only be 'log'"),
+    ("uniform(1,2", "missing its closing parenthesis"),
+    ("0.1,0.1", "the list repeats 0.1"),
+])
+def test_bad_specs_say_what_is_wrong_on_one_line(spec, message):
+    with pytest.raises(ConfigError) as e:
+        parse_param(f"optimizer.lr={spec}")
+    assert str(e.value).startswith(f"--param optimizer.lr={spec}: ") and message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_the_sweep_section_is_validated_like_the_rest_and_left_out_of_resolved_configs():
+    with pytest.raises(ConfigError, match=r"sweep.method must be one of 'grid', 'random', 'tpe', got 'tpr'. "
+                                          r"Did you mean 'tpe'\?"):
+        load_config({**SMALL, "sweep": {"method": "tpr"}})
+    with pytest.raises(ConfigError, match=r"sweep.parameters.optimizer.lr: uniform\(a,b\) needs a < b"):
+        load_config({**SMALL, "sweep": {"parameters": {"optimizer.lr": "uniform(1,0)"}}})
+    config = load_config({**SMALL, "sweep": {"parameters": {"optimizer.lr": [0.1, 0.2]}}})
+    assert config.sweep.parameters == {"optimizer.lr": [0.1, 0.2]} and "sweep" not in config.to_dict()
+
+
+def test_the_command_line_overrides_the_sweep_section(tmp_path):
+    path = write(tmp_path, {**SMALL, "sweep": {"method": "random", "trials": 5, "metric": "val_loss",
+                                               "parameters": {"optimizer.lr": "loguniform(0.01,0.3)"}}})
+    plan = make_plan(path)
+    assert (plan.method, plan.trials, plan.metric, plan.direction) == ("random", 5, "val_loss", "minimize")
+    plan = make_plan(path, params=["model.layers[1].units=8,16,32"], trials=2, metric="val_accuracy")
+    assert list(plan.space) == ["model.layers[1].units"] and (plan.trials, plan.metric) == (2, "val_accuracy")
+    grid = make_plan(write(tmp_path, SMALL, "plain.yaml"), params=["optimizer.lr=0.1,0.2", "seed=0,1,2"],
+                     trials=100)
+    assert grid.method == "grid" and grid.trials == 6        # a grid is never run past its size
+    assert make_plan(path, params=["optimizer.lr=uniform(0.01,0.1)"]).method == "random"
+
+
+def test_identity_names_the_sweep_so_the_same_command_resumes_the_same_folder(tmp_path):
+    path = write(tmp_path)
+    one = make_plan(path, params=["optimizer.lr=0.1,0.2"])
+    assert one.identity == make_plan(path, params=["optimizer.lr=0.1,0.2"], trials=1).identity
+    assert one.identity != make_plan(path, params=["optimizer.lr=0.1,0.3"]).identity
+    assert one.identity != make_plan(path, params=["optimizer.lr=0.1,0.2"], overrides=["seed=1"]).identity
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--param", "optimzer.lr=0.1,0.2"], "unknown key 'optimzer'. Did you mean 'optimizer'?"),
+    (["--param", "optimizer.lr=uniform(-1,1)"], "tiny.yaml with optimizer.lr=-1: optimizer.lr must be a number > 0"),
+    (["--param", "optimizer.lr=loguniform(0.01,1)", "--method", "grid"], "--method grid needs a list of values"),
+    (["--param", "model.layers[7].units=8,16"], "is a list of 4 items; '7' is not an index into it"),
+    (["--param", "optimizer.lr"], "expected KEY=SPEC"),
+    ([], "nothing to sweep"),
+    (["--param", "optimizer.lr=0.1", "--jobs", "0"], "--jobs must be an integer >= 1, got 0."),
+    (["--param", "optimizer.lr=0.1", "--jobs", "2", "--dask", "tcp://127.0.0.1:1"], "with --dask the cluster's"),
+])
+def test_bad_sweeps_exit_2_with_one_line_before_anything_runs(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert main(["sweep", str(write(tmp_path)), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerwise: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_without_optuna_the_command_names_the_install_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    assert main(["sweep", str(write(tmp_path)), "--param", "optimizer.lr=0.1,0.2"]) == 2
+    assert capsys.readouterr().err == ("layerwise: error: layerwise sweep needs optuna, which is not installed: "
+                                       "pip install 'layerwise[sweep]'\n")
+
+
+def test_the_pruning_callback_asks_optunas_median_pruner_about_each_epoch():
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from layerwise.sweep.trial import Report
+    finished = [optuna.trial.create_trial(value=0.9, params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                                          intermediate_values={1: 0.8 + i / 100, 2: 0.9})
+                for i in range(5)]
+    pruning = {"direction": "maximize", "trials": finished}
+    for value, pruned in ((0.1, True), (0.85, False)):
+        trainer = SimpleNamespace(epoch=1, stop_training=False)
+        report = Report("val_accuracy", pruning)
+        report.on_epoch_end(trainer, {"val_accuracy": value, "val_loss": 1.0})
+        assert trainer.stop_training is pruned and report.values == [value]
+        assert (report.pruned_at == 1) is pruned
+
+
+def test_a_folder_holding_another_sweep_is_refused_and_a_bad_storage_url_is_one_line(tmp_path, capsys):
+    from layerwise.sweep.driver import open_study
+    path, out = write(tmp_path), tmp_path / "out"
+    out.mkdir()
+    open_study(make_plan(path, params=["optimizer.lr=0.1,0.2"]), out)
+    assert open_study(make_plan(path, params=["optimizer.lr=0.1,0.2"], trials=1), out) is not None   # same sweep
+    with pytest.raises(ConfigError, match=r"out holds another sweep \(grid over optimizer.lr of tiny.yaml\); "
+                                          r"choose another --out."):
+        open_study(make_plan(path, params=["optimizer.lr=0.1,0.3"]), out)
+    assert main(["sweep", str(path), "--param", "optimizer.lr=0.1,0.2", "--out", str(tmp_path / "o2"),
+                 "--storage", "nosuchdb://x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerwise: error: --storage nosuchdb://x: Optuna cannot open it (") and err.count("\n") == 1
