@@ -26,13 +26,12 @@ Run one benchmark at a time: two at once share the cores and both are wrong.
 
 import argparse
 import math
-import os
 import resource
 import statistics
 import time
-import types
 
 import numpy as np
+from _bench_common import blas_info, numpy_with_timed_matmul
 
 import layerwise as lw
 import layerwise.modules.conv as lw_conv
@@ -126,11 +125,6 @@ class Clock:
 CLOCK = Clock()
 
 
-def numpy_with_timed_matmul():
-    proxy = types.ModuleType("numpy")
-    proxy.__dict__.update(vars(np))
-    proxy.matmul = CLOCK.wrap(np.matmul)
-    return proxy
 
 
 def instrumented_pass(X, y, state):
@@ -143,7 +137,7 @@ def instrumented_pass(X, y, state):
         model.update = CLOCK.wrap(model.update, "update")
         loss = state["loss"] = lw.CrossEntropyLoss()
         loss.forward, loss.backward = CLOCK.wrap(loss.forward, "loss"), CLOCK.wrap(loss.backward, "loss")
-        state.update(passes=[], numpy=numpy_with_timed_matmul())
+        state.update(passes=[], numpy=numpy_with_timed_matmul(CLOCK))
     CLOCK.__init__()
     for module in TIMED_MODULES:
         module.np = state["numpy"]
@@ -157,11 +151,6 @@ def instrumented_pass(X, y, state):
     state["passes"].append((total, dict(CLOCK.seconds), dict(CLOCK.calls)))
 
 
-def blas_info():
-    from threadpoolctl import threadpool_info
-    pools = [f"{p['user_api']}: {p['internal_api']} {p.get('version') or ''} ({p.get('architecture') or ''}), "
-             f"{p['num_threads']} threads" for p in threadpool_info()]
-    return f"numpy {np.__version__}, {os.cpu_count()} CPUs; " + "; ".join(pools)
 
 
 def _sum(seconds, direction):

@@ -30,12 +30,11 @@ Run one benchmark at a time on an otherwise idle machine: two at once share the 
 
 import argparse
 import math
-import os
 import statistics
 import time
-import types
 
 import numpy as np
+from _bench_common import blas_info, numpy_with_timed_matmul
 
 import layerwise as lw
 import layerwise.modules.linear as lw_linear
@@ -171,12 +170,6 @@ class Rows(np.ndarray):
         return self._gathered(time.perf_counter(), super().__array_function__(func, types_, args, kwargs))
 
 
-def numpy_with_timed_matmul():
-    """numpy, but ``matmul`` is timed: layerwise.modules.linear's ``np`` during an (a') epoch."""
-    proxy = types.ModuleType("numpy")
-    proxy.__dict__.update(vars(np))        # numpy's module __getattr__ comes along for its lazy names
-    proxy.matmul = CLOCK.wrap(np.matmul)
-    return proxy
 
 
 def instrumented_epoch(X, y, batch, state):
@@ -187,7 +180,7 @@ def instrumented_epoch(X, y, batch, state):
             setattr(model, name, CLOCK.wrap(getattr(model, name), name))
         loss = state["loss"] = lw.CrossEntropyLoss()
         loss.forward, loss.backward = CLOCK.wrap(loss.forward, "loss"), CLOCK.wrap(loss.backward, "loss")
-        state.update(epochs=[], numpy=numpy_with_timed_matmul())
+        state.update(epochs=[], numpy=numpy_with_timed_matmul(CLOCK))
     CLOCK.__init__()
     lw_linear.np = state["numpy"]
     try:
@@ -200,12 +193,6 @@ def instrumented_epoch(X, y, batch, state):
     state["epochs"].append((total, dict(CLOCK.seconds), dict(CLOCK.calls)))
 
 
-def blas_info():
-    from threadpoolctl import threadpool_info
-    pools = [f"{p['user_api']}: {' '.join(filter(None, (p['internal_api'], p.get('version'))))} "
-             f"({', '.join(filter(None, (p.get('threading_layer') or p['prefix'], p.get('architecture'))))}), "
-             f"{p['num_threads']} threads" for p in threadpool_info()]
-    return f"numpy {np.__version__}, {os.cpu_count()} CPUs; " + "; ".join(pools)
 
 
 def phase_report(epochs, steps):
