@@ -1,6 +1,7 @@
-"""Pieces the benchmark scripts share: the BLAS line and numpy with a timed ``matmul``."""
+"""Pieces the benchmark scripts share: the BLAS line, a phase clock, and numpy with a timed ``matmul``."""
 
 import os
+import time
 import types
 
 import numpy as np
@@ -21,3 +22,33 @@ def numpy_with_timed_matmul(clock):
     proxy.__dict__.update(vars(np))        # numpy's module __getattr__ comes along for its lazy names
     proxy.matmul = clock.wrap(np.matmul)
     return proxy
+
+
+class Clock:
+    """Seconds and calls per key; ``current`` is the phase running now (products are booked to it).
+
+    ``product_key(phase)`` names the key a product made during ``phase`` is booked under.
+    """
+
+    def __init__(self, product_key):
+        self.product_key = product_key
+        self.reset()
+
+    def reset(self):
+        self.seconds, self.calls, self.current = {}, {}, None
+
+    def add(self, key, t0):
+        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t0
+        self.calls[key] = self.calls.get(key, 0) + 1
+
+    def wrap(self, fn, phase=None):
+        """``fn`` timed as ``phase`` (which becomes current), or without one as a product of the current phase."""
+        def timed(*args, **kwargs):
+            outer, t0 = self.current, time.perf_counter()
+            self.current = phase or outer
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.current = outer
+                self.add(phase or self.product_key(outer), t0)
+        return timed

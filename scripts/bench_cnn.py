@@ -31,7 +31,7 @@ import statistics
 import time
 
 import numpy as np
-from _bench_common import blas_info, numpy_with_timed_matmul
+from _bench_common import Clock, blas_info, numpy_with_timed_matmul
 
 import layerwise as lw
 import layerwise.modules.conv as lw_conv
@@ -101,28 +101,7 @@ def products_pass(X, y, state):
 
 
 # -- instrumentation ----------------------------------------------------------------------------------
-class Clock:
-    """Seconds and calls per key; ``current`` is the phase running now (products are booked to it)."""
-
-    def __init__(self):
-        self.seconds, self.calls, self.current = {}, {}, None
-
-    def wrap(self, fn, phase=None):
-        """``fn`` timed as ``phase`` (which becomes current), or without one as a product of the current phase."""
-        def timed(*args, **kwargs):
-            outer, t0 = self.current, time.perf_counter()
-            self.current = phase or outer
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.current = outer
-                key = phase or ("products", outer)
-                self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t0
-                self.calls[key] = self.calls.get(key, 0) + 1
-        return timed
-
-
-CLOCK = Clock()
+CLOCK = Clock(lambda phase: ("products", phase))
 
 
 
@@ -138,7 +117,7 @@ def instrumented_pass(X, y, state):
         loss = state["loss"] = lw.CrossEntropyLoss()
         loss.forward, loss.backward = CLOCK.wrap(loss.forward, "loss"), CLOCK.wrap(loss.backward, "loss")
         state.update(passes=[], numpy=numpy_with_timed_matmul(CLOCK))
-    CLOCK.__init__()
+    CLOCK.reset()
     for module in TIMED_MODULES:
         module.np = state["numpy"]
     try:

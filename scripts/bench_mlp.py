@@ -34,7 +34,7 @@ import statistics
 import time
 
 import numpy as np
-from _bench_common import blas_info, numpy_with_timed_matmul
+from _bench_common import Clock, blas_info, numpy_with_timed_matmul
 
 import layerwise as lw
 import layerwise.modules.linear as lw_linear
@@ -129,30 +129,7 @@ def floor_epoch(X, y, batch, state):
 
 
 # -- instrumentation ----------------------------------------------------------------------------------
-class Clock:
-    """Seconds and calls per key; ``current`` is the phase running now (products are booked to it)."""
-
-    def __init__(self):
-        self.seconds, self.calls, self.current = {}, {}, None
-
-    def add(self, key, t0):
-        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t0
-        self.calls[key] = self.calls.get(key, 0) + 1
-
-    def wrap(self, fn, phase=None):
-        """``fn`` timed: as ``phase`` (which becomes current), or without one as a product of the current phase."""
-        def timed(*args, **kwargs):
-            outer, t0 = self.current, time.perf_counter()
-            self.current = phase or outer
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.current = outer
-                self.add(phase or f"products in {outer or 'other'}", t0)
-        return timed
-
-
-CLOCK = Clock()
+CLOCK = Clock(lambda phase: f"products in {phase or 'other'}")
 
 
 class Rows(np.ndarray):
@@ -181,7 +158,7 @@ def instrumented_epoch(X, y, batch, state):
         loss = state["loss"] = lw.CrossEntropyLoss()
         loss.forward, loss.backward = CLOCK.wrap(loss.forward, "loss"), CLOCK.wrap(loss.backward, "loss")
         state.update(epochs=[], numpy=numpy_with_timed_matmul(CLOCK))
-    CLOCK.__init__()
+    CLOCK.reset()
     lw_linear.np = state["numpy"]
     try:
         t0 = time.perf_counter()
