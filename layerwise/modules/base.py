@@ -87,7 +87,8 @@ class Module:
 
     def __init__(self):
         self.params = {}
-        self.grads = {}
+        self._grads = {}
+        self._unzeroed = set()
         self.buffers = {}
         self.optim_state = {}
         self.training = True
@@ -98,6 +99,32 @@ class Module:
         self._cache = None
         self._forward_hooks = {}
         self._backward_hooks = {}
+
+    @property
+    def grads(self):
+        """``dL/dparam`` by name; read after :meth:`update` or :meth:`zero_grad`, every entry is zero."""
+        if self._unzeroed:
+            for name in self._unzeroed:
+                self._grads[name].fill(0)
+            self._unzeroed.clear()
+        return self._grads
+
+    @grads.setter
+    def grads(self, value):
+        self._grads = value
+        self._unzeroed = set()
+
+    def _grad_out(self, name):
+        """``(grads[name], fresh)`` for a backward that adds ``dL/dparam`` into it.
+
+        Zeroing is lazy: :meth:`update` and :meth:`zero_grad` only mark the gradients stale. When
+        ``fresh`` is True the entry is stale and the caller must overwrite it (``out=``) instead of
+        adding: that saves the zero fill and the add, two passes over each weight per step.
+        """
+        if name in self._unzeroed:
+            self._unzeroed.discard(name)
+            return self._grads[name], True
+        return self._grads[name], False
 
     @property
     def requires_input_grad(self):
@@ -221,14 +248,12 @@ class Module:
                 child.zero_grad()
             else:
                 child.update()
-        for g in self.grads.values():
-            g.fill(0)
+        self._unzeroed.update(self._grads)
 
     def zero_grad(self):
-        """Set every gradient of this module and its children to zero."""
+        """Set every gradient of this module and its children to zero (lazily: see :attr:`grads`)."""
         for _, module in self.named_modules():
-            for g in module.grads.values():
-                g.fill(0)
+            module._unzeroed.update(module._grads)
 
     def set_optimizer(self, optimizer):
         """Use ``optimizer`` for this module and every child that has none of its own; returns self."""

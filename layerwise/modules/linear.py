@@ -80,14 +80,20 @@ class Linear(Module):
         """(N, out) -> (N, in); adds to grads["W"], grads["b"]. ``input_grad=False`` skips dL/dx."""
         x = self._cached()
         W = self.params["W"]
-        gW = self.grads["W"]
-        if self._scratch is None or self._scratch.dtype != gW.dtype:
-            self._scratch = np.empty_like(gW)
-        # write x.T @ g into a kept buffer: no fresh (in, out) allocation on every step
-        np.matmul(x.T, grad_y, out=self._scratch)
-        gW += self._scratch
-        if "b" in self.grads:
-            self.grads["b"] += np.add.reduce(grad_y, axis=0)
+        gW, fresh = self._grad_out("W")
+        if fresh:    # the first backward since update(): write x.T @ g over the stale gradient
+            np.matmul(x.T, grad_y, out=gW)
+        else:        # accumulate through a kept buffer: no fresh (in, out) allocation per call
+            if self._scratch is None or self._scratch.dtype != gW.dtype:
+                self._scratch = np.empty_like(gW)
+            np.matmul(x.T, grad_y, out=self._scratch)
+            gW += self._scratch
+        if "b" in self.params:
+            gb, fresh = self._grad_out("b")
+            if fresh:
+                np.add.reduce(grad_y, axis=0, out=gb)
+            else:
+                gb += np.add.reduce(grad_y, axis=0)
         if not input_grad:
             return None
         return np.matmul(grad_y, W.T)

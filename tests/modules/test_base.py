@@ -139,3 +139,44 @@ def test_gradcheck_leaves_the_module_untouched(rng):
     before = layer.params["W"].copy()
     lw.gradcheck(layer, rng.normal(size=(4, 3)))
     assert layer.params["W"].dtype == np.float32 and np.array_equal(layer.params["W"], before)
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: lw.Sequential(lw.Linear(4, 3, rng=rng, dtype=np.float64), lw.Tanh(),
+                              lw.Linear(3, 2, rng=rng, dtype=np.float64)),
+    lambda rng: lw.Sequential(lw.Conv2d(1, 2, 3, rng=rng, dtype=np.float64), lw.Flatten(),
+                              lw.Linear(8, 2, rng=rng, dtype=np.float64)),
+], ids=["linear", "conv"])
+def test_gradients_read_zero_after_update_and_accumulate_after_it(make, rng):
+    """Zeroing is lazy (update() and zero_grad() only mark the gradients): what a user reads must not
+    show it; the first backward after an update overwrites the stale arrays, the next ones add."""
+    model = make(rng).set_optimizer(lw.SGD(0.1, momentum=0.9))
+    x = rng.normal(size=(5, 4) if isinstance(model[0], lw.Linear) else (5, 1, 4, 4))
+    g = rng.normal(size=(5, 2))
+
+    def grads_after(n_backward):
+        for _ in range(n_backward):
+            model.forward(x)
+            model.backward(g)
+        return {n: m.grads[k].copy() for n, m, k in model.named_parameters()}
+
+    p0 = model.state_dict()
+    assert all(np.any(v) for v in grads_after(1).values())
+    model.update()          # momentum SGD uses each gradient as its scratch: the arrays hold garbage
+    assert all(not np.any(m.grads[k]) for _, m, k in model.named_parameters())
+    p1 = model.state_dict()
+    model.update()          # no backward in between: the step sees zero gradients, momentum alone moves
+    p2 = model.state_dict()
+    for n in p0:
+        np.testing.assert_allclose(p1[n] - p2[n], 0.9 * (p0[n] - p1[n]), rtol=1e-10, atol=1e-15, err_msg=n)
+
+    twice = grads_after(2)  # after update(): the first backward overwrites, the second adds
+    model.zero_grad()
+    once = grads_after(1)
+    reference = make(rng)   # eager zeros: a new model with the same weights
+    reference.load_state_dict(model.state_dict())
+    reference.forward(x)
+    reference.backward(g)
+    for n, m, k in reference.named_parameters():
+        np.testing.assert_array_equal(once[n], m.grads[k], err_msg=n)
+        np.testing.assert_allclose(twice[n], 2 * once[n], rtol=1e-12, err_msg=n)

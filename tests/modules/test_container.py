@@ -19,10 +19,12 @@ def nested(rng, dtype=np.float64):
 
 
 def state_of(model):
-    """Every attribute of every module but the cache and the arrays' values: what a call may not change."""
+    """Every attribute of every module but the cache and the arrays' values (and which gradients wait
+    for their lazy zeroing): what a call may not change."""
     out = []
+    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch")
     for name, m in model.named_modules():
-        attrs = {k: v for k, v in vars(m).items() if k not in ("_cache", "params", "grads", "_scratch")}
+        attrs = {k: v for k, v in vars(m).items() if k not in skip}
         out.append((name, repr(sorted(attrs.items(), key=lambda kv: kv[0]))))
     return out
 
