@@ -116,13 +116,15 @@ class Conv2d(Module):
             dW_m = per_image.sum(axis=0)
         else:
             dW_m = np.matmul(cols.T, G)                     # with the bias: its last row is G.sum(0)
-        for name, value in (("W", dW_m[:k].reshape(kh, kw, c, O).transpose(3, 2, 0, 1)), ("b", dW_m[k])):
-            if name in self.params:
-                grad, fresh = self._grad_out(name)   # fresh: stale since update(), overwrite it
-                if fresh:
-                    np.copyto(grad, value)
-                else:
-                    grad += value
+        parts = [("W", dW_m[:k].reshape(kh, kw, c, O).transpose(3, 2, 0, 1))]
+        if "b" in self.params:
+            parts.append(("b", dW_m[k]))
+        for name, value in parts:
+            grad, fresh = self._grad_out(name)   # fresh: stale since update(), overwrite it
+            if fresh:
+                np.copyto(grad, value)
+            else:
+                grad += value
         if not input_grad:
             return None
         # one (M, O) @ (O, C) block per kernel offset, stacked (kh kw, M, C): col2im adds contiguous
