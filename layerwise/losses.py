@@ -147,9 +147,12 @@ class CrossEntropyLoss(Loss):
             raise ValueError(f"CrossEntropyLoss expected logits of shape (N, C), got {z.shape}.")
         n, c = z.shape
         target = np.asarray(target)
-        shifted = z - z.max(axis=1, keepdims=True)
+        # class-major (C, N): NumPy reduces over the rows of a matrix with whole-row vector operations,
+        # but along short rows with one small loop per row (a 128 x 10 batch's loss took 3x longer)
+        zt = z.T.copy()
+        shifted = zt - zt.max(axis=0)
         e = np.exp(shifted)
-        total = e.sum(axis=1, keepdims=True)
+        total = e.sum(axis=0)
         if target.ndim == 1:
             if target.shape[0] != n:
                 raise ValueError(f"CrossEntropyLoss got {n} predictions but {target.shape[0]} labels.")
@@ -157,17 +160,18 @@ class CrossEntropyLoss(Loss):
                 if not np.all(np.mod(target, 1) == 0):
                     raise ValueError("CrossEntropyLoss expected integer class labels (N,) or "
                                      f"probabilities (N, C); got non-integer labels of dtype {target.dtype}.")
-                target = target.astype(np.int64)
-            if n and (target.min() < 0 or target.max() >= c):
+            target = target.astype(np.intp, copy=False)
+            # one reduction for both bounds: a negative label, seen unsigned, is larger than any class
+            if n and target.view(np.uintp).max() >= c:
                 raise ValueError(f"CrossEntropyLoss: labels must be in [0, {c}) for {c} logits; "
                                  f"got labels from {target.min()} to {target.max()}.")
             rows = np.arange(n)
             # -log p_t = log(sum exp) - shifted_t, summed over the batch
-            loss = (np.log(total).sum() - shifted[rows, target].sum()) / n
+            loss = (np.log(total).sum() - shifted[target, rows].sum()) / n
         elif target.shape == z.shape:
             target = target.astype(z.dtype, copy=False)
             rows = None
-            loss = -(target * (shifted - np.log(total))).sum() / n
+            loss = -(target.T * (shifted - np.log(total))).sum() / n
         else:
             raise ValueError(f"CrossEntropyLoss expected labels of shape ({n},) or probabilities of shape "
                              f"{z.shape}, got {target.shape}.")
@@ -176,8 +180,9 @@ class CrossEntropyLoss(Loss):
 
     def backward(self):
         e, total, target, rows = self._cached()
-        n = e.shape[0]
-        grad = e / total                    # softmax, from the forward's exp
+        c, n = e.shape
+        grad = np.empty((n, c), e.dtype)
+        np.divide(e.T, total[:, None], out=grad)    # softmax, from the forward's exp, back in (N, C)
         if rows is not None:
             grad[rows, target] -= 1
         else:

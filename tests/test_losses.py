@@ -107,6 +107,9 @@ def test_binary_losses_refuse_class_labels_for_several_outputs():
 
 @pytest.mark.parametrize("loss, pred, target, message", [
     (lw.CrossEntropyLoss(), Z, np.array([0, 3]), "labels must be in \\[0, 3\\)"),
+    (lw.CrossEntropyLoss(), Z, np.array([-1, 2]), "labels must be in \\[0, 3\\).*from -1 to 2"),
+    (lw.CrossEntropyLoss(), Z, np.array([0, 3], np.uint8), "labels must be in \\[0, 3\\).*from 0 to 3"),
+    (lw.CrossEntropyLoss(), Z, np.array([0.0, 3.0]), "labels must be in \\[0, 3\\)"),
     (lw.CrossEntropyLoss(), Z, np.array([0, 1, 2]), "2 predictions but 3 labels"),
     (lw.MSELoss(), Z, Z[:, :2], "expected target of shape \\(2, 3\\)"),
 ])

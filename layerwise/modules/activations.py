@@ -17,8 +17,19 @@ class ReLU(Module):
 
     output_range = (0.0, float("inf"))
 
+    def __init__(self):
+        super().__init__()
+        self._zeros = (None, None)
+
     def forward(self, x):
-        y = np.maximum(x, 0)
+        # against a kept zero array, not the scalar 0: NumPy 2.4's maximum takes its SIMD loop only when
+        # neither input is broadcast (0.26 ms instead of 0.60 for a 64x32x28x28 batch)
+        x = np.asarray(x)
+        key, zeros = self._zeros
+        if key != (x.shape, x.dtype, x.strides):
+            zeros = np.zeros_like(x)
+            self._zeros = ((x.shape, x.dtype, x.strides), zeros)
+        y = np.maximum(x, zeros)
         self._cache = y
         return y
 

@@ -94,7 +94,7 @@ class Sequential(Module):
         stop = 0
         if not input_grad:
             stop = next((i for i, m in enumerate(self.modules)
-                         if next(m.named_parameters(), None) is not None), len(self.modules))
+                         if m.params or next(m.named_parameters(), None) is not None), len(self.modules))
         for i in range(len(self.modules) - 1, stop - 1, -1):
             m = self.modules[i]
             try:

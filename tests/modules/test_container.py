@@ -22,7 +22,7 @@ def state_of(model):
     """Every attribute of every module but the cache and the arrays' values (and which gradients wait
     for their lazy zeroing): what a call may not change."""
     out = []
-    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch")
+    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones")  # kept buffers
     for name, m in model.named_modules():
         attrs = {k: v for k, v in vars(m).items() if k not in skip}
         out.append((name, repr(sorted(attrs.items(), key=lambda kv: kv[0]))))
