@@ -248,7 +248,9 @@ def main(argv=None):
     ref = times.get("(c) PyTorch")
     for name in names:
         t = times[name]
-        ratio = f"{statistics.median(a / b for a, b in zip(t, ref)):6.2f}x" if ref else ""
+        per_round = [a / b for a, b in zip(t, ref)] if ref else []
+        ratio = (f"{statistics.median(per_round):6.2f}x  (rounds: {' '.join(f'{q:.2f}' for q in per_round)})"
+                 if ref else "")
         print(f"  {name:<32} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s {ratio}")
     for name, what in (("(e) Trainer.fit, no-op hooks", "no-op hooks on every layer"),
                        ("(a') Trainer.fit, instrumented", "instrumentation overhead")):

@@ -22,7 +22,7 @@ def state_of(model):
     """Every attribute of every module but the cache and the arrays' values (and which gradients wait
     for their lazy zeroing): what a call may not change."""
     out = []
-    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones")  # kept buffers
+    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones", "_order")  # kept buffers
     for name, m in model.named_modules():
         attrs = {k: v for k, v in vars(m).items() if k not in skip}
         out.append((name, repr(sorted(attrs.items(), key=lambda kv: kv[0]))))
@@ -160,3 +160,39 @@ def test_flat_error_keeps_the_documented_prefix(rng):
     model = lw.Sequential(lw.Linear(4, 3, rng=rng), lw.ReLU(), lw.Linear(5, 2, rng=rng))
     with pytest.raises(ValueError, match=r"^In module 2 \(Linear\) of Sequential: Linear expected"):
         model.forward(np.zeros((2, 4), np.float32))
+
+
+@pytest.mark.parametrize("kernel, stride", [(2, None), (2, 1), (3, 2), (3, None)])
+def test_relu_then_maxpool_runs_pool_first_and_changes_nothing_a_user_sees(kernel, stride, rng):
+    """Sequential runs a hook-free ReLU -> MaxPool2d as pool, then ReLU (a quarter of the work for a 2x2
+    pool): outputs and every gradient must equal the plain order's, ties and negatives included."""
+    x = rng.integers(-2, 3, size=(4, 2, 7, 7)).astype(np.float64)   # many ties, zeros, negative windows
+    g = rng.normal(size=(4, 3))
+
+    def run(hooked):
+        model = lw.Sequential(lw.ReLU(), lw.MaxPool2d(kernel, stride), lw.Flatten())
+        n_out = model.forward(x).shape[1]
+        model.append(lw.Linear(n_out, 3, rng=np.random.default_rng(1), dtype=np.float64))
+        seen = []
+        if hooked:   # a hook must see the ReLU's own output: this model runs in the written order
+            model[0].register_forward_hook(lambda m, a, b: seen.append(b.shape))
+        y = model.forward(x)
+        order = list(model._order)
+        dx = model.backward(g)
+        return y, dx, model[3].grads["W"].copy(), order, seen
+
+    y, dx, gW, order, _ = run(hooked=False)
+    y_ref, dx_ref, gW_ref, order_ref, seen = run(hooked=True)
+    assert order == [1, 0, 2, 3] and order_ref == [0, 1, 2, 3]
+    assert seen == [x.shape]
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(dx, dx_ref)
+    np.testing.assert_array_equal(gW, gW_ref)
+
+
+def test_swapped_relu_and_pool_pass_gradcheck_and_keep_error_positions(rng):
+    model = lw.Sequential(lw.Conv2d(1, 2, 3, padding=1, rng=rng, dtype=np.float64), lw.ReLU(),
+                          lw.MaxPool2d(2), lw.Flatten(), lw.Linear(8, 2, rng=rng, dtype=np.float64))
+    lw.gradcheck(model, rng.normal(size=(3, 1, 4, 4)))
+    with pytest.raises(ValueError, match="In module 1 \\(MaxPool2d\\) of Sequential"):
+        lw.Sequential(lw.ReLU(), lw.MaxPool2d(2)).forward(np.zeros((2, 3)))
