@@ -32,9 +32,11 @@ def _kernel_stride(k, s):
     return k, k if s is None else ((s, s) if isinstance(s, int) else s)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 7, 8), (2, 3, 6, 8)], ids=["odd", "even"])
 @pytest.mark.parametrize("k, s", CASES)
-def test_max_pool_matches_loops_and_sends_each_gradient_to_the_first_maximum(k, s, rng):
-    x = rng.integers(0, 3, size=(2, 3, 7, 8)).astype(np.float64)   # many ties
+def test_max_pool_matches_loops_and_sends_each_gradient_to_the_first_maximum(k, s, shape, rng):
+    """Even sizes with 2x2 windows take the four-view path; the other cases the two passes."""
+    x = rng.integers(0, 3, size=shape).astype(np.float64)   # many ties
     pool = lw.MaxPool2d(k, s)
     y = pool.forward(x)
     ref, first = pool_reference(x, *_kernel_stride(k, s), np.max)
@@ -58,6 +60,10 @@ def test_a_constant_window_gives_its_gradient_to_its_first_pixel():
     pool = lw.MaxPool2d(2)
     pool.forward(np.zeros((1, 1, 2, 2)))
     np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 1, 1)))[0, 0], [[1, 0], [0, 0]])
+    for window, winner in (([[0, 1], [1, 1]], [[0, 1], [0, 0]]), ([[0, 0], [1, 1]], [[0, 0], [1, 0]]),
+                           ([[1, 0], [0, 1]], [[1, 0], [0, 0]]), ([[0, 0], [0, 1]], [[0, 0], [0, 1]])):
+        pool.forward(np.array(window, float)[None, None])   # ties across rows and columns: row-major first
+        np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 1, 1)))[0, 0], winner, err_msg=str(window))
     overlapping = lw.MaxPool2d(3, stride=1)
     overlapping.forward(np.zeros((1, 1, 4, 4)))
     dx = overlapping.backward(np.ones((1, 1, 2, 2)))[0, 0]
