@@ -239,16 +239,21 @@ class Module:
             if self.optimizer is None:
                 raise RuntimeError(f"{self!r} has no optimizer: call set_optimizer(...) on it or on "
                                    "the model that contains it before update().")
-            step = self.optimizer.step
+            step, grads, states = self.optimizer.step, self.grads, self.optim_state
             for name, p in self.params.items():
-                step(p, self.grads[name], self.optim_state.setdefault(name, {}),
-                     name not in self._no_decay)
-        for child in self.children():
-            if self.frozen:
-                child.zero_grad()
-            else:
-                child.update()
-        self._unzeroed.update(self._grads)
+                state = states.get(name)
+                if state is None:
+                    state = states[name] = {}
+                step(p, grads[name], state, name not in self._no_decay)
+        children = self.children()
+        if children:
+            for child in children:
+                if self.frozen:
+                    child.zero_grad()
+                else:
+                    child.update()
+        if self._grads:
+            self._unzeroed.update(self._grads)
 
     def zero_grad(self):
         """Set every gradient of this module and its children to zero (lazily: see :attr:`grads`)."""
