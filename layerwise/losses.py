@@ -167,7 +167,7 @@ class CrossEntropyLoss(Loss):
                                  f"got labels from {target.min()} to {target.max()}.")
             rows = np.arange(n)
             # -log p_t = log(sum exp) - shifted_t, summed over the batch
-            loss = (np.log(total).sum() - shifted[target, rows].sum()) / n
+            loss = np.add.reduce(np.log(total) - shifted[target, rows]) / n
         elif target.shape == z.shape:
             target = target.astype(z.dtype, copy=False)
             rows = None
@@ -182,12 +182,12 @@ class CrossEntropyLoss(Loss):
         e, total, target, rows = self._cached()
         c, n = e.shape
         grad = np.empty((n, c), e.dtype)
-        np.divide(e.T, total[:, None], out=grad)    # softmax, from the forward's exp, back in (N, C)
+        total = total * n                            # softmax / N, from the forward's exp, back in (N, C)
+        np.divide(e.T, total[:, None], out=grad)
         if rows is not None:
-            grad[rows, target] -= 1
+            grad[rows, target] -= 1.0 / n
         else:
-            grad -= target
-        grad *= 1.0 / n
+            grad -= target * (1.0 / n)
         return grad
 
 

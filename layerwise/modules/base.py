@@ -63,7 +63,10 @@ class Module:
     params : dict of str to ndarray
         The module's own parameters.
     grads : dict of str to ndarray
-        ``dL/dparam`` with the same keys and shapes; ``backward`` adds into it.
+        ``dL/dparam`` with the same keys and shapes; ``backward`` adds into it. After :meth:`update`
+        or :meth:`zero_grad` every entry reads zero. The zeroing is lazy (the first backward after an
+        update overwrites instead of adding: two passes over each weight fewer per step), so read
+        gradients through this attribute: an array kept from before an update holds stale values.
     buffers : dict of str to ndarray
         Non-trained state saved with the weights (running statistics).
     optim_state : dict of str to dict

@@ -180,3 +180,18 @@ def test_gradients_read_zero_after_update_and_accumulate_after_it(make, rng):
     for n, m, k in reference.named_parameters():
         np.testing.assert_array_equal(once[n], m.grads[k], err_msg=n)
         np.testing.assert_allclose(twice[n], 2 * once[n], rtol=1e-12, err_msg=n)
+
+
+def test_what_a_user_adds_to_grads_before_backward_is_kept(rng):
+    """backward adds: a term put into grads after update() (read through .grads) survives the lazy zeroing."""
+    lin = lw.Linear(3, 2, rng=rng, dtype=np.float64).set_optimizer(lw.SGD(0.1))
+    x, g = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    lin.forward(x)
+    lin.backward(g)
+    lin.update()
+    lin.grads["W"] += 1.0          # e.g. a hand-written regularizer's gradient
+    lin.grads["b"][0] = 5.0
+    lin.forward(x)
+    lin.backward(g)
+    np.testing.assert_allclose(lin.grads["W"], 1.0 + x.T @ g, rtol=1e-12)
+    np.testing.assert_allclose(lin.grads["b"], np.array([5.0, 0.0]) + g.sum(0), rtol=1e-12)
