@@ -15,6 +15,7 @@ over rounds; ratios to PyTorch are taken within each round, then the median over
      optim.SGD momentum 0.9, zero_grad, backward, step), the same arrays as tensors, (b)'s batch order.
 (d)  the 8 matrix products of each step alone (3 forward, 3 dL/dW, 2 dL/dx), same shapes, NumPy: a floor.
 (a') (a) instrumented, for the phase breakdown; (a') against (a) is the instrumentation's own cost.
+Last, (a) on a 2-4-4-10 MLP: what a step costs when the arrays are tiny (Python and per-call overhead).
 
 Phase breakdown, timed inside (a')'s own epochs (never one program's time divided by another's), with the
 library unchanged: the Trainer calls the model and the loss through the instance, so their bound methods
@@ -259,6 +260,22 @@ def main(argv=None):
             print(f"{what}: {name.split()[0]} / (a) - 1 in the same round, median {statistics.median(rel):+.1%} "
                   f"(min {min(rel):+.1%}, max {max(rel):+.1%})")
     phase_report(states["(a') Trainer.fit, instrumented"]["epochs"], steps)
+    overhead_report(steps)
+
+
+def overhead_report(steps, rounds=5):
+    """Per-step cost of what is not array work: Trainer.fit on the same five layers 2-4-4-10 wide."""
+    rng = np.random.default_rng(0)
+    model = lw.Sequential(lw.Linear(2, 4, rng=rng), lw.ReLU(), lw.Linear(4, 4, rng=rng), lw.ReLU(),
+                          lw.Linear(4, 10, rng=rng)).set_optimizer(lw.SGD(LR, momentum=MOMENTUM))
+    X, y = rng.random((steps * BATCH, 2), dtype=np.float32), rng.integers(0, 10, steps * BATCH)
+    seconds = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        Trainer(model, "cross_entropy", epochs=1, batch_size=BATCH, progress="off", seed=0).fit(X, y)
+        seconds.append(time.perf_counter() - t0)
+    print(f"Per-step overhead (Python and per-call costs): {statistics.median(seconds) / steps * 1e6:.0f} us, "
+          f"Trainer.fit on a 2-4-4-10 MLP of the same five layers, batch {BATCH} (median of {rounds} epochs).")
 
 
 if __name__ == "__main__":
