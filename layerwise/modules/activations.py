@@ -28,7 +28,7 @@ class ReLU(Module):
         x = np.asarray(x)
         key, zeros = self._zeros
         if key != (x.shape, x.dtype, x.strides):
-            zeros = np.zeros_like(x[0] if x.ndim > 2 else x)
+            zeros = np.zeros_like(x[0] if x.ndim > 2 and len(x) else x)
             self._zeros = ((x.shape, x.dtype, x.strides), zeros)
         y = np.maximum(x, zeros)
         self._cache = y

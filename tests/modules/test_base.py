@@ -195,3 +195,18 @@ def test_what_a_user_adds_to_grads_before_backward_is_kept(rng):
     lin.backward(g)
     np.testing.assert_allclose(lin.grads["W"], 1.0 + x.T @ g, rtol=1e-12)
     np.testing.assert_allclose(lin.grads["b"], np.array([5.0, 0.0]) + g.sum(0), rtol=1e-12)
+
+
+def test_relu_keeps_its_zeros_per_shape_and_layout(rng):
+    """ReLU compares against kept zeros (one sample's for images): every shape, layout and batch size,
+    empty included, gives max(x, 0) and the matching gradient."""
+    relu = lw.ReLU()
+    for x in (rng.normal(size=(5, 3, 4, 4)).astype(np.float32),
+              rng.normal(size=(5, 4, 4, 3)).astype(np.float32).transpose(0, 3, 1, 2),   # channels-last
+              rng.normal(size=(2, 3, 4, 4)).astype(np.float32), np.zeros((0, 3, 4, 4), np.float32),
+              rng.normal(size=(6, 7)), rng.normal(size=(6, 7))[:, ::2], np.array(-1.5)):
+        y = relu.forward(x)
+        np.testing.assert_array_equal(y, np.maximum(x, 0))
+        assert y.dtype == x.dtype
+        g = rng.normal(size=x.shape).astype(x.dtype)
+        np.testing.assert_array_equal(relu.backward(g), g * (x > 0))
