@@ -2,7 +2,9 @@
 
 Before a layer is constructed, its parameters, their gradients and optimizer state, and one batch
 of activations are counted against the memory available (:class:`~layerwise.memory.MemoryPlan`):
-a layer that would not fit is refused by name before any of its arrays exist.
+a layer that would not fit is refused by name before any of its arrays exist. A layer with a
+``work_values(input_shape)`` method (Conv2d: its im2col columns) has that work space counted too,
+per sample, before the first batch.
 """
 
 import inspect
@@ -182,8 +184,11 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
             raise ConfigError(_probe_error(module, spec["type"], label, shape, e)) from e
         except MemoryError as e:
             raise ConfigError(f"{label} ({spec['type']}): its output does not fit in memory: {e}.") from None
-        shape = probe.shape[1:]
+        in_shape, shape = shape, probe.shape[1:]
         plan.add_output(shape, f"{label} ({spec['type']})")
+        work = getattr(module, "work_values", None)       # im2col columns and the like, per sample
+        if work is not None:
+            plan.add_work_space(work(in_shape), f"{label} ({spec['type']})")
         module.train()
         module._cache = None
         model.append(module)

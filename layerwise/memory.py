@@ -49,7 +49,8 @@ class MemoryPlan:
     """The bytes a model needs to train, added layer by layer; refuses what this machine cannot hold.
 
     Each parameter counts with its gradient and its optimizer state; one batch counts as its input
-    and, for every layer, the output (forward) and the gradient of the output (backward).
+    and, for every layer, the output (forward), the gradient of the output (backward) and the layer's
+    own work arrays when it declares them (a convolution's im2col columns).
 
     Parameters
     ----------
@@ -75,6 +76,10 @@ class MemoryPlan:
         """Count one batch of the layer's output of per-sample ``shape`` and its gradient."""
         size = math.prod(shape)
         self._add(2 * self.batch_size * size * self.itemsize, f"{where} outputs {size:,} values per sample")
+
+    def add_work_space(self, values, where):
+        """Count ``values`` per sample of a layer's work arrays (a convolution's im2col columns)."""
+        self._add(self.batch_size * values * self.itemsize, f"{where} works on {values:,} values per sample")
 
     def _add(self, nbytes, what):
         self.nbytes += nbytes

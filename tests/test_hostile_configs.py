@@ -170,3 +170,19 @@ def test_a_user_layer_that_gives_its_param_shapes_is_refused_before_it_is_built(
     with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(wide\) has 1,000,000 parameters"):
         build_model([{"type": "wide", "width": 1_000_000}], (4,))
     assert built == [1_000_000]
+
+
+def test_a_convolutions_im2col_work_space_is_counted(monkeypatch):
+    """A 3x3 convolution's columns hold 9x its input: counted before the first batch, with the layer named."""
+    layers = [{"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": 1}]
+    conv = build_model(layers, (8, 32, 32), rng=0)[0][0]
+    work = conv.work_values((8, 32, 32))     # columns (with the bias's), padded input, backward blocks
+    assert work == 32 * 32 * (9 * 8 + 1) + 34 * 34 * 8 + 9 * 32 * 32 * 8 == 157_728
+    conv.forward(np.zeros((2, 8, 32, 32), np.float32))
+    kept = conv._scratch.arrays["cols"].size + conv._scratch.arrays["padded"].size
+    assert kept == 2 * (32 * 32 * 73 + 34 * 34 * 8)      # what forward keeps is inside the count
+    too_little_memory(monkeypatch, 32 * 2**20)
+    with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(conv2d\) works on 157,728 values per sample: "
+                                          r".* one batch of 64, the model up to it would need 42.5 MiB"):
+        build_model(layers, (8, 32, 32), rng=0, batch_size=64)
+    build_model(layers, (8, 32, 32), rng=0, batch_size=16)

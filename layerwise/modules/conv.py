@@ -84,6 +84,15 @@ class Conv2d(Module):
         kh, kw = pair(kernel_size, "kernel_size", "Conv2d")
         return {"W": (filters, input_shape[0], kh, kw), **({"b": (filters,)} if bias else {})}
 
+    def work_values(self, input_shape):
+        """Values per sample of the work arrays (the memory check counts them): im2col's columns and the
+        padded input, kept from forward to backward, and the backward's per-offset blocks."""
+        c, h, w = input_shape
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        ho, wo = output_hw("Conv2d", (h, w), self.kernel_size, self.stride, self.padding)
+        padded = (h + 2 * ph) * (w + 2 * pw) * c if ph or pw else 0
+        return ho * wo * (kh * kw * c + 1) + padded + kh * kw * ho * wo * c
+
     def forward(self, x):
         """(N, C, H, W) -> (N, O, Ho, Wo), an NCHW view of channels-last memory."""
         W = self.params["W"]
