@@ -4,7 +4,8 @@ Before a layer is constructed, its parameters, their gradients and optimizer sta
 of activations are counted against the memory available (:class:`~layerwise.memory.MemoryPlan`):
 a layer that would not fit is refused by name before any of its arrays exist. A layer with a
 ``work_values(input_shape)`` method (Conv2d: its im2col columns) has that work space counted too,
-per sample, before the first batch.
+per sample, before the first batch: what it keeps from forward to backward, and the largest of what
+exists only during one layer's backward.
 """
 
 import inspect
@@ -188,7 +189,7 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
         plan.add_output(shape, f"{label} ({spec['type']})")
         work = getattr(module, "work_values", None)       # im2col columns and the like, per sample
         if work is not None:
-            plan.add_work_space(work(in_shape), f"{label} ({spec['type']})")
+            plan.add_work_space(*work(in_shape), f"{label} ({spec['type']})")
         module.train()
         module._cache = None
         model.append(module)

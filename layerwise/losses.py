@@ -182,12 +182,12 @@ class CrossEntropyLoss(Loss):
         e, total, target, rows = self._cached()
         c, n = e.shape
         grad = np.empty((n, c), e.dtype)
-        total = total * n                            # softmax / N, from the forward's exp, back in (N, C)
-        np.divide(e.T, total[:, None], out=grad)
+        np.divide(e.T, total[:, None], out=grad)    # softmax, from the forward's exp, back in (N, C)
         if rows is not None:
-            grad[rows, target] -= 1.0 / n
+            grad[rows, target] -= 1
         else:
-            grad -= target * (1.0 / n)
+            grad -= target
+        grad *= 1.0 / n
         return grad
 
 

@@ -67,6 +67,7 @@ class MemoryPlan:
         self.itemsize = np.dtype(dtype).itemsize
         self.available = available_memory() if available is None else available
         self.nbytes = self.batch_size * math.prod(input_shape) * self.itemsize
+        self.passing = 0      # the largest work space that exists only during one layer's backward
 
     def add_params(self, n_params, state, where):
         """Count ``n_params`` parameters of the layer ``where`` with their gradients and ``state`` arrays each."""
@@ -77,13 +78,17 @@ class MemoryPlan:
         size = math.prod(shape)
         self._add(2 * self.batch_size * size * self.itemsize, f"{where} outputs {size:,} values per sample")
 
-    def add_work_space(self, values, where):
-        """Count ``values`` per sample of a layer's work arrays (a convolution's im2col columns)."""
-        self._add(self.batch_size * values * self.itemsize, f"{where} works on {values:,} values per sample")
+    def add_work_space(self, kept, passing, where):
+        """Count a layer's work arrays, in values per sample: ``kept`` from its forward to its backward
+        (a convolution's im2col columns), and ``passing`` that live only while its backward runs (one
+        layer's at a time: the largest counts)."""
+        self.passing = max(self.passing, self.batch_size * passing * self.itemsize)
+        self._add(self.batch_size * kept * self.itemsize, f"{where} works on {kept + passing:,} values per sample")
 
     def _add(self, nbytes, what):
         self.nbytes += nbytes
-        if self.available is not None and self.nbytes > self.available:
+        total = self.nbytes + self.passing
+        if self.available is not None and total > self.available:
             raise ConfigError(f"{what}: with gradients, optimizer state and one batch of {self.batch_size:,}, "
-                              f"the model up to it would need {format_bytes(self.nbytes)}, but this machine "
+                              f"the model up to it would need {format_bytes(total)}, but this machine "
                               f"has {format_bytes(self.available)} available.")

@@ -176,13 +176,19 @@ def test_a_convolutions_im2col_work_space_is_counted(monkeypatch):
     """A 3x3 convolution's columns hold 9x its input: counted before the first batch, with the layer named."""
     layers = [{"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": 1}]
     conv = build_model(layers, (8, 32, 32), rng=0)[0][0]
-    work = conv.work_values((8, 32, 32))     # columns (with the bias's), padded input, backward blocks
-    assert work == 32 * 32 * (9 * 8 + 1) + 34 * 34 * 8 + 9 * 32 * 32 * 8 == 157_728
+    kept, passing = conv.work_values((8, 32, 32))   # columns (with the bias's) and padded input; backward blocks
+    assert (kept, passing) == (32 * 32 * (9 * 8 + 1) + 34 * 34 * 8, 9 * 32 * 32 * 8) == (84_000, 73_728)
     conv.forward(np.zeros((2, 8, 32, 32), np.float32))
-    kept = conv._scratch.arrays["cols"].size + conv._scratch.arrays["padded"].size
-    assert kept == 2 * (32 * 32 * 73 + 34 * 34 * 8)      # what forward keeps is inside the count
+    assert conv._scratch.arrays["cols"].size + conv._scratch.arrays["padded"].size == 2 * kept
     too_little_memory(monkeypatch, 32 * 2**20)
     with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(conv2d\) works on 157,728 values per sample: "
                                           r".* one batch of 64, the model up to it would need 42.5 MiB"):
         build_model(layers, (8, 32, 32), rng=0, batch_size=64)
     build_model(layers, (8, 32, 32), rng=0, batch_size=16)
+    # the blocks of a backward exist one layer at a time: two convolutions count the larger once
+    two = layers + [{"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": 1}]
+    plan_bytes = {}
+    monkeypatch.setattr(memory.MemoryPlan, "_add", lambda self, n, what: plan_bytes.update(
+        kept=plan_bytes.get("kept", 0) + n, passing=self.passing))
+    build_model(two, (8, 32, 32), rng=0, batch_size=1)
+    assert plan_bytes["passing"] == 4 * 73_728         # conv 1's blocks (8 channels) > conv 2's (4 channels)

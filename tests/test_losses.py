@@ -121,3 +121,13 @@ def test_bad_targets_raise_clear_errors(loss, pred, target, message):
 def test_backward_before_forward_raises():
     with pytest.raises(RuntimeError, match="CrossEntropyLoss.backward was called before forward"):
         lw.CrossEntropyLoss().backward()
+
+
+def test_cross_entropy_gradient_in_float16_keeps_its_softmax_part(rng):
+    """N x C beyond float16's range (128 x 1000): the softmax part must survive the scaling by 1/N."""
+    z = rng.normal(size=(128, 1000))
+    labels = rng.integers(0, 1000, 128)
+    ref, half = lw.CrossEntropyLoss(), lw.CrossEntropyLoss()
+    ref.forward(z, labels)
+    half.forward(z.astype(np.float16), labels)
+    np.testing.assert_allclose(half.backward().astype(np.float64), ref.backward(), atol=2e-5)

@@ -121,13 +121,16 @@ class Module:
         """``(grads[name], fresh)`` for a backward that adds ``dL/dparam`` into it.
 
         Zeroing is lazy: :meth:`update` and :meth:`zero_grad` only mark the gradients stale. When
-        ``fresh`` is True the entry is stale and the caller must overwrite it (``out=``) instead of
-        adding: that saves the zero fill and the add, two passes over each weight per step.
+        ``fresh`` is True the entry is stale: the caller overwrites it (``out=``) instead of adding,
+        which saves the zero fill and the add (two passes over each weight per step), then calls
+        :meth:`_grad_written`. Until then the entry stays stale, so a write that raised leaves no
+        old values behind.
         """
-        if name in self._unzeroed:
-            self._unzeroed.discard(name)
-            return self._grads[name], True
-        return self._grads[name], False
+        return self._grads[name], name in self._unzeroed
+
+    def _grad_written(self, name):
+        """``grads[name]`` now holds this step's values (see :meth:`_grad_out`)."""
+        self._unzeroed.discard(name)
 
     @property
     def requires_input_grad(self):

@@ -29,6 +29,7 @@ class Sequential(Module):
         super().__init__()
         self.modules = []
         self._order = None    # the execution order of the last forward (see _execution_order)
+        self._swapped_inputs = {}
         for m in modules:
             self.append(m)
 
@@ -92,10 +93,25 @@ class Sequential(Module):
                 order[i], order[i + 1] = i + 1, i
         return order
 
+    def _unswap_for_new_hooks(self, order):
+        """The order for backward: a swapped pair that got a backward hook after forward is run again
+        in the written order (ReLU, then pool: same output, both caches rebuilt), so that its hooks see
+        each module's own gradients."""
+        order = list(order)
+        for position, x in self._swapped_inputs.items():
+            relu, pool = self.modules[position], self.modules[position + 1]
+            if relu._backward_hooks or pool._backward_hooks:
+                pool.forward(relu.forward(x))
+                order[position], order[position + 1] = position, position + 1
+        return order
+
     def forward(self, x):
         """Run every module in order, then each one's forward hooks."""
         self._order = order = self._execution_order()
-        for i in order:
+        self._swapped_inputs = {}
+        for position, i in enumerate(order):
+            if i > position:             # a pool run before its ReLU: keep the pair's input (the pool
+                self._swapped_inputs[position] = x   # caches it anyway) for a hook added before backward
             m = self.modules[i]
             try:
                 y = m.forward(x)
@@ -121,6 +137,8 @@ class Sequential(Module):
         order = self._order
         if order is None or len(order) != len(self.modules):
             order = range(len(self.modules))
+        elif self._swapped_inputs:
+            order = self._unswap_for_new_hooks(order)
         for position in range(len(self.modules) - 1, stop - 1, -1):
             i = order[position]          # the module at ``stop`` has parameters: it is never swapped
             m = self.modules[i]

@@ -85,13 +85,14 @@ class Conv2d(Module):
         return {"W": (filters, input_shape[0], kh, kw), **({"b": (filters,)} if bias else {})}
 
     def work_values(self, input_shape):
-        """Values per sample of the work arrays (the memory check counts them): im2col's columns and the
-        padded input, kept from forward to backward, and the backward's per-offset blocks."""
+        """Values per sample of the work arrays, for the memory check: ``(kept, passing)``, im2col's
+        columns and the padded input kept from forward to backward, and the backward's per-offset
+        blocks, which exist only while this layer's backward runs."""
         c, h, w = input_shape
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         ho, wo = output_hw("Conv2d", (h, w), self.kernel_size, self.stride, self.padding)
         padded = (h + 2 * ph) * (w + 2 * pw) * c if ph or pw else 0
-        return ho * wo * (kh * kw * c + 1) + padded + kh * kw * ho * wo * c
+        return ho * wo * (kh * kw * c + 1) + padded, kh * kw * ho * wo * c
 
     def forward(self, x):
         """(N, C, H, W) -> (N, O, Ho, Wo), an NCHW view of channels-last memory."""
@@ -132,6 +133,7 @@ class Conv2d(Module):
             grad, fresh = self._grad_out(name)   # fresh: stale since update(), overwrite it
             if fresh:
                 np.copyto(grad, value)
+                self._grad_written(name)
             else:
                 grad += value
         if not input_grad:

@@ -84,6 +84,7 @@ class Linear(Module):
         gW, fresh = self._grad_out("W")
         if fresh:    # the first backward since update(): write x.T @ g over the stale gradient
             np.matmul(x.T, grad_y, out=gW)
+            self._grad_written("W")
         else:        # accumulate through a kept buffer: no fresh (in, out) allocation per call
             if self._scratch is None or self._scratch.dtype != gW.dtype:
                 self._scratch = np.empty_like(gW)
@@ -96,10 +97,12 @@ class Linear(Module):
             if ones is None or ones.shape[0] != len(grad_y) or ones.dtype != grad_y.dtype:
                 ones = self._ones = np.ones(len(grad_y), grad_y.dtype)
             gb, fresh = self._grad_out("b")
-            if fresh and gb.dtype == grad_y.dtype:
-                np.dot(ones, grad_y, out=gb)
-            elif fresh:
-                np.copyto(gb, np.dot(ones, grad_y))
+            if fresh:
+                if gb.dtype == grad_y.dtype:
+                    np.dot(ones, grad_y, out=gb)
+                else:
+                    np.copyto(gb, np.dot(ones, grad_y))
+                self._grad_written("b")
             else:
                 gb += np.dot(ones, grad_y)
         if not input_grad:

@@ -68,10 +68,8 @@ def _scatter_along(g, won, axis, kernel, stride, size, like):
     for o in range(kernel - 1, -1, -1):
         if won is None:
             np.copyto(views[o], g)
-        elif o and won.dtype == bool:        # windows of 2: True means the second offset won
-            np.multiply(g, won, out=views[o])
-        elif won.dtype == bool:              # offset 0 takes what offset 1 did not: g - g * won
-            np.subtract(g, views[1], out=views[0])
+        elif won.dtype == bool:              # windows of 2: True means the second offset won
+            np.multiply(g, won if o else ~won, out=views[o])
         else:
             np.multiply(g, won == o, out=views[o])
     return out
@@ -123,6 +121,7 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         """(N, C, H, W) -> (N, C, Ho, Wo)."""
+        x = np.asarray(x)
         ho, wo = self._output_hw(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         if self._quarters(x.shape):
@@ -202,6 +201,7 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         """(N, C, H, W) -> (N, C, Ho, Wo)."""
+        x = np.asarray(x)
         ho, wo = self._output_hw(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         rows = sum(_along(x, 3, kw, sw, wo))
@@ -230,6 +230,7 @@ class GlobalAvgPool2d(Module):
 
     def forward(self, x):
         """(N, C, H, W) -> (N, C)."""
+        x = np.asarray(x)
         expect_nchw("GlobalAvgPool2d", x)
         self._cache = x.shape
         return x.mean(axis=(2, 3))

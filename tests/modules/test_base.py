@@ -210,3 +210,24 @@ def test_relu_keeps_its_zeros_per_shape_and_layout(rng):
         assert y.dtype == x.dtype
         g = rng.normal(size=x.shape).astype(x.dtype)
         np.testing.assert_array_equal(relu.backward(g), g * (x > 0))
+
+
+@pytest.mark.parametrize("make", [lambda rng: lw.Linear(4, 3, rng=rng, dtype=np.float64),
+                                  lambda rng: lw.Conv2d(1, 3, 3, rng=rng, dtype=np.float64)], ids=["linear", "conv"])
+def test_a_backward_that_raises_after_update_leaves_zero_gradients(make, rng):
+    layer = make(rng).set_optimizer(lw.SGD(0.1))
+    x = rng.normal(size=(5, 4) if isinstance(layer, lw.Linear) else (5, 1, 3, 3))
+    g = rng.normal(size=layer.forward(x).shape)
+    layer.backward(g)
+    layer.update()
+    layer.forward(x)
+    with pytest.raises(ValueError):
+        layer.backward(g[:, :2])                      # a wrong upstream shape
+    assert all(not np.any(v) for v in layer.grads.values())
+    layer.backward(g)                                 # the retry gives this step's gradient alone
+    fresh = make(rng)
+    fresh.load_state_dict(layer.state_dict())
+    fresh.forward(x)
+    fresh.backward(g)
+    for k in layer.grads:
+        np.testing.assert_array_equal(layer.grads[k], fresh.grads[k], err_msg=k)

@@ -22,7 +22,7 @@ def state_of(model):
     """Every attribute of every module but the cache and the arrays' values (and which gradients wait
     for their lazy zeroing): what a call may not change."""
     out = []
-    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones", "_order")  # kept buffers
+    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones", "_order", "_swapped_inputs")
     for name, m in model.named_modules():
         attrs = {k: v for k, v in vars(m).items() if k not in skip}
         out.append((name, repr(sorted(attrs.items(), key=lambda kv: kv[0]))))
@@ -196,3 +196,38 @@ def test_swapped_relu_and_pool_pass_gradcheck_and_keep_error_positions(rng):
     lw.gradcheck(model, rng.normal(size=(3, 1, 4, 4)))
     with pytest.raises(ValueError, match="In module 1 \\(MaxPool2d\\) of Sequential"):
         lw.Sequential(lw.ReLU(), lw.MaxPool2d(2)).forward(np.zeros((2, 3)))
+
+
+def test_backward_hooks_added_after_forward_see_the_written_order(rng):
+    """A hook registered between forward and backward (a callback's on_before_backward) on a pair that ran
+    pool first: the pair is run again in the written order, so the hooks get what they would have got."""
+    x = rng.integers(-2, 3, size=(3, 2, 6, 6)).astype(np.float64)
+    g = rng.normal(size=(3, 2))
+
+    def model():
+        return lw.Sequential(lw.ReLU(), lw.MaxPool2d(2), lw.Flatten(),
+                             lw.Linear(18, 2, rng=np.random.default_rng(1), dtype=np.float64))
+
+    def hook_all(m, seen):
+        for k in (0, 1):
+            m[k].register_backward_hook(lambda mod, gy, gx, k=k: seen.append((k, gy.copy(), gx.copy())))
+
+    early, late, seen_early, seen_late = model(), model(), [], []
+    hook_all(early, seen_early)
+    y_early = early.forward(x)
+    y_late = late.forward(x)
+    assert late._order[:2] == [1, 0]
+    hook_all(late, seen_late)
+    dx_early, dx_late = early.backward(g), late.backward(g)
+    np.testing.assert_array_equal(y_late, y_early)
+    np.testing.assert_array_equal(dx_late, dx_early)
+    assert [k for k, _, _ in seen_late] == [1, 0]
+    for (_, gy, gx), (_, gy_ref, gx_ref) in zip(seen_late, seen_early):
+        np.testing.assert_array_equal(gy, gy_ref)
+        np.testing.assert_array_equal(gx, gx_ref)
+
+
+def test_a_relu_pool_model_takes_nested_lists(rng):
+    x = rng.normal(size=(2, 1, 4, 4))
+    np.testing.assert_array_equal(lw.Sequential(lw.ReLU(), lw.MaxPool2d(2)).forward(x.tolist()),
+                                  lw.MaxPool2d(2).forward(np.maximum(x, 0)))

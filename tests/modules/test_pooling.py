@@ -106,3 +106,18 @@ def test_defaults_and_errors():
         lw.MaxPool2d(2, stride=0)
     with pytest.raises(RuntimeError, match="MaxPool2d.backward was called before forward"):
         lw.MaxPool2d(2).backward(np.zeros((1, 1, 1, 1)))
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 5, 5), (1, 2, 4, 4)], ids=["two passes", "four views"])
+def test_a_wider_upstream_gradient_reaches_the_winners_only(shape, rng):
+    """float32 inputs, float64 upstream: every pixel that did not win gets exactly 0."""
+    x = rng.normal(size=shape).astype(np.float32)
+    pool = lw.MaxPool2d(2)
+    y = pool.forward(x)
+    dx = pool.backward(np.full(y.shape, 0.1))
+    _, first = pool_reference(x, (2, 2), (2, 2), np.max)
+    winners = np.zeros(x.shape, bool)
+    for (a, f, _, _), (r, c) in first.items():
+        winners[a, f, r, c] = True
+    assert np.all(dx[~winners] == 0)
+    np.testing.assert_allclose(dx[winners], 0.1, rtol=1e-6)
