@@ -1,6 +1,8 @@
-"""Pieces the benchmark scripts share: the BLAS line, a phase clock, and numpy with a timed ``matmul``."""
+"""Pieces the benchmark scripts share: the BLAS line, PyTorch's setup, per-round ratios, a phase clock, and
+numpy with a timed ``matmul``."""
 
 import os
+import statistics
 import time
 import types
 
@@ -14,6 +16,25 @@ def blas_info():
              f"({', '.join(filter(None, (p.get('threading_layer') or p['prefix'], p.get('architecture'))))}), "
              f"{p['num_threads']} threads" for p in threadpool_info()]
     return f"numpy {np.__version__}, {os.cpu_count()} CPUs; " + "; ".join(pools)
+
+
+def torch_or_skip(variants, name):
+    """A note on PyTorch with 2 threads; without PyTorch, ``variants[name]`` is dropped and the note says so."""
+    try:
+        import torch
+    except ImportError as err:
+        del variants[name]
+        return f"PyTorch is not importable ({err}): {name.split()[0]} and the ratios are skipped"
+    torch.set_num_threads(2)
+    return f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def ratio_text(times, ref):
+    """``" 0.77x  (rounds: 0.76 0.78 ...)"``: the median of ``times / ref`` taken round by round, and each round's."""
+    if not ref:
+        return ""
+    per_round = [a / b for a, b in zip(times, ref)]
+    return f"{statistics.median(per_round):6.2f}x  (rounds: {' '.join(f'{q:.2f}' for q in per_round)})"
 
 
 def numpy_with_timed_matmul(clock):

@@ -33,7 +33,7 @@ import statistics
 import time
 
 import numpy as np
-from _bench_common import Clock, blas_info, numpy_with_timed_matmul
+from _bench_common import Clock, blas_info, numpy_with_timed_matmul, ratio_text, torch_or_skip
 
 import layerwise as lw
 import layerwise.modules.conv as lw_conv
@@ -192,14 +192,7 @@ def main(argv=None):
     variants = {"(a) layerwise Trainer.fit": trainer_pass, "(b) (a), ReLU before pool": written_order_pass,
                 "(c) PyTorch": torch_pass,
                 "(d) products alone": products_pass, "(a') Trainer.fit, instrumented": instrumented_pass}
-    notes = []
-    try:
-        import torch
-        torch.set_num_threads(2)
-        notes.append(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    except ImportError as err:
-        del variants["(c) PyTorch"]
-        notes.append(f"PyTorch is not importable ({err}): (c) and the ratios are skipped")
+    notes = [torch_or_skip(variants, "(c) PyTorch")]
     print(blas_info() + "\n" + "; ".join(notes))
 
     X, y = make_data(args.samples)
@@ -224,10 +217,7 @@ def main(argv=None):
     ref = times.get("(c) PyTorch")
     for name in names:
         t = times[name]
-        ratio = ""
-        if ref:
-            per_round = [a / b for a, b in zip(t, ref)]
-            ratio = f"{statistics.median(per_round):6.2f}x  (rounds: {' '.join(f'{q:.2f}' for q in per_round)})"
+        ratio = ratio_text(t, ref)
         steps = math.ceil(args.samples / BATCH)
         print(f"  {name:<32} {statistics.median(t) * scale:7.3f} ({min(t) * scale:.3f}-{max(t) * scale:.3f}) s "
               f"{statistics.median(faults[name]) / steps:6.0f} faults/step {ratio}")

@@ -35,7 +35,7 @@ import statistics
 import time
 
 import numpy as np
-from _bench_common import Clock, blas_info, numpy_with_timed_matmul
+from _bench_common import Clock, blas_info, numpy_with_timed_matmul, ratio_text, torch_or_skip
 
 import layerwise as lw
 import layerwise.modules.linear as lw_linear
@@ -217,14 +217,7 @@ def main(argv=None):
     variants = {"(a) Trainer.fit": trainer_epoch, "(e) Trainer.fit, no-op hooks": hooked_trainer_epoch,
                 "(b) explicit loop": layerwise_epoch, "(c) PyTorch": torch_epoch,
                 "(d) 8 products alone": floor_epoch, "(a') Trainer.fit, instrumented": instrumented_epoch}
-    notes = []
-    try:
-        import torch
-        torch.set_num_threads(2)
-        notes.append(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    except ImportError as err:
-        del variants["(c) PyTorch"]
-        notes.append(f"PyTorch is not importable ({err}): (c) and the ratios are skipped")
+    notes = [torch_or_skip(variants, "(c) PyTorch")]
     if not hasattr(lw.Sequential(), "register_forward_hook"):
         del variants["(e) Trainer.fit, no-op hooks"]
         notes.append("(e) skipped: Module has no register_forward_hook yet")
@@ -249,9 +242,7 @@ def main(argv=None):
     ref = times.get("(c) PyTorch")
     for name in names:
         t = times[name]
-        per_round = [a / b for a, b in zip(t, ref)] if ref else []
-        ratio = (f"{statistics.median(per_round):6.2f}x  (rounds: {' '.join(f'{q:.2f}' for q in per_round)})"
-                 if ref else "")
+        ratio = ratio_text(t, ref)
         print(f"  {name:<32} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s {ratio}")
     for name, what in (("(e) Trainer.fit, no-op hooks", "no-op hooks on every layer"),
                        ("(a') Trainer.fit, instrumented", "instrumentation overhead")):
