@@ -13,6 +13,8 @@ over rounds; ratios to PyTorch are taken within each round, then the median over
 (b)  the README's explicit loop: shuffled ``X[idx]`` batches, forward, loss, backward(input_grad=False), update.
 (c)  PyTorch, ``torch.set_num_threads(2)``, the idiomatic loop (nn.Sequential, nn.CrossEntropyLoss,
      optim.SGD momentum 0.9, zero_grad, backward, step), the same arrays as tensors, (b)'s batch order.
+(g)  the same model, loss and SGD written by hand in NumPy: every array preallocated, every operation in
+     place, (b)'s batch order (what a NumPy framework could reach with this design).
 (d)  the 8 matrix products of each step alone (3 forward, 3 dL/dW, 2 dL/dx), same shapes, NumPy: a floor.
 (a') (a) instrumented, for the phase breakdown; (a') against (a) is the instrumentation's own cost.
 Last, (a) on a 2-4-4-10 MLP: what a step costs when the arrays are tiny (Python and per-call overhead).
@@ -109,6 +111,57 @@ def torch_epoch(X, y, batch, state):
         loss = loss_fn(net(Xt[idx]), yt[idx])
         loss.backward()
         opt.step()
+
+
+def tuned_epoch(X, y, batch, state):
+    """(g) the same model and SGD by hand: every array preallocated, every operation in place."""
+    if "W" not in state:
+        linear = [m for m in make_model() if m.params]      # (a)'s initial weights
+        f32 = np.float32
+        state.update(W=[m.params["W"].copy() for m in linear], b=[m.params["b"].copy() for m in linear],
+                     rng=np.random.default_rng(0), ones=np.ones(batch, f32), rows=np.arange(batch),
+                     a=[np.empty((batch, k), f32) for k in SIZES], d=[np.empty((batch, k), f32) for k in SIZES[1:-1]],
+                     zeros=[np.zeros((batch, k), f32) for k in SIZES[1:-1]],
+                     mask=[np.empty((batch, k), bool) for k in SIZES[1:-1]], lse=np.empty((batch, 1), f32))
+        state.update(gW=[np.empty_like(w) for w in state["W"]], gb=[np.empty_like(b) for b in state["b"]],
+                     vW=[np.zeros_like(w) for w in state["W"]], vb=[np.zeros_like(b) for b in state["b"]])
+    W, b, gW, gb, a, d = state["W"], state["b"], state["gW"], state["gb"], state["a"], state["d"]
+    params = list(zip(W + b, gW + gb, state["vW"] + state["vb"]))
+    order = state["rng"].permutation(len(X))
+    for start in range(0, len(X), batch):
+        idx = order[start:start + batch]
+        m, yb = len(idx), y[idx]
+        h = [x[:m] for x in a]
+        np.take(X, idx, axis=0, out=h[0], mode="clip")
+        for i in range(3):
+            np.matmul(h[i], W[i], out=h[i + 1])
+            h[i + 1] += b[i]
+            if i < 2:
+                np.maximum(h[i + 1], state["zeros"][i][:m], out=h[i + 1])
+        z, lse = h[3], state["lse"][:m]                     # softmax cross-entropy, in place on the logits
+        np.max(z, axis=1, keepdims=True, out=lse)
+        z -= lse
+        np.exp(z, out=z)
+        np.sum(z, axis=1, keepdims=True, out=lse)
+        z /= lse
+        float(-np.log(z[state["rows"][:m], yb]).mean())    # the batch loss, as every variant computes it
+        z[state["rows"][:m], yb] -= 1
+        z *= 1.0 / m
+        g = z
+        for i in (2, 1, 0):
+            np.matmul(h[i].T, g, out=gW[i])
+            np.dot(state["ones"][:m], g, out=gb[i])
+            if i:
+                dx, mask = d[i - 1][:m], state["mask"][i - 1][:m]
+                np.matmul(g, W[i].T, out=dx)
+                np.greater(h[i], 0, out=mask)
+                np.multiply(dx, mask, out=dx)
+                g = dx
+        for p, grad, v in params:                           # v = mu v + g;  p -= lr v
+            v *= MOMENTUM
+            v += grad
+            np.multiply(v, LR, out=grad)
+            p -= grad
 
 
 def floor_epoch(X, y, batch, state):
@@ -215,7 +268,8 @@ def main(argv=None):
         ap.error(f"need --samples >= {BATCH} and --rounds >= 1")
 
     variants = {"(a) Trainer.fit": trainer_epoch, "(e) Trainer.fit, no-op hooks": hooked_trainer_epoch,
-                "(b) explicit loop": layerwise_epoch, "(c) PyTorch": torch_epoch,
+                "(b) explicit loop": layerwise_epoch, "(g) hand-tuned NumPy loop": tuned_epoch,
+                "(c) PyTorch": torch_epoch,
                 "(d) 8 products alone": floor_epoch, "(a') Trainer.fit, instrumented": instrumented_epoch}
     notes = [torch_or_skip(variants, "(c) PyTorch")]
     if not hasattr(lw.Sequential(), "register_forward_hook"):
