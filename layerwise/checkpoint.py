@@ -88,7 +88,8 @@ def atomic_write(path, data, *, exclusive=False):
 
 def save_arrays(path, arrays, metadata=None):
     """Save a dict of arrays as safetensors, atomically; ``metadata`` values are JSON-encoded."""
-    tensors = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    # np.array, not np.ascontiguousarray: that one makes a 0-d array (Adam's step count) 1-d
+    tensors = {k: np.array(v, order="C", copy=None) for k, v in arrays.items()}
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
     return atomic_write(path, _st_save(tensors, metadata=meta))
 
