@@ -34,6 +34,8 @@ METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "va
 # keys that --set may change when resuming: the rest would make a different experiment
 RESUMABLE_KEYS = ("training.epochs", "training.eval_batch_size", "training.early_stopping", "data.path",
                   "data.download", "data.mirrors")
+#: what ``evaluate --set`` may change: where the data is and how it is batched, not which samples are tested
+EVALUATE_KEYS = ("training.eval_batch_size", "data.path", "data.download", "data.mirrors")
 
 
 @dataclass
@@ -270,15 +272,21 @@ def _train(exp, progress, stream, callbacks=()):
 
 
 def _run_config(run_dir, overrides, *, resuming):
+    """The run's config with ``overrides``; resuming and evaluating accept only the keys that keep it the same run."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir}: not a run directory (no config.yaml in it).")
-    if resuming:
-        for assignment in overrides:
-            key = assignment.partition("=")[0]
-            if not any(key == k or key.startswith(k + ".") for k in RESUMABLE_KEYS):
+    allowed = RESUMABLE_KEYS if resuming else EVALUATE_KEYS
+    for assignment in overrides:
+        key = assignment.partition("=")[0].strip()
+        if not any(key == k or key.startswith(k + ".") for k in allowed):
+            if resuming:
                 raise ConfigError(f"--set {assignment}: a resumed run can only change "
-                                  f"{', '.join(RESUMABLE_KEYS)}; start a new run to change {key}.")
+                                  f"{', '.join(allowed)}; start a new run to change {key}.")
+            raise ConfigError(f"--set {assignment}: evaluate can only change where the data is and how it is "
+                              f"batched ({', '.join(allowed)}), so that the test set is the run's own; {key} would "
+                              "change what is tested. To score other data use 'layerwise predict'; to change the "
+                              "experiment, train a new run.")
     return load_config(run_dir / "config.yaml", overrides, source=f"{run_dir / 'config.yaml'}")
 
 
@@ -310,7 +318,7 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
 
 
 def evaluate(run_dir, *, overrides=()):
-    """Reload a finished run's model and recompute its test metrics (``--set data.path=...`` allowed)."""
+    """Reload a finished run's model and recompute its test metrics (``overrides`` only of :data:`EVALUATE_KEYS`)."""
     run_dir = Path(run_dir)
     config = _run_config(run_dir, overrides, resuming=False)
     weights = run_dir / "model.safetensors"

@@ -76,6 +76,21 @@ def test_evaluate_exits_1_when_the_run_does_not_reproduce(tmp_path, capsys):
     assert "DIFFERENT" in err and "does not reproduce" in err
 
 
+def test_evaluate_set_may_move_the_data_but_not_change_the_test_set(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = dict(SMALL, training={"epochs": 1, "batch_size": 64})
+    assert main(["train", str(write_config(tmp_path, config)), "--out", str(out), "--progress", "off"]) == 0
+    capsys.readouterr()
+    # seed and the fractions choose the test samples: refused, not scored on a split that holds training samples
+    for assignment in ("seed=5", "data.test_fraction=0.5", "model.layers.1.units=8"):
+        assert main(["evaluate", str(out), "--set", assignment]) == 2
+        err = capsys.readouterr().err
+        assert f"--set {assignment}: evaluate can only change" in err and "layerwise predict" in err
+    # batching does not change the figures: still compared with summary.json
+    assert main(["evaluate", str(out), "--set", "training.eval_batch_size=7"]) == 0
+    assert "reproduced" in capsys.readouterr().out
+
+
 def test_model_file_is_safetensors_with_the_resolved_config_in_its_metadata(tmp_path):
     out = tmp_path / "run"
     main(["train", str(write_config(tmp_path)), "--out", str(out), "--progress", "off"])
