@@ -6,6 +6,7 @@ Ctrl-C exits 130 after saying how to resume. A traceback means a bug in layerwis
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -274,13 +275,36 @@ def main(argv=None):
         print(f"layerwise: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        where = getattr(e, "run_dir", None)
-        if where is None:
-            print("\nlayerwise: interrupted.", file=sys.stderr)
-        else:
-            print(f"\nlayerwise: interrupted. The checkpoint after epoch {e.epoch} is in {where}; "
-                  f"continue with: layerwise train --resume {where}", file=sys.stderr)
+        print(f"\nlayerwise: interrupted.{_resume_hint(e)}", file=sys.stderr)
         return 130
+    except BrokenPipeError as e:
+        # the program reading the output has gone (layerwise train ... | head): stop as Unix tools do, with
+        # no traceback, and leave nothing for Python to flush into the closed pipe at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"layerwise: the output was closed (broken pipe), stopped.{_resume_hint(e)}", file=sys.stderr)
+        return 141
+    except OSError as e:                # an --out path that is a file, a folder that cannot be made...
+        print(f"layerwise: error: {_os_error_text(e)}", file=sys.stderr)
+        return 2
+
+
+def _resume_hint(error):
+    """How to continue a training run that ``error`` interrupted (empty when it was no training run)."""
+    where = getattr(error, "run_dir", None)
+    if where is None:
+        return ""
+    return f" The checkpoint after epoch {error.epoch} is in {where}; continue with: layerwise train --resume {where}"
+
+
+def _os_error_text(error):
+    """``"runs/a/b: Not a directory (a part of the path is a file)."``: the path first, then the system's reason."""
+    reason = error.strerror or str(error)
+    hints = {NotADirectoryError: " (a part of the path is a file, not a folder)",
+             IsADirectoryError: " (give a file name, not a folder)",
+             FileExistsError: " (choose another path or remove it)"}
+    path = error.filename2 if isinstance(error, IsADirectoryError) and error.filename2 else error.filename
+    where = f"{path}: " if path is not None else ""
+    return f"{where}{reason}{hints.get(type(error), '')}."
 
 
 if __name__ == "__main__":

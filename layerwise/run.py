@@ -150,10 +150,12 @@ class Checkpoint(Callback):
 
     def __init__(self, exp):
         self.exp = exp
+        self.saved_epoch = None     # the epoch checkpoint.safetensors holds (what --resume continues from)
 
     def on_train_begin(self, trainer):
         if trainer.epoch == 0:
             self._save(trainer)
+        self.saved_epoch = trainer.epoch     # a resumed run starts from the checkpoint it loaded
 
     def on_epoch_end(self, trainer, row):
         self._save(trainer)
@@ -164,6 +166,7 @@ class Checkpoint(Callback):
         save_arrays(self.exp.run_dir / "checkpoint.safetensors", arrays,
                     {"trainer": meta, "run_id": self.exp.config.run_id})
         _write_metrics(self.exp.run_dir, trainer.history)
+        self.saved_epoch = trainer.epoch
 
 
 def _finish(exp):
@@ -257,14 +260,15 @@ def _train(exp, progress, stream, callbacks=()):
     exp.trainer.progress, exp.trainer.stream = progress, stream
     from .analysis.stats import config_callbacks
     # layer statistics before the checkpoint: the CSV is never behind the checkpoint it resumes from
-    exp.trainer.callbacks += [*config_callbacks(exp.config, exp.run_dir), Checkpoint(exp),
-                              *map(as_callback, callbacks)]
+    checkpoint = Checkpoint(exp)
+    exp.trainer.callbacks += [*config_callbacks(exp.config, exp.run_dir), checkpoint, *map(as_callback, callbacks)]
     d = exp.data
     try:
         exp.trainer.fit(d.X_train, d.y_train, d.X_val, d.y_val)
         _finish(exp)   # an interrupt while the plots are written is resumed too: resume writes them
-    except KeyboardInterrupt as e:
-        e.run_dir, e.epoch = exp.run_dir, exp.trainer.epoch
+    except (KeyboardInterrupt, BrokenPipeError) as e:    # Ctrl-C, or the reader of the output left (| head)
+        if checkpoint.saved_epoch is not None:   # there is a checkpoint to resume from
+            e.run_dir, e.epoch = exp.run_dir, checkpoint.saved_epoch
         raise
     except TrainingError as e:
         raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}.") from None

@@ -211,6 +211,36 @@ def test_ctrl_c_leaves_a_run_that_resumes_to_the_same_weights(tmp_path):
     assert metrics(whole) == metrics(run)
 
 
+def test_a_closed_output_pipe_stops_training_with_a_resumable_run_and_no_traceback(tmp_path):
+    """``layerwise train ... | head -2``: the reader leaves, training stops and says how to continue."""
+    config = write_config(tmp_path, {**SMALL, "training": {"epochs": 60, "batch_size": 16}})
+    run = tmp_path / "piped"
+    proc = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "train", str(config), "--out", str(run),
+                             "--progress", "lines"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout.readline().startswith("epoch   1/")
+    proc.stdout.close()                 # what head does after its lines
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "broken pipe" in err
+    saved = int(err.split("checkpoint after epoch ")[1].split()[0])
+    assert 1 <= saved == len(metrics(run)) < 60
+    assert main(["train", "--resume", str(run), "--set", "training.epochs=3", "--progress", "off"]) == 0
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line_and_exit_2(tmp_path, capsys):
+    (tmp_path / "afile").write_text("not a folder")
+    config = write_config(tmp_path, {**SMALL, "training": {"epochs": 1, "batch_size": 64}})
+    assert main(["train", str(config), "--out", str(tmp_path / "afile" / "run"), "--progress", "off"]) == 2
+    assert "afile/run: Not a directory" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run), "--progress", "off"]) == 0
+    np.savez(tmp_path / "new.npz", X=np.zeros((3, 8, 8), np.float32))
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "new.npz"), "--out", str(tmp_path)]) == 2
+    assert f"{tmp_path}: Is a directory (give a file name" in capsys.readouterr().err
+
+
 def test_ctrl_c_while_the_plots_are_written_says_how_to_finish_the_run(tmp_path, capsys, monkeypatch):
     import layerwise.analysis.plots as plots
 
