@@ -129,6 +129,14 @@ def _run_id(value):
     return value
 
 
+def _plain_name(value):
+    """A run's name becomes a folder name under runs/: one plain name, not a path."""
+    if value in ("", ".", "..") or value.startswith(".") or any(c in value for c in "/\\\0"):
+        raise PydanticCustomError("name", "must be a plain name for the run folder (letters, digits, '-', '_'), "
+                                          "not a path; choose where runs go with --out")
+    return value
+
+
 class SweepConfig(_Strict):
     """The ``sweep:`` section: what ``layerwise sweep`` searches (its options override it); training ignores it.
 
@@ -153,7 +161,7 @@ class Config(_Strict):
 
     # set by train in a run's config.yaml; a new run always gets a new id
     run_id: Optional[Annotated[str, AfterValidator(_run_id)]] = None
-    name: Optional[str] = None
+    name: Optional[Annotated[str, AfterValidator(_plain_name)]] = None
     seed: int = Field(0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig

@@ -10,8 +10,24 @@ from .errors import ConfigError
 MAX_NODES = 100_000
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping says the same key twice (YAML keeps the last one silently)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe YAML, plus floats written like ``1e-4`` (YAML 1.1 would read them as strings)."""
+    """Safe YAML, plus floats written like ``1e-4`` (YAML 1.1 would read them as strings), and a key
+    said twice in one mapping is an error (plain YAML keeps the last, so half a section would vanish)."""
+
+    def construct_mapping(self, node, deep=False):
+        first = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in first:
+                    raise _DuplicateKey(None, None, f"the key '{key_node.value}' appears twice in one mapping "
+                                        f"(first on line {first[key_node.value] + 1}); a config says each key once",
+                                        key_node.start_mark)
+                first[key_node.value] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -91,6 +107,8 @@ def parse_yaml(text, source):
         return _load(text, source)
     except ConfigError:
         raise
+    except _DuplicateKey as e:
+        raise ConfigError(f"{source}: line {e.problem_mark.line + 1}: {e.problem}.") from None
     except yaml.constructor.ConstructorError as e:
         mark = e.problem_mark
         where = f" line {mark.line + 1}:" if mark else ""

@@ -61,6 +61,13 @@ CORPUS = {
     "10000 nested lists": ("model: {layers: " + "[" * 10000 + "]" * 10000 + "}\n", "nested too deeply"),
     "5000 nested mappings": ("model: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n", "nested too deeply"),
     "300 nested lists as a name": ("name: " + "[" * 300 + "]" * 300 + "\n" + LAYERS, "name must be a string"),
+    "a key said twice": (LAYERS + "optimizer: {type: sgd, lr: 0.1, momentum: 0.9}\nseed: 1\noptimizer: {lr: 5.0}\n",
+                         "the key 'optimizer' appears twice in one mapping (first on line "),
+    "a key said twice in a layer": (with_layer("{type: linear, units: 8, units: 9}"), "the key 'units' appears twice"),
+    # names that would put the run folder elsewhere
+    "a name that climbs out of runs/": ("name: ../../evil\n" + LAYERS, "name: must be a plain name for the run folder"),
+    "a name with a folder": ("name: a/b\n" + LAYERS, "name: must be a plain name"),
+    "a hidden name": ("name: .hidden\n" + LAYERS, "name: must be a plain name"),
     "a list": ("- 1\n- 2\n", "the config must be a mapping of keys, got list."),
     "a scalar": ("42\n", "the config must be a mapping of keys, got int."),
     "empty": ("", "the config is empty"),
