@@ -129,9 +129,22 @@ def save_model(path, model, metadata=None, inputs=None):
     return save_arrays(path, arrays, metadata)
 
 
+def check_finite(arrays, path):
+    """Raise a DataError naming the first float array of ``arrays`` that holds a NaN or an infinity.
+
+    Training never saves such weights (the NaN guard stops first), so they mean a damaged file; loaded
+    anyway they would surface later as NaN predictions or a 'diverged' run blamed on the learning rate.
+    """
+    for name, a in arrays.items():
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise DataError(f"{path}: '{name}' holds NaN or infinite values, which training never saves: "
+                            "the file is damaged.")
+
+
 def load_model_file(path):
-    """``(weights, inputs, metadata)`` from a file written by :func:`save_model`."""
+    """``(weights, inputs, metadata)`` from a file written by :func:`save_model`; every array finite."""
     arrays, meta = load_arrays(path)
+    check_finite(arrays, path)
     n = len(INPUT_PREFIX)
     weights = {k: v for k, v in arrays.items() if not k.startswith(INPUT_PREFIX)}
     return weights, {k[n:]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}, meta

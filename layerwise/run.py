@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__
 from .build import build_model
 from .callbacks import Callback, as_callback
-from .checkpoint import atomic_write, load_arrays, load_model_state, save_arrays, save_model
+from .checkpoint import atomic_write, check_finite, load_arrays, load_model_state, save_arrays, save_model
 from .config import load_config
 from .errors import ConfigError, DataError, TrainingError
 from .plugins import load_plugins
@@ -305,6 +305,7 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     exp = prepare(config)
     exp.run_dir = run_dir
     arrays, meta = load_arrays(ckpt)
+    check_finite({k: v for k, v in arrays.items() if k.startswith("model.")}, ckpt)
     try:
         exp.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
         exp.trainer.load_state(meta["trainer"], arrays)

@@ -124,11 +124,14 @@ def load_run(run_dir):
     from .config import load_config
     from .plugins import load_plugins
     from .trainer import Trainer
-    path = Path(run_dir)
-    path = path / "model.safetensors" if path.is_dir() else path
+    given = Path(run_dir)
+    if not given.exists():
+        raise DataError(f"{given}: no such run directory (or model.safetensors file).")
+    path, folder = (given / "model.safetensors", given) if given.is_dir() else (given, given.parent)
     if not path.is_file():
-        raise DataError(f"{path}: no such file; a run has model.safetensors once it has finished "
-                        f"(resume an interrupted one with 'layerwise train --resume {path.parent}').")
+        resume = (f"; resume it with 'layerwise train --resume {folder}'" if (folder / "checkpoint.safetensors").is_file()
+                  else "")
+        raise DataError(f"{path}: no such file; a run has model.safetensors once it has finished{resume}.")
     weights, inputs, meta = load_model_file(path)
     if "normalize" not in meta:
         raise DataError(f"{path}: holds no normalization statistics (it was written by layerwise "

@@ -141,6 +141,46 @@ def test_unknown_or_missing_input_is_one_line(digits_run, tmp_path, capsys):
     assert "model.safetensors: no such file" in capsys.readouterr().err
 
 
+def test_a_missing_run_is_named_without_a_resume_hint_for_its_parent(digits_run, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 64)))
+    for command in (["predict"], ["attack"], ["saliency"]):
+        args = command + [str(tmp_path / "nope")] + ([str(tmp_path / "x.npz")] if command == ["predict"] else [])
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'nope'}: no such run directory" in err and "--resume" not in err, err
+
+
+def test_weights_with_nan_are_refused_on_predict_and_on_resume(digits_run, tmp_path, capsys):
+    out, _ = digits_run
+    from safetensors import safe_open
+    with safe_open(str(out / "model.safetensors"), "np") as f:
+        meta = f.metadata()
+    arrays = load_file(str(out / "model.safetensors"))
+    arrays["1.W"] = arrays["1.W"].copy()
+    arrays["1.W"][3, 4] = np.nan
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    save_file(arrays, str(bad / "model.safetensors"), metadata=meta)
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 64)))
+    capsys.readouterr()
+    assert main(["predict", str(bad), str(tmp_path / "x.npz")]) == 2
+    assert "'1.W' holds NaN or infinite values" in capsys.readouterr().err
+
+    resumable = tmp_path / "resumable"
+    assert main(["train", str(write_config(tmp_path)), "--out", str(resumable), "--progress", "off",
+                 "--set", "training.epochs=1"]) == 0
+    ckpt = resumable / "checkpoint.safetensors"
+    with safe_open(str(ckpt), "np") as f:
+        meta = f.metadata()
+    arrays = load_file(str(ckpt))
+    arrays["model.1.b"] = np.full_like(arrays["model.1.b"], np.inf)
+    save_file(arrays, str(ckpt), metadata=meta)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(resumable), "--set", "training.epochs=2", "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert "'model.1.b' holds NaN or infinite values" in err and "lr" not in err
+
+
 def test_a_model_saved_without_normalization_statistics_is_a_clear_error(digits_run, tmp_path, capsys):
     out, _ = digits_run
     from safetensors import safe_open
