@@ -24,23 +24,33 @@ class GradcheckError(AssertionError):
 
 @dataclass
 class GradcheckReport:
-    """What :func:`gradcheck` compared: per tensor, the worst absolute and relative error."""
+    """What :func:`gradcheck` compared: per tensor ``(elements, max abs error, max rel error)``, and the
+    tensors that failed with why (``failures``: name -> message). A gradient of the wrong shape (or None)
+    has no errors to give: ``(elements, None, None)``."""
 
     module: str
     tensors: dict = field(default_factory=dict)
+    failures: dict = field(default_factory=dict)
 
     def __str__(self):
-        lines = [f"gradcheck {self.module}: {len(self.tensors)} tensors match finite differences"]
+        good = len(self.tensors) - len(self.failures)
+        lines = [f"gradcheck {self.module}: {good} of {len(self.tensors)} tensors match finite differences"]
         for name, (n, abs_err, rel_err) in self.tensors.items():
-            lines.append(f"  {name:<12} {n:>6} elements  max abs err {abs_err:.2e}  max rel err {rel_err:.2e}")
+            verdict = "  WRONG" if name in self.failures else ""
+            figures = (f"max abs err {abs_err:.2e}  max rel err {rel_err:.2e}" if abs_err is not None
+                       else self.failures[name].partition(": ")[2])
+            lines.append(f"  {name:<12} {n:>6} elements  {figures}{verdict}")
         return "\n".join(lines)
 
 
 def _compare(name, analytic, numeric, rtol, atol, owner):
+    if analytic is None:
+        raise GradcheckError(f"{owner}: backward returned None for {name}, expected an array of shape "
+                             f"{numeric.shape}.", tensor=name, stats=(numeric.size, None, None))
     analytic = np.asarray(analytic, dtype=np.float64)
     if analytic.shape != numeric.shape:
         raise GradcheckError(f"{owner}: the gradient for {name} has shape {analytic.shape}, "
-                             f"expected {numeric.shape}.")
+                             f"expected {numeric.shape}.", tensor=name, stats=(numeric.size, None, None))
     err = np.abs(analytic - numeric)
     bad = err > atol + rtol * np.abs(numeric)
     if not np.all(np.isfinite(analytic)):
@@ -134,7 +144,7 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
             report.tensors[name] = _compare(name, grad, _numeric(lambda: objective(x)[2], array, eps),
                                             rtol, atol, owner)
         except GradcheckError as e:   # go on, so that the report holds every tensor's errors
-            report.tensors[name] = e.stats
+            report.tensors[name], report.failures[name] = e.stats, str(e)
             first = first or e
     if first is not None:
         first.report = report

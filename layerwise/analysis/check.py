@@ -37,11 +37,15 @@ EXAMPLES = {
 
 @dataclass
 class CheckResult:
-    """Rows ``(mode, tensor, elements, max_abs_err, max_rel_err, ok)`` and the first failure, if any."""
+    """Rows ``(mode, tensor, elements, max_abs_err, max_rel_err, ok)`` and the first failure, if any.
+
+    A gradient of the wrong shape (or None) has no errors (None) and its reason in ``problems[(mode, tensor)]``.
+    """
 
     name: str
     rows: list = field(default_factory=list)
     failure: GradcheckError = None
+    problems: dict = field(default_factory=dict)
 
     @property
     def ok(self):
@@ -134,8 +138,11 @@ def check_module(module, x=None, *, input_shape=DEFAULT_SHAPE, seed=0, modes=MOD
                 failed = GradcheckError(f"{type(module).__name__}.backward raised {type(e).__name__}: {e}",
                                         tensor="backward")
                 report = None
-            for name, stats in (report.tensors.items() if report else []):
-                result.rows.append((mode, name, *stats, not (failed and failed.tensor == name)))
+            for name, stats in (report.tensors.items() if report else []):    # each tensor judged on its own
+                problem = report.failures.get(name)
+                result.rows.append((mode, name, *stats, problem is None))
+                if problem is not None and stats[1] is None:    # no figures (a wrong shape): say why
+                    result.problems[mode, name] = problem.partition(": ")[2].rstrip(".")
             if failed is not None and result.failure is None:
                 failed.mode = mode
                 result.failure = failed
@@ -165,9 +172,11 @@ def check_all(*, seed=0, **tolerances):
 def format_results(results):
     """One table for several :class:`CheckResult`: module, mode, tensor, elements, errors, verdict.
 
-    A failure's message (which element, analytic and numeric values) is in ``result.failure``."""
-    head = ("module", "mode", "tensor", "elements", "max abs err", "max rel err", "")
-    rows = [(r.name, mode, t, str(n), f"{a:.2e}", f"{rel:.2e}", "ok" if ok else "WRONG")
+    A failure's message (which element, analytic and numeric values) is in ``result.failure``; a
+    gradient of the wrong shape has its reason after the verdict."""
+    head = ("module", "mode", "tensor", "elements", "max abs err", "max rel err", "", "")
+    err = lambda v: "-" if v is None else f"{v:.2e}"
+    rows = [(r.name, mode, t, str(n), err(a), err(rel), "ok" if ok else "WRONG", r.problems.get((mode, t), ""))
             for r in results for mode, t, n, a, rel, ok in r.rows]
     widths = [max(len(str(row[j])) for row in rows + [head]) for j in range(len(head))]
     fmt = lambda row: "  ".join(c.rjust(w) if 3 <= j <= 5 else c.ljust(w)
