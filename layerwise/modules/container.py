@@ -3,7 +3,7 @@
 import numpy as np
 
 from .activations import ReLU
-from .base import Module, backward_without_input_grad
+from .base import Module, ShapeError, backward_without_input_grad
 from .pooling import MaxPool2d
 
 
@@ -30,6 +30,7 @@ class Sequential(Module):
         self.modules = []
         self._order = None    # the execution order of the last forward (see _execution_order)
         self._swapped_inputs = {}
+        self._input_shapes = []    # the shape of each module's input in the last forward (backward checks)
         for m in modules:
             self.append(m)
 
@@ -103,15 +104,18 @@ class Sequential(Module):
             if relu._backward_hooks or pool._backward_hooks:
                 pool.forward(relu.forward(x))
                 order[position], order[position + 1] = position, position + 1
+                self._input_shapes[position] = self._input_shapes[position + 1] = np.shape(x)
         return order
 
     def forward(self, x):
         """Run every module in order, then each one's forward hooks."""
         self._order = order = self._execution_order()
         self._swapped_inputs = {}
+        shapes = self._input_shapes = [None] * len(order)
         for position, i in enumerate(order):
             if i > position:             # a pool run before its ReLU: keep the pair's input (the pool
                 self._swapped_inputs[position] = x   # caches it anyway) for a hook added before backward
+            shapes[i] = getattr(x, "shape", None)
             m = self.modules[i]
             try:
                 y = m.forward(x)
@@ -134,9 +138,9 @@ class Sequential(Module):
         if not input_grad:
             stop = next((i for i, m in enumerate(self.modules)
                          if m.params or next(m.named_parameters(), None) is not None), len(self.modules))
-        order = self._order
+        order, shapes = self._order, self._input_shapes
         if order is None or len(order) != len(self.modules):
-            order = range(len(self.modules))
+            order, shapes = range(len(self.modules)), [None] * len(self.modules)
         elif self._swapped_inputs:
             order = self._unswap_for_new_hooks(order)
         for position in range(len(self.modules) - 1, stop - 1, -1):
@@ -145,6 +149,10 @@ class Sequential(Module):
             try:
                 if input_grad or position > stop:
                     grad_x = m.backward(grad_y)
+                    if getattr(grad_x, "shape", None) != shapes[i] and shapes[i] is not None:
+                        raise ShapeError(f"{type(m).__name__}.backward returned a gradient of shape "
+                                         f"{np.shape(grad_x) if grad_x is not None else None}, but its input had "
+                                         f"shape {shapes[i]}: dL/dx has the shape of x.")
                 else:
                     grad_x = backward_without_input_grad(m, grad_y)
                 if m._backward_hooks:

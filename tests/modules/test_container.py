@@ -22,7 +22,8 @@ def state_of(model):
     """Every attribute of every module but the cache and the arrays' values (and which gradients wait
     for their lazy zeroing): what a call may not change."""
     out = []
-    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones", "_order", "_swapped_inputs")
+    skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones", "_order", "_swapped_inputs",
+            "_input_shapes")
     for name, m in model.named_modules():
         attrs = {k: v for k, v in vars(m).items() if k not in skip}
         out.append((name, repr(sorted(attrs.items(), key=lambda kv: kv[0]))))
@@ -154,6 +155,21 @@ def test_every_error_names_the_nested_module_path_and_keeps_type_and_traceback(e
                    for f in traceback.extract_tb(err.__traceback__))   # the raising frame is still there
     if isinstance(exc, (ValueError, AttributeError, ZeroDivisionError)):
         assert str(err).startswith("In module 3.1 (Broken) of Sequential: ")
+
+
+def test_a_backward_that_returns_the_wrong_shape_is_blamed_not_the_module_before_it(rng):
+    class HalfGrad(lw.Module):
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, grad_y):
+            return (2 * grad_y)[:, :3]
+
+    model = lw.Sequential(lw.Linear(4, 5, rng=rng), HalfGrad(), lw.Linear(5, 2, rng=rng))
+    model.forward(np.ones((3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"^In module 1 \(HalfGrad\) of Sequential: HalfGrad.backward returned "
+                                         r"a gradient of shape \(3, 3\), but its input had shape \(3, 5\)"):
+        model.backward(np.ones((3, 2), np.float32), input_grad=False)
 
 
 def test_flat_error_keeps_the_documented_prefix(rng):
