@@ -7,8 +7,11 @@ estimators come from :mod:`layerwise.estimators`, which checks every entry befor
 """
 
 import json
+import signal
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,32 @@ class FitClock(Callback):
 
     def on_train_end(self, trainer):
         self.seconds = time.perf_counter() - self.started
+
+
+@contextmanager
+def _interrupts_seen():
+    """A list that records each Ctrl-C (SIGINT) in the block; the Ctrl-C still raises KeyboardInterrupt.
+
+    scikit-learn's MLPClassifier and MLPRegressor catch that KeyboardInterrupt, stop, warn and return a
+    half-trained model; the list lets the caller raise it again after such a ``fit``. Only where
+    Ctrl-C means KeyboardInterrupt (the main thread, Python's default handler) is a handler set, and
+    the default one comes back at the end.
+    """
+    seen = []
+    ours = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+    def record(signum, frame):
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    if ours:
+        signal.signal(signal.SIGINT, record)
+    try:
+        yield seen
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _n_params(est):
@@ -96,7 +125,10 @@ def compare(config, *, out=None, overwrite=False, overrides=(), progress="off", 
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 t0 = time.perf_counter()
-                est.fit(X_fit, d.y_train)
+                with _interrupts_seen() as interrupts:
+                    est.fit(X_fit, d.y_train)
+                if interrupts:       # the estimator swallowed the Ctrl-C: no half-trained row, no report
+                    raise KeyboardInterrupt
                 row["fit_seconds"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 pred = est.predict(flat(d.X_test))

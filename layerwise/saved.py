@@ -15,7 +15,7 @@ import numpy as np
 from .checkpoint import load_model_file
 from .data.idx import read_idx
 from .data.normalize import Normalizer
-from .data.tabular import read_csv
+from .data.tabular import read_csv_inputs
 from .errors import DataError
 
 IDX_SUFFIXES = (".idx", "-ubyte", ".idx.gz", "-ubyte.gz")
@@ -179,20 +179,10 @@ def read_inputs(path, saved):
 
 
 def _read_csv_features(path, saved):
-    data, first = saved.config.data, None
-    if data.dataset == "csv":
-        try:   # a file like the training one, with its label column
-            first = read_csv(path, data.label_column, delimiter=data.delimiter)[0]
-        except DataError:
-            pass
-        if first is not None and first.shape[1] == math.prod(saved.input_shape):
-            return first
-    try:       # features only
-        return read_csv(path, None, delimiter=data.delimiter)[0]
-    except DataError:
-        if first is None:
-            raise
-        return first   # predict then names its shape and the run's
+    """The rows of a CSV file to predict on: features only, or laid out like a csv run's training file."""
+    data = saved.config.data
+    return read_csv_inputs(path, math.prod(saved.input_shape), data.label_column if data.dataset == "csv" else None,
+                           delimiter=data.delimiter)
 
 
 def predictions_csv(saved, X, where="X"):

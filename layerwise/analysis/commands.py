@@ -44,6 +44,18 @@ def _ints(text, what, low=0):
     return values
 
 
+def _at_least(args, **lowest):
+    """Refuse an option below its lowest value (``n=1``: ``--n`` must be >= 1) before any work.
+
+    argparse checks only that an ``int`` option is an integer; a count of 0 or a negative seed
+    would otherwise run and draw an empty picture or fail deep inside NumPy.
+    """
+    for dest, low in lowest.items():
+        value = getattr(args, dest)
+        if value is not None and not low <= value < np.inf:      # also refuses NaN and inf
+            raise LayerwiseError(f"--{dest.replace('_', '-')} must be >= {low}, got {value}.")
+
+
 def add_commands(command):
     """Add the analysis subcommands with ``command(name, help) -> parser`` (the CLI's factory)."""
     c = command("check", "Gradient-check a module against finite differences, in training and eval mode; "
@@ -104,6 +116,7 @@ def run_check(args):
     if args.all == bool(args.module):
         raise LayerwiseError("check takes FILE.py:ClassName or --all (one of them). "
                              "Example: layerwise check my_layers.py:ScaledTanh")
+    _at_least(args, seed=0)
     if args.all:
         results = list(check_all(seed=args.seed).values())
     else:
@@ -129,8 +142,7 @@ def run_check(args):
 def run_saliency(args):
     from .runs import first_per_class, load_run
     from .saliency import plot_feature_saliency, plot_saliency, saliency
-    if args.n < 1:
-        raise LayerwiseError(f"--n must be >= 1, got {args.n}.")
+    _at_least(args, n=1)
     r = load_run(args.run_dir, overrides=args.overrides).require_classification("saliency")
     d = r.data
     idx = first_per_class(d.y_test, args.n, d.n_classes)
@@ -151,8 +163,7 @@ def run_attack(args):
     from ..checkpoint import atomic_write
     from .runs import first_per_class, load_run
     eps_values = _floats(args.eps)
-    if args.steps < 0:
-        raise LayerwiseError(f"--steps must be >= 0, got {args.steps}.")
+    _at_least(args, steps=0, n=1)
     r = load_run(args.run_dir, overrides=args.overrides).require_classification("attack")
     d, out = r.data, _out(args)
     name = f"PGD, {args.steps} steps" if args.steps > 1 else "FGSM"
@@ -191,6 +202,9 @@ def run_dream(args):
         raise LayerwiseError("--unit needs --layer (the module whose unit to maximise).")
     if args.layer is not None and args.classes is not None:
         raise LayerwiseError("give either --class or --layer, not both.")
+    _at_least(args, steps=0, jitter=0, seed=0, l2=0)
+    if not 0 < args.lr < np.inf:
+        raise LayerwiseError(f"--lr must be > 0, got {args.lr}.")
     r = load_run(args.run_dir, overrides=args.overrides).require_classification("dream")
     d = r.data
     lo, hi = r.value_range
@@ -248,11 +262,8 @@ def run_time(args):
     from ..config import load_config
     from ..data import KNOWN_SHAPES
     from .timing import format_timing, time_both
+    _at_least(args, batch_size=1, repeats=1)
     config = load_config(args.config, args.overrides)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise LayerwiseError(f"--batch-size must be >= 1, got {args.batch_size}.")
-    if args.repeats < 1:
-        raise LayerwiseError(f"--repeats must be >= 1, got {args.repeats}.")
     bs = args.batch_size or config.training.batch_size
     rng = np.random.default_rng(config.seed)
     try:

@@ -124,6 +124,86 @@ def _index_column(header, body, label):
     return 0
 
 
+def _read_table(path, delimiter):
+    """The non-blank rows of a CSV file, stripped: ``(header or None, body, lines, width)``.
+
+    ``lines`` are the file's line numbers of the ``body`` rows. Every row must have ``width`` fields,
+    as many as the first; this is checked before any cell is read, so a short or long row is named as
+    such and not as the bad cell it shifts.
+    """
+    path = _existing_file(path, ".csv")
+    rows, lines = [], []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            for row in reader:
+                if any(c.strip() for c in row):
+                    rows.append([c.strip() for c in row])
+                    lines.append(reader.line_num)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: not a readable UTF-8 CSV file ({e}).") from None
+    if not rows:
+        raise DataError(f"{path}: the file is empty.")
+    other = _other_delimiter(rows, delimiter) if all(len(row) == 1 for row in rows[:20]) else None
+    if other is not None:
+        raise DataError(f"{path}: every line is one column when split at {json.dumps(delimiter)}, but "
+                        f"{json.dumps(other)} splits them evenly; set data.delimiter: {json.dumps(other)}.")
+    header = rows[0] if _has_header(rows) else None
+    width = len(rows[0])
+    for row, line in zip(rows, lines):
+        if len(row) != width:
+            raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width} like the "
+                            f"{'header' if header else 'first row'}.")
+    body, lines = (rows[1:], lines[1:]) if header else (rows, lines)
+    if not body:
+        raise DataError(f"{path}: no data rows after the header.")
+    return header, body, lines, width
+
+
+def _warn_index(path, body):
+    warnings.warn(f"{path}: the first column has no name and holds whole numbers such as "
+                  f"{', '.join(row[0] for row in body[:3])}: a pandas index (to_csv without index=False); "
+                  "it is not used as a feature.", LayerwiseWarning, stacklevel=3)
+
+
+def _text_column(header, body, columns):
+    """The first of ``columns`` without a single number (text, such as a label), and one of its cells."""
+    for k in columns:
+        cells = [row[k] for row in body]
+        if any(cells) and not any(_is_number(c) for c in cells):
+            return k, next(c for c in cells if c)
+    return None
+
+
+def _column_name(header, k):
+    return f"column {k + 1}" + (f" ({header[k]!r})" if header else "")
+
+
+def _label_left_in(header, body, features):
+    """': drop the label column ...?', naming the column of text among ``features`` when there is one."""
+    text = _text_column(header, body, features)
+    if text is None:
+        return ": drop the label column?"
+    return f": drop the label column {f'{header[text[0]]!r}' if header else f'(column {text[0] + 1})'}?"
+
+
+def _features(path, header, body, lines, features):
+    """The float64 array of the ``features`` columns; a cell that is not a finite number is named by
+    its line and column in the file."""
+    X = np.empty((len(body), len(features)))
+    for i, (row, line) in enumerate(zip(body, lines)):
+        for j, k in enumerate(features):
+            try:
+                X[i, j] = value = float(row[k])
+            except ValueError:
+                value = None
+            if value is None or not math.isfinite(value):
+                what = ("an empty cell" if row[k] == "" else f"{row[k]!r} is not a number" if value is None
+                        else f"{row[k]!r} is not a finite number")
+                raise DataError(f"{path}: line {line}, {_column_name(header, k)}: {what}.") from None
+    return X
+
+
 def read_csv(path, label_column=-1, *, delimiter=","):
     """Features and labels from a numeric CSV file with an optional header row.
 
@@ -148,56 +228,26 @@ def read_csv(path, label_column=-1, *, delimiter=","):
     A first column without a name (an empty first header cell) that holds distinct whole numbers,
     such as the 0 .. n-1 that ``pandas.DataFrame.to_csv`` writes for the index, is not a feature: it
     is dropped with a :class:`~layerwise.errors.LayerwiseWarning`. Column indices (``label_column``)
-    still count it.
+    still count it. Without a label column, a column holding text and no number is refused as a
+    label column left in.
     """
-    path = _existing_file(path, ".csv")
-    rows, lines = [], []
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            for row in reader:
-                if any(c.strip() for c in row):
-                    rows.append([c.strip() for c in row])
-                    lines.append(reader.line_num)
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{path}: not a readable UTF-8 CSV file ({e}).") from None
-    if not rows:
-        raise DataError(f"{path}: the file is empty.")
-    other = _other_delimiter(rows, delimiter) if all(len(row) == 1 for row in rows[:20]) else None
-    if other is not None:
-        raise DataError(f"{path}: every line is one column when split at {json.dumps(delimiter)}, but "
-                        f"{json.dumps(other)} splits them evenly; set data.delimiter: {json.dumps(other)}.")
-    header = rows[0] if _has_header(rows) else None
-    body, lines = (rows[1:], lines[1:]) if header else (rows, lines)
-    width = len(rows[0])
+    header, body, lines, width = _read_table(path, delimiter)
+    path = Path(path)
     label = None if label_column is None else _label_index(path, label_column, header, width)
     if width < 2 and label is not None:
         raise DataError(f"{path}: has 1 column; expected feature columns besides the label column.")
-    if not body:
-        raise DataError(f"{path}: no data rows after the header.")
     index = _index_column(header, body, label)
     if index is not None:
-        warnings.warn(f"{path}: the first column has no name and holds whole numbers such as "
-                      f"{', '.join(row[0] for row in body[:3])}: a pandas index (to_csv without index=False); "
-                      "it is not used as a feature.", LayerwiseWarning, stacklevel=2)
+        _warn_index(path, body)
     features = [k for k in range(width) if k not in (label, index)]
-    X = np.empty((len(body), len(features)))
-    for i, (row, line) in enumerate(zip(body, lines)):
-        if len(row) != width:
-            raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width} like the first "
-                            "row.")
+    text = _text_column(header, body, features) if label is None and len(features) > 1 else None
+    if text is not None:
+        raise DataError(f"{path}: {_column_name(header, text[0])} holds text such as {text[1]!r}, not numbers: "
+                        "drop the label column? Without one, every column is a feature.")
+    for row, line in zip(body, lines):
         if label is not None and row[label] == "":
             raise DataError(f"{path}: line {line}, column {label + 1}: the label is empty.")
-        for j, k in enumerate(features):
-            try:
-                X[i, j] = value = float(row[k])
-            except ValueError:
-                value = None
-            if value is None or not math.isfinite(value):
-                name = f" ({header[k]!r})" if header else ""
-                what = ("an empty cell" if row[k] == "" else f"{row[k]!r} is not a number" if value is None
-                        else f"{row[k]!r} is not a finite number")
-                raise DataError(f"{path}: line {line}, column {k + 1}{name}: {what}.") from None
+    X = _features(path, header, body, lines, features)
     if label is None:
         return X, None, None, None
     y = np.array([row[label] for row in body])
@@ -205,3 +255,48 @@ def read_csv(path, label_column=-1, *, delimiter=","):
         yf = y.astype(np.float64)
         y = yf.astype(np.int64) if np.all(yf == np.round(yf)) else yf
     return X, y, None, None
+
+
+def read_csv_inputs(path, n_features, label_column=None, *, delimiter=","):
+    """The samples in a CSV file to predict on: ``n_features`` numbers per row.
+
+    Parameters
+    ----------
+    path : str or path-like
+    n_features : int >= 1
+        The number of inputs the model takes.
+    label_column : int, str or None, default None
+        The label column of the training file (``data.label_column`` of a ``csv`` run). A file with
+        it and ``n_features`` other columns, such as the training file itself, is read as that was,
+        the labels left out; a file with ``n_features`` columns is all features.
+    delimiter : str, default ","
+
+    Returns
+    -------
+    X : ndarray of float64, shape (N, n_features)
+
+    Raises
+    ------
+    DataError
+        A row with another number of fields than the first, a file with another number of columns
+        than either form (naming a label column to drop when one more), or a cell that is not a
+        finite number (its line and column in the file).
+    """
+    header, body, lines, width = _read_table(path, delimiter)
+    path = Path(path)
+    if isinstance(label_column, str):
+        label = header.index(label_column) if header and label_column in header else None
+    else:
+        label = None if label_column is None or not -width <= label_column < width else label_column % width
+    index = _index_column(header, body, label)
+    features = [k for k in range(width) if k not in (label, index)]
+    if len(features) != n_features:            # not the training file's form: all features?
+        index = _index_column(header, body, None)
+        features = [k for k in range(width) if k != index]
+    if len(features) != n_features:
+        hint = _label_left_in(header, body, features) if len(features) == n_features + 1 else "."
+        raise DataError(f"{path}: has {len(features)} columns{' besides the index' if index is not None else ''}, "
+                        f"the model takes {n_features} features{hint}")
+    if index is not None:
+        _warn_index(path, body)
+    return _features(path, header, body, lines, features)

@@ -1,0 +1,68 @@
+"""`layerwise compare` and Ctrl-C in a baseline that catches it; the warnings of the others stay recorded."""
+
+import json
+import signal
+import warnings
+
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+
+from layerwise.baselines import compare
+from layerwise.cli import main
+from tests.test_cli import SMALL, write_config
+
+CONFIG = {**SMALL, "training": {"epochs": 1, "batch_size": 64}, "baselines": ["knn", "mlp"]}
+
+
+def fit_then(after):
+    """MLPClassifier.fit with ``after(self)`` run once the real fit has trained the weights."""
+    real = MLPClassifier.fit
+
+    def fit(self, X, y):
+        real(self.set_params(max_iter=5), X, y)
+        after(self)
+        return self
+    return fit
+
+
+def ctrl_c_caught_as_sklearn_does(est):
+    try:
+        signal.raise_signal(signal.SIGINT)               # Ctrl-C in the middle of training
+    except KeyboardInterrupt:
+        warnings.warn("Training interrupted by user.")   # what MLPClassifier does with it
+
+
+def test_ctrl_c_in_a_baseline_that_catches_it_raises_and_writes_no_report(tmp_path, monkeypatch):
+    monkeypatch.setattr(MLPClassifier, "fit", fit_then(ctrl_c_caught_as_sklearn_does))
+    with pytest.raises(KeyboardInterrupt):
+        compare(CONFIG, out=tmp_path / "cmp")
+    assert not list((tmp_path / "cmp").glob("compare*"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # put back
+
+
+def test_the_cli_says_interrupted_and_exits_130(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(MLPClassifier, "fit", fit_then(ctrl_c_caught_as_sklearn_does))
+    assert main(["compare", str(write_config(tmp_path, CONFIG)), "--out", str(tmp_path / "cmp")]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.endswith("layerwise: interrupted.\n") and "| mlp |" not in captured.out
+
+
+def test_a_ctrl_c_in_an_estimator_that_lets_it_through_still_raises(tmp_path, monkeypatch):
+    def fit(self, X, y):
+        signal.raise_signal(signal.SIGINT)
+    monkeypatch.setattr(KNeighborsClassifier, "fit", fit)
+    with pytest.raises(KeyboardInterrupt):
+        compare(CONFIG, out=tmp_path / "cmp")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_other_warnings_of_a_fit_are_still_recorded_in_its_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(MLPClassifier, "fit", fit_then(lambda est: warnings.warn("a note", RuntimeWarning)))
+    rows, out = compare(CONFIG, out=tmp_path / "cmp")
+    mlp = {r["model"]: r for r in rows}["mlp"]
+    assert mlp["warning"] == ("ConvergenceWarning: Stochastic Optimizer: Maximum iterations (5) reached and the "
+                              "optimization hasn't converged yet.; RuntimeWarning: a note")
+    assert mlp["error"] is None and mlp["test_accuracy"] > 0.5
+    assert json.loads((out / "compare.json").read_text())["rows"][2] == mlp
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
