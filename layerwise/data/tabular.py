@@ -284,10 +284,10 @@ def read_csv_inputs(path, n_features, label_column=None, *, delimiter=","):
     """
     header, body, lines, width = _read_table(path, delimiter)
     path = Path(path)
-    if isinstance(label_column, str):
-        label = header.index(label_column) if header and label_column in header else None
-    else:
-        label = None if label_column is None or not -width <= label_column < width else label_column % width
+    try:       # the training file's label column, when this file has it
+        label = None if label_column is None else _label_index(path, label_column, header, width)
+    except DataError:
+        label = None
     index = _index_column(header, body, label)
     features = [k for k in range(width) if k not in (label, index)]
     if len(features) != n_features:            # not the training file's form: all features?
