@@ -258,15 +258,15 @@ def _one_line_warnings(default):
 
 def main(argv=None):
     """Entry point of the ``layerwise`` console script; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    from .analysis.commands import HANDLERS as analysis_handlers
-    handler = {"train": _train, "evaluate": _evaluate, "validate": _validate, "compare": _compare,
-               "predict": _predict, "sweep": _sweep, **analysis_handlers}[args.command]
     try:
+        parser = _parser()    # imports NumPy and the analysis commands: a Ctrl-C here is interrupted too
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        from .analysis.commands import HANDLERS as analysis_handlers
+        handler = {"train": _train, "evaluate": _evaluate, "validate": _validate, "compare": _compare,
+                   "predict": _predict, "sweep": _sweep, **analysis_handlers}[args.command]
         with warnings.catch_warnings():
             warnings.simplefilter("always", LayerwiseWarning)
             warnings.showwarning = _one_line_warnings(warnings.showwarning)

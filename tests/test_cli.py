@@ -211,6 +211,25 @@ def test_ctrl_c_leaves_a_run_that_resumes_to_the_same_weights(tmp_path):
     assert metrics(whole) == metrics(run)
 
 
+def test_ctrl_c_while_the_command_starts_up_is_one_line_and_exit_130(tmp_path):
+    """A Ctrl-C that lands while NumPy is being imported (the first second of every command): what the
+    console script runs, ``from layerwise.cli import main; main()``, with the import of NumPy interrupted."""
+    script = tmp_path / "start.py"
+    script.write_text(
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def interrupted(name, *args, **kwargs):\n"
+        "    if name == 'numpy' or name.startswith('numpy.'):\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupted\n"
+        "from layerwise.cli import main\n"
+        f"sys.exit(main(['train', {str(write_config(tmp_path, SMALL))!r}]))\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == "layerwise: interrupted."
+
+
 def test_a_closed_output_pipe_stops_training_with_a_resumable_run_and_no_traceback(tmp_path):
     """``layerwise train ... | head -2``: the reader leaves, training stops and says how to continue."""
     config = write_config(tmp_path, {**SMALL, "training": {"epochs": 60, "batch_size": 16}})
