@@ -162,8 +162,9 @@ class EarlyStopping(Callback):
         self.best_epoch, self.best_state = 0, None
 
     def on_train_begin(self, trainer):
-        if trainer.X_val is None:
-            raise ValueError("Early stopping monitors the validation set: pass X_val and y_val.")
+        if trainer.X_val is None and self.monitor.startswith("val_"):
+            raise ValueError(f"Early stopping monitors {self.monitor!r}, a validation metric: pass X_val and "
+                             "y_val, or monitor 'train_loss'.")
 
     def on_epoch_end(self, trainer, row):
         if self.monitor not in row:

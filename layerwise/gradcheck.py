@@ -26,17 +26,21 @@ class GradcheckError(AssertionError):
 class GradcheckReport:
     """What :func:`gradcheck` compared: per tensor ``(elements, max abs error, max rel error)``, and the
     tensors that failed with why (``failures``: name -> message). A gradient of the wrong shape (or None)
-    has no errors to give: ``(elements, None, None)``."""
+    has no errors to give: ``(elements, None, None)``. ``not_accumulated`` names the parameters whose
+    gradient is right but whose second backward did not add to it."""
 
     module: str
     tensors: dict = field(default_factory=dict)
     failures: dict = field(default_factory=dict)
+    not_accumulated: set = field(default_factory=set)
 
     def __str__(self):
         good = len(self.tensors) - len(self.failures)
         lines = [f"gradcheck {self.module}: {good} of {len(self.tensors)} tensors match finite differences"]
         for name, (n, abs_err, rel_err) in self.tensors.items():
             verdict = "  WRONG" if name in self.failures else ""
+            if name in self.not_accumulated:
+                verdict += " (a second backward did not add to it: backward must use += on grads)"
             figures = (f"max abs err {abs_err:.2e}  max rel err {rel_err:.2e}" if abs_err is not None
                        else self.failures[name].partition(": ")[2])
             lines.append(f"  {name:<12} {n:>6} elements  {figures}{verdict}")
@@ -51,20 +55,42 @@ def _compare(name, analytic, numeric, rtol, atol, owner):
     if analytic.shape != numeric.shape:
         raise GradcheckError(f"{owner}: the gradient for {name} has shape {analytic.shape}, "
                              f"expected {numeric.shape}.", tensor=name, stats=(numeric.size, None, None))
-    err = np.abs(analytic - numeric)
-    bad = err > atol + rtol * np.abs(numeric)
-    if not np.all(np.isfinite(analytic)):
-        bad |= ~np.isfinite(analytic)
-    rel = err / np.maximum(np.abs(numeric), 1e-12)
-    stats = (int(err.size), float(err.max(initial=0)), float(rel.max(initial=0)))
+    with np.errstate(invalid="ignore"):
+        err = np.abs(analytic - numeric)
+        rel = err / np.maximum(np.abs(numeric), 1e-12)
+        bad = ~(err <= atol + rtol * np.abs(numeric))    # NaN or inf on either side is a failure too
+    stats = (int(err.size), float(np.max(err, initial=0)), float(np.max(rel, initial=0)))
     if bad.any():
-        worst = np.unravel_index(np.argmax(np.where(bad, err, -1)), err.shape)
+        worst = np.unravel_index(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf), -1)), err.shape)
+        why = ("; the finite differences are not finite there: the output is NaN or inf near this input "
+               "(outside the function's domain?)" if not np.isfinite(numeric[worst]) else "")
         raise GradcheckError(
             f"{owner}: gradient of {name} is wrong at index {tuple(int(i) for i in worst)}: "
             f"analytic {analytic[worst]:.10g}, numeric {numeric[worst]:.10g} "
-            f"({int(bad.sum())} of {bad.size} elements off; rtol={rtol}, atol={atol}).",
+            f"({int(bad.sum())} of {bad.size} elements off; rtol={rtol}, atol={atol}){why}.",
             tensor=name, stats=stats)
     return stats
+
+
+def _check_accumulation(template, x, grad_y_of, analytic, owner):
+    """A second backward without update() must add to ``grads``: every parameter's gradient doubles.
+
+    Run on a fresh copy whose grads are set to the first backward's (so a stochastic module sees the
+    same draws); returns ``{name: message}`` for each parameter that did not double.
+    """
+    m = copy.deepcopy(template)
+    y = m.forward(x)
+    for name, mod, key in m.named_parameters():
+        mod.grads[key][...] = analytic[name]
+    m.backward(grad_y_of(y))
+    failures = {}
+    for name, mod, key in m.named_parameters():
+        got, want = np.asarray(mod.grads[key], np.float64), 2 * np.asarray(analytic[name], np.float64)
+        if got.shape == want.shape and np.allclose(got, want, rtol=1e-9, atol=1e-12 * np.max(np.abs(want), initial=1)):
+            continue
+        failures[name] = (f"{owner}: after two backward calls without update(), grads of {name} are not the sum "
+                          "of both calls' gradients: backward must add into grads (+=), not assign them.")
+    return failures
 
 
 def _numeric(f, array, eps):
@@ -89,7 +115,9 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
     ``loss`` the scalar is ``sum(y * G)`` with a random upstream gradient ``G`` (not all ones, so
     a backward that ignores its argument is caught); with ``loss`` (and ``target``) the scalar is
     the loss. Every evaluation starts from a fresh copy of the module, so stochastic modules that
-    draw from their own Generator (Dropout) see the same mask every time.
+    draw from their own Generator (Dropout) see the same mask every time. Each parameter whose
+    gradient is right is checked once more for accumulation: a second backward without ``update()``
+    must add into ``grads`` (double them), as gradient accumulation over several batches needs.
 
     Parameters
     ----------
@@ -130,10 +158,15 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
     if loss is None:
         probe = copy.deepcopy(template).forward(x)
         upstream = np.random.default_rng(seed).standard_normal(np.shape(probe))
+    def grad_y_of(y):      # a copy of the upstream gradient: a backward may use its argument as scratch
+        if loss is not None:
+            loss.forward(y, target)
+            return loss.backward()
+        return upstream.copy()
+
     m, y, _ = objective(x)
-    grad_y = loss.backward() if loss is not None else upstream
-    analytic_x = m.backward(grad_y)
-    analytic = {name: mod.grads[key] for name, mod, key in m.named_parameters()}
+    analytic_x = m.backward(grad_y_of(y))
+    analytic = {name: np.array(mod.grads[key]) for name, mod, key in m.named_parameters()}
 
     report = GradcheckReport(type(module).__name__)
     tensors = [("input", analytic_x, x)]
@@ -146,6 +179,13 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
         except GradcheckError as e:   # go on, so that the report holds every tensor's errors
             report.tensors[name], report.failures[name] = e.stats, str(e)
             first = first or e
+    right = {name for name in report.tensors if name != "input" and name not in report.failures}
+    if right:
+        for name, message in _check_accumulation(template, x, grad_y_of, analytic, owner).items():
+            if name in right:
+                report.failures[name] = message
+                report.not_accumulated.add(name)
+                first = first or GradcheckError(message, tensor=name, stats=report.tensors[name])
     if first is not None:
         first.report = report
         raise first

@@ -129,8 +129,9 @@ class CrossEntropyLoss(Loss):
     Notes
     -----
     ``log p = z - logsumexp(z)`` with the row max subtracted first, so logits of 1e4 stay finite.
-    ``L = -(1/N) sum_n sum_k t_nk log p_nk``;  ``dL/dz = (softmax(z) - t) / N`` (N, C),
-    the ``-Delta = -(y - f(x))`` of the backpropagation notes, averaged.
+    ``L = -(1/N) sum_n sum_k t_nk log p_nk``;  ``dL/dz = (softmax(z) * sum_k t_nk - t) / N`` (N, C),
+    which is ``(softmax(z) - t) / N`` when each row of t sums to 1 (labels): the ``-Delta = -(y - f(x))``
+    of the backpropagation notes, averaged.
     """
 
     takes_logits = True
@@ -185,7 +186,8 @@ class CrossEntropyLoss(Loss):
         np.divide(e.T, total[:, None], out=grad)    # softmax, from the forward's exp, back in (N, C)
         if rows is not None:
             grad[rows, target] -= 1
-        else:
+        else:   # d/dz of -sum_k t_k log p_k is softmax * sum_k t_k - t: rows that do not sum to 1 too
+            grad *= target.sum(axis=1, keepdims=True)
             grad -= target
         grad *= 1.0 / n
         return grad

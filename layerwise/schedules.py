@@ -29,8 +29,12 @@ class Schedule:
         if epoch < self.warmup_epochs:
             f *= (epoch + 1) / self.warmup_epochs
         for opt, base in zip(self.optimizers, self.base_lrs):
-            opt.lr = float(base * f)
+            opt.lr = self._floored(float(base * f), base, epoch)
         return self.optimizers[0].lr if self.optimizers else 0.0
+
+    def _floored(self, lr, base, epoch):
+        """The rate an optimizer gets (a schedule with a floor overrides this)."""
+        return lr
 
     def observe(self, metrics):
         """Called after each epoch with its metrics (``val_loss``, ``val_accuracy``, ...)."""
@@ -87,7 +91,8 @@ class CosineSchedule(Schedule):
 
 
 class PlateauSchedule(Schedule):
-    """Multiply the rates by ``factor`` when ``monitor`` has not improved for ``patience`` epochs."""
+    """Multiply the rates by ``factor`` when ``monitor`` has not improved for ``patience`` epochs;
+    no optimizer's rate goes below ``min_lr``."""
 
     def __init__(self, optimizers, *, epochs, factor=0.1, patience=3, monitor="val_loss", min_lr=0.0,
                  warmup_epochs=0):
@@ -100,9 +105,15 @@ class PlateauSchedule(Schedule):
         if self.tracker.update(metrics[self.monitor]):
             return
         if self.tracker.wait > self.patience:
-            floor = min((self.min_lr / b for b in self.base_lrs if b > 0), default=0.0)
+            # reductions stop once every optimizer sits at its floor (each one's own: see _floored)
+            floor = min((self.min_lr / b for b in self.base_lrs if b > self.min_lr), default=1.0)
             self.scale = max(self.scale * self.reduce, floor)
             self.tracker.wait = 0
+
+    def _floored(self, lr, base, epoch):
+        """``max(lr, min_lr)`` for each optimizer, as PyTorch's ReduceLROnPlateau (a base rate already below
+        ``min_lr`` is left as it is); not during warm-up, which starts below the base rate on purpose."""
+        return lr if epoch < self.warmup_epochs else max(lr, min(self.min_lr, base))
 
     def state_dict(self):
         return {"scale": self.scale, **self.tracker.state_dict()}

@@ -117,7 +117,8 @@ class Trainer:
         return result
 
     def _clip(self):
-        grads = [m.grads[k] for _, m, k in self.model.named_parameters()]
+        """Scale the gradients that ``update()`` will use (not a frozen module's) to a norm <= the limit."""
+        grads = list(_trainable_grads(self.model))
         norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
         if norm > self.grad_clip_norm:
             scale = self.grad_clip_norm / (norm + 1e-6)
@@ -231,3 +232,13 @@ class Trainer:
                 cb.load_state_dict(meta["callbacks"][cb.state_key])
                 prefix = cb.state_key + "."
                 cb.load_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+
+
+def _trainable_grads(module, frozen=False):
+    """The gradients of the parameters ``module.update()`` steps: none of a frozen module or its children."""
+    frozen = frozen or module.frozen
+    if not frozen:
+        yield from (module.grads[k] for k in module.params)
+    for child in module.children():
+        yield from _trainable_grads(child, frozen)
+

@@ -131,3 +131,13 @@ def test_cross_entropy_gradient_in_float16_keeps_its_softmax_part(rng):
     ref.forward(z, labels)
     half.forward(z.astype(np.float16), labels)
     np.testing.assert_allclose(half.backward().astype(np.float64), ref.backward(), atol=2e-5)
+
+
+def test_cross_entropy_gradient_with_probability_rows_that_do_not_sum_to_one():
+    # a masked sample (a zero row) adds nothing to the loss, so it gets no gradient; PyTorch's values
+    z = np.array([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])
+    t = np.array([[0.2, 0.3, 0.1], [0.0, 0.0, 0.0]])
+    loss = lw.CrossEntropyLoss()
+    assert loss.forward(z, t) == pytest.approx(0.4722817898, rel=1e-9)
+    np.testing.assert_allclose(loss.backward(), [[-0.0730, -0.0766, 0.1496], [0.0, 0.0, 0.0]], atol=5e-5)
+    lw.gradcheck_loss(lw.CrossEntropyLoss(), z, t)

@@ -55,3 +55,17 @@ def test_monitor_refuses_bad_settings():
         lw.Monitor("up")
     with pytest.raises(ValueError, match="'min_delta' parameter of Monitor"):
         lw.Monitor("min", float("inf"))
+
+
+def test_plateau_floors_each_optimizer_at_min_lr_as_pytorch_does():
+    a, b, low = lw.SGD(lr=0.1), lw.SGD(lr=1.0), lw.SGD(lr=0.001)
+    sched = PlateauSchedule([a, b, low], epochs=50, factor=0.1, patience=0, min_lr=0.01)
+    rates = []
+    for epoch in range(6):
+        sched.set_epoch(epoch)
+        rates.append((a.lr, b.lr, low.lr))
+        sched.observe({"val_loss": 1.0})
+    # torch.optim.lr_scheduler.ReduceLROnPlateau: max(lr * factor, min_lr) per group, and a group already
+    # below min_lr is not raised
+    assert rates[-1] == (0.01, 0.01, 0.001)
+    assert rates[2] == pytest.approx((0.01, 0.1, 0.001))

@@ -171,3 +171,28 @@ def test_run_directories_are_unique_when_processes_start_at_once(tmp_path):
     assert len(set(made)) == n
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
         ["exp-20260101-120000"] + [f"exp-20260101-120000-{k}" for k in range(2, n + 1)])
+
+
+def test_early_stopping_on_the_training_loss_needs_no_validation_set(rng):
+    X, y = data(rng)
+    trainer = lw.Trainer(model_of(), epochs=30, batch_size=16, progress="off",
+                         early_stopping={"monitor": "train_loss", "patience": 1, "min_delta": 10.0})
+    history = trainer.fit(X, y)
+    assert trainer.stopped_early and len(history) == 2 and trainer.best_epoch == 1
+
+
+def test_gradient_clipping_leaves_a_frozen_layers_gradient_out_of_the_norm(rng):
+    X, y = data(rng)
+    model = model_of()
+    model.set_optimizer(lw.SGD(lr=0.1))
+    model[3].frozen = True
+    W0 = model[0].params["W"].copy()
+    loss = lw.CrossEntropyLoss()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward(), input_grad=False)
+    trainable = [model[0].grads["W"], model[0].grads["b"], model[2][0].grads["W"], model[2][0].grads["b"]]
+    norm = np.sqrt(sum(float(np.vdot(g, g)) for g in trainable))
+    expected = W0 - 0.1 * model[0].grads["W"] * (0.5 * norm / (norm + 1e-6))
+    model.zero_grad()
+    lw.Trainer(model, epochs=1, batch_size=len(X), shuffle=False, grad_clip_norm=0.5 * norm, progress="off").fit(X, y)
+    np.testing.assert_allclose(model[0].params["W"], expected, rtol=1e-5, atol=1e-7)

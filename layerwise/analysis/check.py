@@ -143,6 +143,8 @@ def check_module(module, x=None, *, input_shape=DEFAULT_SHAPE, seed=0, modes=MOD
                 result.rows.append((mode, name, *stats, problem is None))
                 if problem is not None and stats[1] is None:    # no figures (a wrong shape): say why
                     result.problems[mode, name] = problem.partition(": ")[2].rstrip(".")
+                elif name in report.not_accumulated:            # right figures, but assigned, not added
+                    result.problems[mode, name] = "a second backward did not add to it: use += on grads"
             if failed is not None and result.failure is None:
                 failed.mode = mode
                 result.failure = failed

@@ -1,0 +1,75 @@
+"""gradcheck itself: it must fail a wrong backward, and pass a right one written in any legal way."""
+
+import numpy as np
+import pytest
+
+import layerwise as lw
+
+
+class Log(lw.Module):
+    """log(x) with a backward that ignores the formula."""
+
+    def forward(self, x):
+        self._cache = x
+        return np.log(x)
+
+    def backward(self, grad_y):
+        return grad_y * 123.0
+
+
+class Scale(lw.Module):
+    """y = x * a; ``add`` says whether backward adds into grads (right) or assigns them (wrong)."""
+
+    def __init__(self, add):
+        super().__init__()
+        self.add = add
+        self.register_param("a", np.linspace(0.5, 1.5, 3))
+
+    def forward(self, x):
+        self._cache = x
+        return x * self.params["a"]
+
+    def backward(self, grad_y):
+        x = self._cached()
+        if self.add:
+            self.grads["a"] += (grad_y * x).sum(axis=0)
+        else:
+            self.grads["a"][...] = (grad_y * x).sum(axis=0)
+        return grad_y * self.params["a"]
+
+
+class TanhInPlace(lw.Module):
+    """A right backward that uses its argument as scratch: dL/dx = g * (1 - t^2), computed in g."""
+
+    def forward(self, x):
+        t = np.tanh(x)
+        self._cache = t
+        return t
+
+    def backward(self, grad_y):
+        t = self._cached()
+        grad_y *= 1 - t * t
+        return grad_y
+
+
+def test_a_wrong_backward_where_the_function_is_not_finite_fails(rng):
+    with np.errstate(invalid="ignore"), pytest.raises(lw.GradcheckError, match="not finite there") as e:
+        lw.gradcheck(Log(), -np.ones((2, 3)))
+    assert e.value.tensor == "input" and "input" in e.value.report.failures
+
+
+def test_a_backward_that_assigns_its_parameter_gradient_instead_of_adding_fails(rng):
+    x = rng.normal(size=(4, 3))
+    report = lw.gradcheck(Scale(add=True), x)
+    assert not report.failures and not report.not_accumulated
+    with pytest.raises(lw.GradcheckError, match="backward must add into grads") as e:
+        lw.gradcheck(Scale(add=False), x)
+    # its values are right: the report says what is wrong with it
+    assert e.value.tensor == "a" and e.value.report.not_accumulated == {"a"}
+    assert "input" not in e.value.report.failures
+    assert "a second backward did not add to it" in str(e.value.report)
+
+
+def test_a_backward_that_writes_into_its_upstream_gradient_passes(rng):
+    report = lw.gradcheck(TanhInPlace(), rng.normal(size=(4, 3)))
+    assert set(report.tensors) == {"input"} and not report.failures
