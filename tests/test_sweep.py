@@ -152,6 +152,20 @@ def test_ctrl_c_requeues_running_trials_and_the_same_command_resumes_without_rer
     assert len(table(out)) == 3
 
 
+def test_a_random_sweep_extended_later_draws_new_points_and_its_best_counts_the_earlier_trials(tmp_path):
+    import io
+    path, out = write(tmp_path), tmp_path / "s"
+    lr = ["optimizer.lr=loguniform(0.01,0.5)"]
+    sweep(path, params=lr, method="random", trials=2, jobs=2, out=out, progress="off")
+    lines = io.StringIO()
+    sweep(path, params=lr, method="random", trials=4, jobs=1, out=out, progress="lines", stream=lines)
+    rows = table(out)
+    assert len(rows) == 4 and len({r["optimizer.lr"] for r in rows}) == 4     # no point run twice
+    best = max(rows, key=lambda r: float(r["val_accuracy"]))
+    last = lines.getvalue().splitlines()[-1]
+    assert f"best {float(best['val_accuracy']):.4f} (trial {best['trial']})" in last
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

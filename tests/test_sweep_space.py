@@ -142,3 +142,29 @@ def test_a_folder_holding_another_sweep_is_refused_and_a_bad_storage_url_is_one_
                  "--storage", "nosuchdb://x"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("layerwise: error: --storage nosuchdb://x: Optuna cannot open it (") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("method", ["random", "tpe"])
+def test_a_second_driver_on_the_same_study_draws_new_points_and_a_new_study_the_same_ones(method):
+    # every driver process (a resumed sweep, a second one on the same --out) builds its own sampler
+    optuna = pytest.importorskip("optuna")
+    from layerwise.sweep.space import SAMPLERS
+    space = {"optimizer.lr": parse_spec("loguniform(1e-3,0.3)"), "units": parse_spec("int(16,256)")}
+    dists = {key: spec.distribution() for key, spec in space.items()}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def draw(study, n):
+        driver = optuna.load_study(study_name=study, storage=storage, sampler=SAMPLERS[method](space, 0))
+        points = []
+        for _ in range(n):
+            trial = driver.ask(dists)
+            points.append(tuple(trial.params.values()))
+            driver.tell(trial, trial.params["optimizer.lr"])
+        return points
+
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(study_name="first", storage=storage)
+    optuna.create_study(study_name="again", storage=storage)
+    points = draw("first", 3) + draw("first", 3)
+    assert len(set(points)) == 6
+    assert draw("again", 6) == points      # the same sweep run again: the same points

@@ -166,11 +166,13 @@ class _Progress:
         else:
             print(text, file=self.stream or sys.stdout, flush=True)
 
-    def trial(self, row, done):
+    def trial(self, row, done, rows):
+        """The line of the trial ``row``; its best is over ``rows``, the whole study (earlier drivers' too)."""
         m = self.plan.metric
         better = min if mode_of(m) == "min" else max
-        if row["state"] == "complete" and (self.best is None or better(row[m], self.best[m]) != self.best[m]):
-            self.best = row
+        for r in rows:
+            if r["state"] == "complete" and (self.best is None or better(r[m], self.best[m]) != self.best[m]):
+                self.best = r
         params = "  ".join(f"{k}={show(row[k])}" for k in self.plan.space)
         value = f"{m} {row[m]:.4f}" if row[m] is not None else f"{m} -"
         best = f"best {self.best[m]:.4f} (trial {self.best['trial']})" if self.best else "best -"
@@ -273,7 +275,7 @@ def sweep(config, *, params=(), overrides=(), method=None, trials=None, metric=N
                 rows = report.trial_rows(study, list(plan.space), plan.metric)
                 report.write_tables(out, rows, list(plan.space), plan.metric)
                 row = next(r for r in rows if r["trial"] == trial.number)
-                printer.trial(row, started(study) - len(running))
+                printer.trial(row, started(study) - len(running), rows)
                 if on_trial is not None:
                     on_trial(row)
     except BaseException as e:

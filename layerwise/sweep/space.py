@@ -8,6 +8,8 @@ is asked for, so that configs validate without it.
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..config_errors import did_you_mean
 from ..config_yaml import parse_scalar
 from ..errors import ConfigError
@@ -157,15 +159,46 @@ def _grid(space, seed):
     return AskAndTellGrid({key: list(spec.values) for key, spec in space.items()}, seed=seed)
 
 
+def _seed_rng(sampler, seed):
+    """Seed an Optuna sampler's own RandomState (``_rng``, lazy or not); False if it has none."""
+    state = getattr(sampler, "_rng", None)
+    rng = getattr(state, "rng", state)
+    if not isinstance(rng, np.random.RandomState):
+        return False
+    rng.seed(seed)
+    return True
+
+
+def _seeded_per_trial(cls, seed, **kwargs):
+    """``cls(seed=seed, **kwargs)`` whose random draws for trial ``n`` come from ``(seed, n)``.
+
+    A sampler seeded once replays the same draws in every process that builds it: a resumed sweep, or
+    a second driver on the same study, would run the first driver's points again. Trial numbers are
+    unique in a study (the storage hands them out), so seeding from them gives every trial its own
+    draws, and the same sweep run again the same ones.
+    """
+
+    class PerTrial(cls):
+        def before_trial(self, study, trial):
+            super().before_trial(study, trial)
+            trial_seed = int(np.random.SeedSequence([seed, trial.number]).generate_state(1)[0])
+            inner = getattr(self, "_random_sampler", None)     # TPE's start-up draws
+            if not (_seed_rng(self, trial_seed) and (inner is None or _seed_rng(inner, trial_seed))):
+                self.reseed_rng()      # an Optuna without these attributes: fresh entropy, still unique
+
+    PerTrial.__name__ = PerTrial.__qualname__ = cls.__name__
+    return PerTrial(seed=seed, **kwargs)
+
+
 def _random(space, seed):
     from optuna.samplers import RandomSampler
-    return RandomSampler(seed=seed)
+    return _seeded_per_trial(RandomSampler, seed)
 
 
 def _tpe(space, seed):
     from optuna.samplers import TPESampler
     # constant_liar: trials still running count as bad guesses, so parallel asks spread out
-    return TPESampler(seed=seed, constant_liar=True)
+    return _seeded_per_trial(TPESampler, seed, constant_liar=True)
 
 
 SAMPLERS = {"grid": _grid, "random": _random, "tpe": _tpe}
