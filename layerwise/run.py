@@ -311,15 +311,28 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
         exp.trainer.load_state(meta["trainer"], arrays)
     except (KeyError, ValueError) as e:
         raise DataError(f"{ckpt}: the checkpoint does not fit the model of {run_dir / 'config.yaml'}: {e}") from None
-    summary = run_dir / "summary.json"
+    summary = _summary_of(run_dir, exp.trainer.epoch)
     exp.note = resume_note(run_dir, epoch=exp.trainer.epoch, epochs=config.training.epochs,
                            planned=_run_config(run_dir, (), resuming=False).training.epochs,
-                           stopped_early=exp.trainer.stopped_early, finished=summary.is_file())
+                           stopped_early=exp.trainer.stopped_early, finished=summary is not None)
     if exp.note:
-        exp.summary = json.loads(summary.read_text())
+        exp.summary = summary
         return exp
+    # training goes on: the final model and summary of an earlier finish no longer describe the run (a folder
+    # with summary.json is finished); the new ones are written at the end
+    for name in ("summary.json", "model.safetensors"):
+        (run_dir / name).unlink(missing_ok=True)
     atomic_write(run_dir / "config.yaml", _yaml(_resolved(config)))
     return _train(exp, progress, stream, callbacks)
+
+
+def _summary_of(run_dir, epoch):
+    """The run's summary.json if it is the finish of the checkpoint's ``epoch``, else None (stale or none)."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and summary.get("epochs_run") == epoch else None
 
 
 def evaluate(run_dir, *, overrides=()):

@@ -149,3 +149,29 @@ def test_resume_after_early_stopping_cannot_train_longer(tmp_path, capsys):
     assert f"stopped early at epoch {stopped}" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--progress", "off"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_a_finished_run_trained_further_is_unfinished_until_its_new_end(tmp_path, capsys):
+    import layerwise as lw
+
+    class StopAfter(lw.Callback):
+        def on_epoch_end(self, trainer, row):
+            if trainer.epoch == 6:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path), out) == 0              # 4 epochs, finished
+    old_summary = (out / "summary.json").read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        lw.run.resume(out, overrides=["training.epochs=8"], progress="off", callbacks=[StopAfter()])
+    # the epoch-4 model and summary no longer describe the run: it is not finished
+    assert not (out / "summary.json").exists() and not (out / "model.safetensors").exists()
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 2
+    assert "has not finished" in capsys.readouterr().err
+    # the checkpoint holds epoch 6: finishing there writes the epoch-6 model and summary
+    (out / "summary.json").write_bytes(old_summary)            # even a stale summary left by an older layerwise
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=6", "--progress", "off"]) == 0
+    assert "nothing to do" not in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["epochs_run"] == 6
+    assert main(["evaluate", str(out)]) == 0
