@@ -261,6 +261,10 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     where = str(path) if path is not None else dataset
     if len(X) == 0:
         raise DataError(f"{where}: no samples.")
+    if X_test is not None and len(X_test) == 0:
+        own = "X_test" if dataset == "npz" else "the test files (t10k-*)"
+        raise DataError(f"{where}: no test samples: {own} hold none"
+                        f"{'; leave X_test and y_test out to hold out data.test_fraction instead' if dataset == 'npz' else ''}.")
     regression = task == "regression"
     if regression:
         classes, (y, *rest) = None, _regression_targets(where, dtype, y, *([] if y_test is None else [y_test]))

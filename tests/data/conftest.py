@@ -91,7 +91,8 @@ def fake_mnist():
         folder = Path(folder)
         for prefix, n in (("train", n_train), ("t10k", n_test)):
             images = rng.integers(0, 256, (n, side, side), dtype=np.uint8)
-            images[0, 0, 0], images[-1, 0, 0] = 0, 255
+            if n:
+                images[0, 0, 0], images[-1, 0, 0] = 0, 255
             write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
             write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n, dtype=np.uint8) % 10)
         return {name: sha((folder / name).read_bytes()) for name in IDX_NAMES}

@@ -59,6 +59,12 @@ def test_mnist_from_a_folder(tmp_path, fake_mnist):
     assert d.name == "mnist"
 
 
+def test_mnist_whose_test_files_hold_no_images_is_refused(tmp_path, fake_mnist):
+    fake_mnist(tmp_path, n_train=50, n_test=0)
+    with pytest.raises(DataError, match=r"no test samples: the test files \(t10k-\*\) hold none"):
+        load_dataset("mnist", path=str(tmp_path))
+
+
 def test_fashion_mnist_with_small_images(tmp_path, fake_mnist):
     fake_mnist(tmp_path, side=4)
     d = load_dataset("fashion_mnist", path=tmp_path, val_fraction=0)
@@ -166,6 +172,8 @@ def test_normalization_uses_training_statistics_only(tmp_path):
     (dict(X=np.zeros((4, 1)), y=np.array([0.5, 1, 2, 3])), "labels must be class labels"),
     (dict(X=np.zeros((4, 1)), y=np.array(list("abab")), X_test=np.zeros((1, 1)), y_test=np.array([1])),
      "y holds <U1 labels but y_test holds int64"),
+    (dict(X=np.zeros((4, 1)), y=np.array([0, 1, 0, 1]), X_test=np.zeros((0, 1)), y_test=np.zeros(0, int)),
+     "no test samples: X_test hold none; leave X_test and y_test out"),
 ])
 def test_bad_npz_files(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
