@@ -81,11 +81,12 @@ def _is_number(cell):
 
 
 def _has_header(rows):
-    """A first row is a header when some column has text there and a number below it."""
+    """A first row is a header when some column has text there and a number below it. An empty cell is
+    not text (a data row with a missing value stays data, and is reported as such)."""
     first = rows[0]
     if len(rows) == 1:
         return not any(_is_number(c) for c in first)
-    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, rows[1]))
+    return any(a.strip() and not _is_number(a) and _is_number(b) for a, b in zip(first, rows[1]))
 
 
 def _label_index(path, label_column, header, width):

@@ -215,6 +215,7 @@ def test_csv_without_header_and_with_string_labels(tmp_path):
 @pytest.mark.parametrize("text, label_column, message", [
     ("a,b,c\n1,x,0\n2,3,1\n", -1, r"line 2, column 2 \('b'\): 'x' is not a number"),
     ("a,b,c\n1,,0\n", -1, r"line 2, column 2 \('b'\): an empty cell"),
+    ("1,,0\n1,2,0\n", -1, r"line 1, column 2: an empty cell"),      # a data row, not a header
     ("1,2,0\n\n1,inf,0\n", -1, "line 3, column 2: 'inf' is not a finite number"),
     ("1,2,0\n1,0\n", -1, "line 2 has 2 columns, expected 3"),
     ("1,2,\n", -1, "line 1, column 3: the label is empty"),
