@@ -309,8 +309,9 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     try:
         exp.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
         exp.trainer.load_state(meta["trainer"], arrays)
-    except (KeyError, ValueError) as e:
-        raise DataError(f"{ckpt}: the checkpoint does not fit the model of {run_dir / 'config.yaml'}: {e}") from None
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:   # damaged or edited metadata too
+        raise DataError(f"{ckpt}: the checkpoint is damaged or does not fit the model of {run_dir / 'config.yaml'}: "
+                        f"{e}") from None
     summary = _summary_of(run_dir, exp.trainer.epoch)
     exp.note = resume_note(run_dir, epoch=exp.trainer.epoch, epochs=config.training.epochs,
                            planned=_run_config(run_dir, (), resuming=False).training.epochs,

@@ -138,8 +138,12 @@ def load_run(run_dir):
                         f"{meta.get('layerwise_version', '< 0.2')}); train the run again to predict from raw inputs.")
     config = load_config(meta["config"], source=str(path))
     load_plugins(config)
-    model, _ = build_model(config.model.layers, meta["input_shape"], dtype=np.dtype(config.training.dtype))
+    model, output_shape = build_model(config.model.layers, meta["input_shape"], dtype=np.dtype(config.training.dtype))
     classes = None if meta.get("classes") is None else np.array(meta["classes"])
+    # (a binary model may give one output, a sigmoid, for its two classes)
+    if classes is not None and (classes.ndim != 1 or len(classes) != max(int(np.prod(output_shape)), 2)):
+        raise DataError(f"{path}: names {classes.size} classes, but its model gives {int(np.prod(output_shape))} "
+                        "outputs: the file was changed after it was written.")
     trainer = Trainer(model, config.loss, eval_batch_size=config.training.eval_batch_size,
                       classification=classes is not None)
     try:

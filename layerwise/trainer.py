@@ -219,6 +219,7 @@ class Trainer:
     def load_state(self, meta, arrays):
         """Restore what :meth:`state` returned (the weights are loaded separately)."""
         from .checkpoint import set_generator_states
+        _check_state(meta)
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], meta["history"]
         self.stop_training, self.train_seconds = meta["stop_training"], meta["train_seconds"]
         self.rng.bit_generator.state = meta["rng"]
@@ -241,4 +242,24 @@ def _trainable_grads(module, frozen=False):
         yield from (module.grads[k] for k in module.params)
     for child in module.children():
         yield from _trainable_grads(child, frozen)
+
+
+def _check_state(meta):
+    """A ValueError naming the first entry of a trainer state (a checkpoint's metadata) of the wrong kind."""
+    def count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    kinds = {"epoch": (count, "an int >= 0"), "step": (count, "an int >= 0"),
+             "history": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of rows"),
+             "stop_training": (lambda v: isinstance(v, bool), "a bool"),
+             "train_seconds": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+             "rng": (lambda v: isinstance(v, dict), "a generator state"),
+             "callbacks": (lambda v: isinstance(v, dict), "a mapping")}
+    if not isinstance(meta, dict):
+        raise ValueError(f"the trainer state is {type(meta).__name__}, expected a mapping")
+    for key, (ok, what) in kinds.items():
+        if key not in meta:
+            raise ValueError(f"the trainer state has no {key!r}")
+        if not ok(meta[key]):
+            raise ValueError(f"the trainer state's {key!r} is {meta[key]!r}, expected {what}")
 

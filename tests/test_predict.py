@@ -203,3 +203,37 @@ def test_help_lists_predict(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "predict Predict with a finished run's model from raw inputs" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.update(epoch="2"), "the trainer state's 'epoch' is '2', expected an int >= 0"),
+    (lambda t: t.update(history=None), "the trainer state's 'history' is None, expected a list of rows"),
+    (lambda t: t.clear(), "the trainer state has no 'epoch'"),
+])
+def test_a_checkpoint_with_edited_metadata_is_one_line_on_resume(tmp_path, capsys, edit, message):
+    import json
+    from layerwise.checkpoint import load_arrays, save_arrays
+    folder = tmp_path / "r"
+    assert main(["train", str(write_config(tmp_path)), "--out", str(folder), "--progress", "off",
+                 "--set", "training.epochs=1"]) == 0
+    arrays, meta = load_arrays(folder / "checkpoint.safetensors")
+    edit(meta["trainer"])
+    save_arrays(folder / "checkpoint.safetensors", arrays, meta)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(folder), "--set", "training.epochs=2", "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint is damaged" in err and message in err, err
+    assert json.loads((folder / "summary.json").read_text())["epochs_run"] == 1
+
+
+def test_a_model_file_whose_class_list_was_cut_is_refused(digits_run, tmp_path, capsys):
+    from layerwise.checkpoint import load_arrays, save_arrays
+    out, _ = digits_run
+    arrays, meta = load_arrays(out / "model.safetensors")
+    meta["classes"] = meta["classes"][:5]
+    (tmp_path / "cut").mkdir()
+    save_arrays(tmp_path / "cut" / "model.safetensors", arrays, meta)
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 64)))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "cut"), str(tmp_path / "x.npz")]) == 2
+    assert "names 5 classes, but its model gives 10 outputs" in capsys.readouterr().err
