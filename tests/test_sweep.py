@@ -105,6 +105,25 @@ def test_a_dask_worker_killed_mid_trial_gets_its_trial_run_on_another(tmp_path, 
     assert [r["state"] for r in result.rows] == ["complete", "complete"]
 
 
+def test_ctrl_c_on_a_dask_sweep_stops_the_trials_already_running(tmp_path, cluster):
+    import time
+
+    def interrupt(row):     # the short trial ends while the long one runs on the other worker
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(write(tmp_path), params=["training.epochs=1,100000"], dask=cluster.scheduler_address,
+              out=tmp_path / "s", progress="off", on_trial=interrupt)
+    with distributed.Client(cluster.scheduler_address) as client:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            busy = client.run(lambda dask_worker: dask_worker.state.executing_count)
+            if not any(busy.values()):
+                break
+            time.sleep(0.2)
+        assert not any(busy.values()), busy      # 100000 epochs would hold a worker for many minutes
+
+
 def test_killed_local_workers_retry_once_then_fail_the_trial_and_the_sweep_goes_on(tmp_path, capsys):
     path = killer_config(tmp_path, budget=2)
     result = sweep(path, params=["optimizer.lr=0.05,0.2"], jobs=1, out=tmp_path / "s", progress="lines")
@@ -164,6 +183,30 @@ def test_a_random_sweep_extended_later_draws_new_points_and_its_best_counts_the_
     best = max(rows, key=lambda r: float(r["val_accuracy"]))
     last = lines.getvalue().splitlines()[-1]
     assert f"best {float(best['val_accuracy']):.4f} (trial {best['trial']})" in last
+
+
+def test_local_workers_end_when_their_driver_is_killed(tmp_path):
+    import signal
+    import time
+    psutil = pytest.importorskip("psutil")
+    long = write(tmp_path, {**SMALL, "training": {"epochs": 100000, "batch_size": 64}})
+    driver = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "sweep", str(long), "--param",
+                               "optimizer.lr=0.05,0.1", "--jobs", "1", "--out", str(tmp_path / "s"), "--progress",
+                               "off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers = []
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = [p for p in psutil.Process(driver.pid).children()
+                       if "spawn_main" in " ".join(p.cmdline())]         # multiprocessing's spawned workers
+        assert workers, "no worker process started"
+        time.sleep(2)                          # the trial is training
+    finally:
+        driver.send_signal(signal.SIGKILL)     # no Ctrl-C handler runs: the workers are on their own
+        driver.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
 
 
 def free_port():

@@ -38,6 +38,7 @@ class DaskPool:
             raise LayerwiseError(f"--dask {address}: no Dask scheduler answered there ({type(e).__name__}: {e}); "
                                  "start one with 'dask scheduler' and give its tcp:// address.") from None
         self.futures = {}
+        self.stop_event = f"layerwise-sweep-stop-{uuid.uuid4().hex}"    # set by close(kill=True)
         self._count_threads()
         if not self.threads:
             self.log(f"no Dask workers at {address} yet; trials start when 'dask worker {address}' joins")
@@ -53,7 +54,8 @@ class DaskPool:
 
     def submit(self, task):
         key = f"layerwise-trial-{task['number']}-{uuid.uuid4().hex[:8]}"
-        self.futures[key] = self.client.submit(run_trial, task, key=key, pure=False)
+        self.futures[key] = self.client.submit(run_trial, {**task, "stop_event": self.stop_event}, key=key,
+                                               pure=False)
         return key
 
     def wait(self, timeout=None):
@@ -83,8 +85,14 @@ class DaskPool:
         return out
 
     def close(self, kill=False):
-        """Cancel what still runs (``kill``) and disconnect; the cluster itself stays up."""
+        """Stop what still runs (``kill``) and disconnect; the cluster itself stays up.
+
+        Cancelling drops the trials that wait; the ones already running stop at their next look at
+        the stop event (:class:`~layerwise.sweep.trial.StopSignal`, within about a second).
+        """
         if kill and self.futures:
+            from distributed import Event
+            Event(self.stop_event, client=self.client).set()
             self.client.cancel(list(self.futures.values()))
         self.futures = {}
         self.client.close()

@@ -13,6 +13,7 @@ import multiprocessing.connection
 import os
 import signal
 import threading
+import time
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 ATTEMPTS = 2
@@ -23,8 +24,17 @@ def cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _exit_with(parent, every=1.0):
+    """End this worker process once its driver (``parent``) is gone, killed even (its trial is requeued)."""
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def _serve(conn, threads):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     from threadpoolctl import threadpool_limits
     threadpool_limits(threads)
     from .trial import run_trial
@@ -35,7 +45,10 @@ def _serve(conn, threads):
             return
         if task is None:
             return
-        conn.send(run_trial(task))
+        try:
+            conn.send(run_trial(task))
+        except OSError:      # the driver has gone (BrokenPipeError): nobody wants the outcome
+            return
 
 
 @contextlib.contextmanager

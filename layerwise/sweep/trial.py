@@ -56,14 +56,41 @@ class Report(Callback):
                 trainer.stop_training = True
 
 
+class StopRequested(Exception):
+    """The driver has given the trial up (Ctrl-C: it queued the trial again); the worker stops it."""
+
+
+class StopSignal(Callback):
+    """Stop the trial once the Dask ``Event`` named ``name`` is set: the driver's Ctrl-C.
+
+    Dask cannot cancel a task that already runs, so the trial asks, between batches and at most once
+    every ``every`` seconds (one round trip to the scheduler), whether the driver wants it stopped.
+    """
+
+    def __init__(self, name, every=1.0):
+        self.name, self.every, self.event = name, every, None
+        self.next = time.monotonic() + every
+
+    def on_batch_end(self, trainer, step, loss):
+        now = time.monotonic()
+        if now < self.next:
+            return
+        self.next = now + self.every
+        if self.event is None:
+            from distributed import Event
+            self.event = Event(self.name)
+        if self.event.is_set():
+            raise StopRequested(f"the sweep driver was interrupted at epoch {trainer.epoch + 1}")
+
+
 def run_trial(task):
     """Train ``task["config"]`` (a resolved config dict) and return the outcome.
 
     Parameters
     ----------
     task : dict
-        ``number``, ``config``, ``metric``, ``pruning`` (see :class:`Report`) and ``run_dir`` (where the
-        driver will put the files, for messages).
+        ``number``, ``config``, ``metric``, ``pruning`` (see :class:`Report`), ``run_dir`` (where the
+        driver will put the files, for messages) and, on Dask, ``stop_event`` (see :class:`StopSignal`).
 
     Returns
     -------
@@ -82,7 +109,8 @@ def run_trial(task):
             report = Report(task["metric"], task.get("pruning"))
             outcome["values"] = report.values
             config = load_config(task["config"], source=f"trial {task['number']}")
-            exp = run.fit(config, out=out, progress="off", callbacks=[report])
+            stop = [StopSignal(task["stop_event"])] if task.get("stop_event") else []
+            exp = run.fit(config, out=out, progress="off", callbacks=[report, *stop])
             outcome.update(state="pruned" if report.pruned_at else "complete", summary=exp.summary)
         except LayerwiseError as e:
             outcome["message"] = str(e)
