@@ -22,6 +22,8 @@ from .optim import OPTIMIZERS, get_optimizer
 
 # keys every layer entry may carry besides its own constructor arguments
 COMMON_KEYS = ("type", "optimizer", "lr", "frozen")
+# constructor arguments the model gives every layer, not the entry: the seed's generator, training.dtype
+MODEL_KEYS = {"rng": "seed", "dtype": "training.dtype"}
 
 
 def _accepted(cls):
@@ -93,12 +95,16 @@ def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
     for key, value in kwargs.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where}.{key} must be a finite number, got {value!r}.")
+    for key in MODEL_KEYS.keys() & kwargs.keys():
+        raise ConfigError(f"{where}: '{key}' is not a key of a layer entry: the model sets it for every layer "
+                          f"from {MODEL_KEYS[key]}.")
     accepted = _accepted(cls)
     if accepted is not None:
+        own = [k for k in accepted if k not in MODEL_KEYS]
         for key in kwargs:
             if key not in accepted:
                 raise ConfigError(f"{where}: unknown key '{key}' for layer '{kind}'."
-                                  f"{did_you_mean(key, accepted) or ' It takes: ' + ', '.join(accepted) + '.'}")
+                                  f"{did_you_mean(key, own) or ' It takes: ' + ', '.join(own) + '.'}")
     _check_required(cls, kind, kwargs, input_shape, where)
     n_params = planned_params(cls, input_shape, kwargs)
     if n_params is not None:
@@ -119,6 +125,10 @@ def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
     if spec.get("frozen", False) not in (True, False):
         raise ConfigError(f"{where}.frozen must be true or false, got {spec['frozen']!r}.")
     module.frozen = bool(spec.get("frozen", False))
+    given = [k for k in ("lr", "optimizer") if k in spec] + (["frozen"] if module.frozen else [])
+    if given and not module.n_params():
+        raise ConfigError(f"{where} ({kind}) has no parameters, so its {', '.join(map(repr, given))} would do "
+                          "nothing; give it to a layer with weights.")
     return module
 
 

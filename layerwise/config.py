@@ -131,9 +131,10 @@ def _run_id(value):
 
 def _plain_name(value):
     """A run's name becomes a folder name under runs/: one plain name, not a path."""
-    if value in ("", ".", "..") or value.startswith(".") or any(c in value for c in "/\\\0"):
-        raise PydanticCustomError("name", "must be a plain name for the run folder (letters, digits, '-', '_'), "
-                                          "not a path; choose where runs go with --out")
+    if (value.strip() in ("", ".", "..") or value.startswith(".") or value != value.strip()
+            or any(c in value for c in "/\\") or not value.isprintable()):
+        raise PydanticCustomError("name", "must be a plain name for the run folder (letters, digits, '-', '_'; "
+                                          "no path, no leading '.' or spaces); choose where runs go with --out")
     return value
 
 
@@ -162,7 +163,7 @@ class Config(_Strict):
     # set by train in a run's config.yaml; a new run always gets a new id
     run_id: Optional[Annotated[str, AfterValidator(_run_id)]] = None
     name: Optional[Annotated[str, AfterValidator(_plain_name)]] = None
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)    # what NumPy and scikit-learn take as a seed
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     loss: str = "cross_entropy"
@@ -347,11 +348,11 @@ def load_config(path_or_dict, overrides=(), *, source=None):
         path = Path(path_or_dict)
         source = source or path.name
         data, base = parse_yaml(read_text(path), source), path.resolve().parent
-        if isinstance(data, dict) and data.get("name") is None:
-            data["name"] = path.stem
     if isinstance(data, dict):
         for assignment in overrides:
             apply_override(data, assignment)
+        if data.get("name") is None and not isinstance(path_or_dict, dict):
+            data["name"] = path.stem      # also after --set name= (null)
     config = validate(data, source, base)
     if config.name is None:
         config = config.model_copy(update={"name": "experiment"})

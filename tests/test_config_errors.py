@@ -42,6 +42,11 @@ CASES = [
     ("dropout p", with_(model={"layers": [{"type": "flatten"}, {"type": "dropout", "p": 1.5}, {"type": "linear", "units": 10}]}), "model.layers[1] (dropout): The 'p' parameter of Dropout must be a float in [0, 1). Got 1.5 instead."),
     ("unknown init", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "init": "he"}]}), "Unknown initializer 'he'"),
     ("layer lr", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "lr": 0}]}), "model.layers[1].lr must be a number > 0, got 0."),
+    ("lr on a layer without weights", with_(model={"layers": [{"type": "flatten", "lr": 0.1}, {"type": "linear", "units": 10}]}), "model.layers[0] (flatten) has no parameters, so its 'lr' would do nothing"),
+    ("a layer's own dtype", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "dtype": "float16"}]}), "model.layers[1]: 'dtype' is not a key of a layer entry: the model sets it for every layer from training.dtype."),
+    ("a layer's own rng", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "rng": 5}]}), "'rng' is not a key of a layer entry: the model sets it for every layer from seed."),
+    ("seed beyond 32 bits", with_(seed=2**32), "seed must be"),
+    ("a blank name", with_(name=" "), "name: must be a plain name for the run folder"),
     ("early stopping without validation", with_(data={"val_fraction": 0.0}, training={"early_stopping": {"patience": 2}}), "training.early_stopping monitors the validation set, but data.val_fraction is 0"),
     ("loss typo", with_(loss="crossentropy"), "loss must be one of 'cross_entropy', 'bce_with_logits', 'bce', 'mse', 'l1', 'huber', got 'crossentropy'. Did you mean 'cross_entropy'?"),
     ("yaml syntax", "model:\n  layers: [{type: flatten}\ntraining: {}\n", "bad.yaml: line 3, column 1: invalid YAML"),
@@ -207,3 +212,11 @@ def test_optimizer_configs_take_defaults_and_bounds_from_the_optimizer(name):
             if value is not None:
                 given = [value, value] if hyper.kind == "pair" else value
                 assert accepts({"type": name, key: given}) == hyper.admits(value), (key, value)
+
+
+def test_a_name_set_to_null_falls_back_to_the_file_stem(tmp_path):
+    from layerwise.config import load_config
+    path = tmp_path / "digits_try.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    assert load_config(path, ["name="]).name == "digits_try"
+    assert load_config(path, ["name=abc"]).name == "abc"
