@@ -8,6 +8,7 @@ is validated, so names a plugin registers are valid too.
 
 import copy
 import functools
+import math
 from pathlib import Path
 from typing import Annotated, Any, Optional, Union
 
@@ -113,9 +114,23 @@ class AnalysisConfig(_Strict):
     every: Optional[int] = Field(None, ge=1)
 
 
+def _finite_values(value):
+    """Free-form parameters (a baseline's) hold no nan or inf either, at any depth."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise PydanticCustomError("finite", "must hold finite numbers only (no .nan, .inf)")
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return value
+
+
 class BaselineSpec(_Strict):
     class_: str = Field(alias="class")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Annotated[dict[str, Any], AfterValidator(_finite_values)] = Field(default_factory=dict)
     name: Optional[str] = None
 
 

@@ -162,10 +162,14 @@ def test_a_finished_run_trained_further_is_unfinished_until_its_new_end(tmp_path
     out = tmp_path / "run"
     assert train(write_config(tmp_path), out) == 0              # 4 epochs, finished
     old_summary = (out / "summary.json").read_bytes()
+    compared = ["compare.json", "compare.md", "compare_accuracy.png"]    # as layerwise compare --out leaves them
+    for name in compared:
+        (out / name).write_text("the epoch-4 comparison")
     with pytest.raises(KeyboardInterrupt):
         lw.run.resume(out, overrides=["training.epochs=8"], progress="off", callbacks=[StopAfter()])
     # the epoch-4 model and summary no longer describe the run: it is not finished
     assert not (out / "summary.json").exists() and not (out / "model.safetensors").exists()
+    assert not any((out / name).exists() for name in compared)
     capsys.readouterr()
     assert main(["evaluate", str(out)]) == 2
     assert "has not finished" in capsys.readouterr().err

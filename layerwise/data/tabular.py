@@ -43,7 +43,9 @@ def read_npz(path):
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e}).") from None
+        # NumPy takes a file that is neither a zip nor an .npy for a pickle, and says to unpickle it: never
+        why = "it is not a zip archive of .npy arrays" if "pickle" in str(e) else str(e)
+        raise DataError(f"{path}: not a readable .npz file ({why}).") from None
     except AttributeError:  # np.load returned a plain array: a .npy file
         raise DataError(f"{path}: holds a single array; expected an .npz archive with X and y.") from None
     missing = [k for k in ("X", "y") if k not in arrays]
