@@ -89,6 +89,12 @@ def test_standardized_csv_run_predicts_string_classes_with_or_without_the_label_
     np.savetxt(features_only, iris.data, delimiter=",")
     assert main(["predict", str(out), str(features_only)]) == 0
     assert rows(capsys.readouterr().out) == with_label
+    semicolons = tmp_path / "semicolons.csv"
+    np.savetxt(semicolons, iris.data, delimiter=";")
+    assert main(["predict", str(out), str(semicolons)]) == 2      # predict has no --set: say what it can do
+    err = capsys.readouterr().err
+    assert 'the run reads its CSV split at "," (its data.delimiter): give predict a file split that way' in err
+    assert "set data.delimiter" not in err
 
 
 def test_predict_command_reads_npz_csv_and_idx_and_writes_one_row_per_sample(digits_run, tmp_path, capsys):

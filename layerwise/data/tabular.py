@@ -127,7 +127,7 @@ def _index_column(header, body, label):
     return 0
 
 
-def _read_table(path, delimiter):
+def _read_table(path, delimiter, fix=None):
     """The non-blank rows of a CSV file, stripped: ``(header or None, body, lines, width)``.
 
     ``lines`` are the file's line numbers of the ``body`` rows. Every row must have ``width`` fields,
@@ -150,7 +150,8 @@ def _read_table(path, delimiter):
     other = _other_delimiter(rows, delimiter) if all(len(row) == 1 for row in rows[:20]) else None
     if other is not None:
         raise DataError(f"{path}: every line is one column when split at {json.dumps(delimiter)}, but "
-                        f"{json.dumps(other)} splits them evenly; set data.delimiter: {json.dumps(other)}.")
+                        f"{json.dumps(other)} splits them evenly; "
+                        f"{fix or 'set data.delimiter: ' + json.dumps(other)}.")
     header = rows[0] if _has_header(rows) else None
     width = len(rows[0])
     for row, line in zip(rows, lines):
@@ -285,7 +286,9 @@ def read_csv_inputs(path, n_features, label_column=None, *, delimiter=","):
         than either form (naming a label column to drop when one more), or a cell that is not a
         finite number (its line and column in the file).
     """
-    header, body, lines, width = _read_table(path, delimiter)
+    header, body, lines, width = _read_table(
+        path, delimiter, fix=f"the run reads its CSV split at {json.dumps(delimiter)} (its data.delimiter): "
+                             "give predict a file split that way")
     path = Path(path)
     try:       # the training file's label column, when this file has it
         label = None if label_column is None else _label_index(path, label_column, header, width)
