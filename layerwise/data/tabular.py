@@ -153,6 +153,13 @@ def _read_table(path, delimiter, fix=None):
                         f"{json.dumps(other)} splits them evenly; "
                         f"{fix or 'set data.delimiter: ' + json.dumps(other)}.")
     header = rows[0] if _has_header(rows) else None
+    if header is not None and len(rows) > 1:
+        numbers = [k + 1 for k, (a, b) in enumerate(zip(header, rows[1])) if _is_number(a) and _is_number(b)]
+        if numbers:      # a data row with one bad cell looks like this too: say which way it was read
+            warnings.warn(f"{path}: line {lines[0]} is read as the header (a column has text there over numbers), "
+                          f"but its column {numbers[0]} holds a number, {header[numbers[0] - 1]}: if line "
+                          f"{lines[0]} is data, fix its text cell; if it is the header, name that column with "
+                          "text.", LayerwiseWarning, stacklevel=3)
     width = len(rows[0])
     for row, line in zip(rows, lines):
         if len(row) != width:
@@ -258,6 +265,10 @@ def read_csv(path, label_column=-1, *, delimiter=","):
     if all(_is_number(v) for v in y):
         yf = y.astype(np.float64)
         y = yf.astype(np.int64) if np.all(yf == np.round(yf)) else yf
+    elif header is None and len(y) > 2 and np.count_nonzero(y == y[0]) == 1:
+        warnings.warn(f"{path}: line {lines[0]} is read as data, and its label {str(y[0])!r} is in no other row: is "
+                      "it a header whose column names are numbers? A header is recognised by a column with text "
+                      "over numbers: name the columns with text.", LayerwiseWarning, stacklevel=2)
     return X, y, None, None
 
 

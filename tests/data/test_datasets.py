@@ -258,3 +258,26 @@ def test_bad_parameters(kwargs, message):
 def test_public_names():
     assert DATASETS == ("digits", "mnist", "fashion_mnist", "diabetes", "npz", "csv")
     assert {"input_shape", "n_classes"} <= set(dir(Dataset))
+
+
+@pytest.mark.parametrize("first, warning", [
+    ("5.1,abc,0", r"line 1 is read as the header .* but its column 1 holds a number, 5.1: if line 1 is data"),
+    ("0,1,species", r"line 1 is read as data, and its label 'species' is in no other row"),
+])
+def test_an_ambiguous_first_csv_row_is_read_one_way_and_said_so(tmp_path, first, warning):
+    from layerwise.errors import LayerwiseWarning
+    path = tmp_path / "d.csv"
+    path.write_text(first + "\n" + "\n".join(f"{i},{i / 2},{'ab'[i % 2]}" for i in range(20)) + "\n")
+    with pytest.warns(LayerwiseWarning, match=warning):
+        load_dataset("csv", path=str(path), val_fraction=0)
+
+
+def test_a_plain_header_or_a_headerless_file_gives_no_warning(tmp_path):
+    import warnings
+    path = tmp_path / "d.csv"
+    body = "\n".join(f"{i},{i / 2},{'ab'[i % 2]}" for i in range(20)) + "\n"
+    for text in ("x,y,label\n" + body, body):
+        path.write_text(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_dataset("csv", path=str(path), val_fraction=0)
