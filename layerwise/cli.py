@@ -36,6 +36,13 @@ EXAMPLES = {
 }
 
 
+def nonempty_path(text):
+    """An argparse type: ``--out ''`` is refused (it silently meant the default folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder or file name, or leave the option out")
+    return text
+
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="layerwise", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -58,7 +65,7 @@ def _parser():
     t = command("train", "Train the model a YAML config describes and write a run directory.")
     t.add_argument("config", nargs="?", help="the YAML config file")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
-    t.add_argument("--out", metavar="DIR", help="run directory (default runs/<name>-<timestamp>/); refused if "
+    t.add_argument("--out", metavar="DIR", type=nonempty_path, help="run directory (default runs/<name>-<timestamp>/); refused if "
                    "it already holds a run")
     t.add_argument("--overwrite", action="store_true", help="delete the run that --out DIR holds, then train")
     t.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
@@ -73,7 +80,7 @@ def _parser():
 
     c = command("compare", "Train the config's model and scikit-learn baselines on the same split; one table.")
     c.add_argument("config", help="the YAML config file (its 'baselines:' list, default logistic_regression and mlp)")
-    c.add_argument("--out", metavar="DIR", help="output directory (default runs/<name>-<timestamp>/)")
+    c.add_argument("--out", metavar="DIR", type=nonempty_path, help="output directory (default runs/<name>-<timestamp>/)")
     c.add_argument("--overwrite", action="store_true", help="delete the run that --out DIR holds, then train")
     c.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="off",
                    help="progress display of the layerwise training (default off)")
@@ -90,7 +97,7 @@ def _parser():
     r.add_argument("run_dir", help="a finished run directory (it holds model.safetensors)")
     r.add_argument("input", help=".npz (array X), .csv (read as the training CSV; the label column may be left "
                    "out) or IDX images (.idx, -ubyte, either .gz)")
-    r.add_argument("--out", metavar="FILE", help="write the CSV to FILE (atomically) instead of stdout")
+    r.add_argument("--out", metavar="FILE", type=nonempty_path, help="write the CSV to FILE (atomically) instead of stdout")
 
     w = command("sweep", "Search over config keys with Optuna: one run directory per trial, sweep.csv, sweep.md, "
                 "best.yaml and plots. Trials run on local processes or a Dask cluster; the same command resumes.")
@@ -109,7 +116,7 @@ def _parser():
     w.add_argument("--jobs", type=int, metavar="N", help="local worker processes (default one per core)")
     w.add_argument("--dask", metavar="ADDRESS", help="run trials on this Dask scheduler, e.g. tcp://10.0.0.5:8786")
     w.add_argument("--storage", metavar="URL", help="Optuna storage URL (default sqlite:///OUT/sweep.db)")
-    w.add_argument("--out", metavar="DIR", help="output directory (default runs/<name>-sweep-<hash of the sweep>/)")
+    w.add_argument("--out", metavar="DIR", type=nonempty_path, help="output directory (default runs/<name>-sweep-<hash of the sweep>/)")
     w.add_argument("--progress", choices=["auto", "bar", "lines", "off"], default="auto",
                    help="a bar on a terminal and a line per finished trial (default), or lines only, or none")
 

@@ -79,7 +79,7 @@ def read_text(path):
         hint = f" Did you mean {inside}?" if inside.is_file() else ""
         raise ConfigError(f"{path}: is a directory, not a config file.{hint}")
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file.")
+        raise ConfigError(f"{path}: {'not a regular file' if path.exists() else 'no such config file'}.")
     try:
         return path.read_bytes().decode("utf-8")
     except OSError as e:

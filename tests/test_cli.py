@@ -292,3 +292,11 @@ def test_nan_stops_training_naming_the_step_and_keeps_the_checkpoint(tmp_path, c
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "Training stopped at epoch 1, batch" in err and "NaN or Inf" in err and "module" in err
     assert (run / "checkpoint.safetensors").is_file()
+
+
+def test_a_device_as_config_and_an_empty_out_path_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["validate", "/dev/null"]) == 2
+    assert capsys.readouterr().err.strip() == "layerwise: error: /dev/null: not a regular file."
+    with pytest.raises(SystemExit) as e:      # argparse's own usage error
+        main(["train", str(write_config(tmp_path)), "--out", ""])
+    assert e.value.code == 2 and "argument --out: an empty path" in capsys.readouterr().err

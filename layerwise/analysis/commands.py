@@ -26,7 +26,7 @@ EXAMPLES = {
 
 def _floats(text):
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",")]      # an empty item is an error too (float(""))
     except ValueError:
         raise LayerwiseError(f"expected comma-separated numbers such as 0,0.05,0.1; got {text!r}.") from None
     if not values or any(not np.isfinite(v) or v < 0 for v in values):
@@ -36,7 +36,7 @@ def _floats(text):
 
 def _ints(text, what, low=0):
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",")]
     except ValueError:
         values = []
     if not values or any(v < low for v in values):
@@ -58,6 +58,7 @@ def _at_least(args, **lowest):
 
 def add_commands(command):
     """Add the analysis subcommands with ``command(name, help) -> parser`` (the CLI's factory)."""
+    from ..cli import nonempty_path
     c = command("check", "Gradient-check a module against finite differences, in training and eval mode; "
                 "exit 1 when a gradient is wrong.")
     c.add_argument("module", nargs="?", metavar="FILE.py:ClassName", help="the module class to check")
@@ -69,14 +70,14 @@ def add_commands(command):
     s = command("saliency", "Draw the gradient of the predicted class's score with respect to the input.")
     s.add_argument("run_dir", help="a run directory written by 'layerwise train'")
     s.add_argument("--n", type=int, default=16, help="test samples to draw (default 16)")
-    s.add_argument("--out", metavar="DIR", help="output folder (default: the run directory)")
+    s.add_argument("--out", metavar="DIR", type=nonempty_path, help="output folder (default: the run directory)")
 
     a = command("attack", "Adversarial examples on the test set (FGSM, or PGD with --steps); attack.json and plots.")
     a.add_argument("run_dir", help="a run directory written by 'layerwise train'")
     a.add_argument("--eps", default="0,0.05,0.1,0.2", help="comma-separated eps values (default 0,0.05,0.1,0.2)")
     a.add_argument("--steps", type=int, default=0, help="iterate k projected steps (PGD) instead of one")
     a.add_argument("--n", type=int, default=10, help="test images per row of the example grid (default 10)")
-    a.add_argument("--out", metavar="DIR", help="output folder (default: the run directory)")
+    a.add_argument("--out", metavar="DIR", type=nonempty_path, help="output folder (default: the run directory)")
 
     d = command("dream", "Gradient ascent on the input to maximise a class score or a unit; one image each.")
     d.add_argument("run_dir", help="a run directory written by 'layerwise train'")
@@ -90,7 +91,7 @@ def add_commands(command):
                    help="weight of the pull towards the mean training input (default 1.0; 0 turns it off)")
     d.add_argument("--jitter", type=int, default=1, help="random shift of up to this many pixels per step")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", metavar="DIR", help="output folder (default: the run directory)")
+    d.add_argument("--out", metavar="DIR", type=nonempty_path, help="output folder (default: the run directory)")
 
     t = command("time", "Forward and backward time of each layer for one batch, in float32 and float64.")
     t.add_argument("config", help="the YAML config file")
