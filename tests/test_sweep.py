@@ -185,28 +185,36 @@ def test_a_random_sweep_extended_later_draws_new_points_and_its_best_counts_the_
     assert f"best {float(best['val_accuracy']):.4f} (trial {best['trial']})" in last
 
 
-def test_local_workers_end_when_their_driver_is_killed(tmp_path):
+@pytest.mark.parametrize("when", ["starting", "training"])
+def test_local_workers_end_when_their_driver_is_killed_and_leave_no_files(tmp_path, when):
     import signal
     import time
     psutil = pytest.importorskip("psutil")
     long = write(tmp_path, {**SMALL, "training": {"epochs": 100000, "batch_size": 64}})
+    scratch = tmp_path / "tmp"          # where the trials' temporary folders go
+    scratch.mkdir()
     driver = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "sweep", str(long), "--param",
                                "optimizer.lr=0.05,0.1", "--jobs", "1", "--out", str(tmp_path / "s"), "--progress",
-                               "off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "TMPDIR": str(scratch)})
     try:
         deadline = time.monotonic() + 60
         workers = []
         while not workers and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.05)
             workers = [p for p in psutil.Process(driver.pid).children()
                        if "spawn_main" in " ".join(p.cmdline())]         # multiprocessing's spawned workers
         assert workers, "no worker process started"
-        time.sleep(2)                          # the trial is training
+        if when == "training":
+            while not list(scratch.glob("layerwise-trial-*")) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1)
     finally:
         driver.send_signal(signal.SIGKILL)     # no Ctrl-C handler runs: the workers are on their own
         driver.wait()
     gone, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
+    assert not list(scratch.glob("layerwise-trial-*"))
 
 
 def free_port():

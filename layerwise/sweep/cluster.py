@@ -8,6 +8,7 @@ records as a failed trial. Dask's nanny starts each worker process with one BLAS
 (``distributed.nanny.pre-spawn-environ``), so ``--nthreads`` trials share a worker's cores.
 """
 
+import contextlib
 import uuid
 
 from ..errors import LayerwiseError
@@ -92,7 +93,11 @@ class DaskPool:
         """
         if kill and self.futures:
             from distributed import Event
-            Event(self.stop_event, client=self.client).set()
-            self.client.cancel(list(self.futures.values()))
+            # best effort: a scheduler that has gone (the error that may have brought us here) must not
+            # hide that error or keep the driver from queueing its trials again
+            with contextlib.suppress(Exception):
+                Event(self.stop_event, client=self.client).set()
+            with contextlib.suppress(Exception):
+                self.client.cancel(list(self.futures.values()))
         self.futures = {}
         self.client.close()

@@ -24,17 +24,22 @@ def cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _exit_with(parent, every=1.0):
-    """End this worker process once its driver (``parent``) is gone, killed even (its trial is requeued)."""
-    while True:
+def _watch(driver, orphaned, every=1.0, grace=30.0):
+    """Set ``orphaned`` once the driver (pid ``driver``) is gone, killed even: the running trial then stops
+    at its next batch (:class:`~layerwise.sweep.trial.StopSignal`) and cleans up; exit if it has not
+    after ``grace`` seconds. The driver queues the trial again when it is run anew."""
+    while os.getppid() == driver:
         time.sleep(every)
-        if os.getppid() != parent:
-            os._exit(0)
+    orphaned.set()
+    time.sleep(grace)
+    os._exit(1)
 
 
-def _serve(conn, threads):
+def _serve(conn, threads, driver):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+    orphaned = threading.Event()
+    # the driver's pid comes from the driver: read here, it may already be the init process's
+    threading.Thread(target=_watch, args=(driver, orphaned), daemon=True).start()
     from threadpoolctl import threadpool_limits
     threadpool_limits(threads)
     from .trial import run_trial
@@ -45,8 +50,11 @@ def _serve(conn, threads):
             return
         if task is None:
             return
+        outcome = run_trial({**task, "should_stop": orphaned.is_set})
+        if orphaned.is_set():
+            return
         try:
-            conn.send(run_trial(task))
+            conn.send(outcome)
         except OSError:      # the driver has gone (BrokenPipeError): nobody wants the outcome
             return
 
@@ -91,7 +99,7 @@ class _Worker:
     def __init__(self, ctx, threads):
         self.conn, child = ctx.Pipe()
         with _environ({k: str(threads) for k in THREAD_VARIABLES}), _sigint_ignored():
-            self.process = ctx.Process(target=_serve, args=(child, threads), daemon=True,
+            self.process = ctx.Process(target=_serve, args=(child, threads, os.getpid()), daemon=True,
                                        name="layerwise-sweep-worker")
             self.process.start()
         child.close()

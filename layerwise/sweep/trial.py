@@ -61,14 +61,15 @@ class StopRequested(Exception):
 
 
 class StopSignal(Callback):
-    """Stop the trial once the Dask ``Event`` named ``name`` is set: the driver's Ctrl-C.
+    """Stop the trial once ``is_set()`` says the driver has given it up (Ctrl-C, or the driver is gone).
 
-    Dask cannot cancel a task that already runs, so the trial asks, between batches and at most once
-    every ``every`` seconds (one round trip to the scheduler), whether the driver wants it stopped.
+    Dask cannot cancel a task that already runs, and a local worker whose driver was killed has no one
+    to tell it: the trial asks between batches, at most once every ``every`` seconds (on Dask one round
+    trip to the scheduler), and stops through an exception, so its temporary folder is removed.
     """
 
-    def __init__(self, name, every=1.0):
-        self.name, self.every, self.event = name, every, None
+    def __init__(self, is_set, every=1.0):
+        self.is_set, self.every = is_set, every
         self.next = time.monotonic() + every
 
     def on_batch_end(self, trainer, step, loss):
@@ -76,11 +77,26 @@ class StopSignal(Callback):
         if now < self.next:
             return
         self.next = now + self.every
-        if self.event is None:
+        if self.is_set():
+            raise StopRequested(f"the sweep driver gave the trial up at epoch {trainer.epoch + 1}")
+
+
+def _stop_check(task):
+    """``is_set()`` for the trial's :class:`StopSignal`: a local worker's flag, or the Dask event named in
+    ``task["stop_event"]`` (set by the driver); None when neither is given."""
+    if task.get("should_stop") is not None:
+        return task["should_stop"]
+    name = task.get("stop_event")
+    if not name:
+        return None
+    event = []
+
+    def is_set():
+        if not event:
             from distributed import Event
-            self.event = Event(self.name)
-        if self.event.is_set():
-            raise StopRequested(f"the sweep driver was interrupted at epoch {trainer.epoch + 1}")
+            event.append(Event(name))
+        return event[0].is_set()
+    return is_set
 
 
 def run_trial(task):
@@ -90,7 +106,8 @@ def run_trial(task):
     ----------
     task : dict
         ``number``, ``config``, ``metric``, ``pruning`` (see :class:`Report`), ``run_dir`` (where the
-        driver will put the files, for messages) and, on Dask, ``stop_event`` (see :class:`StopSignal`).
+        driver will put the files, for messages) and ``stop_event`` (on Dask) or ``should_stop`` (a local
+        worker's flag), see :class:`StopSignal`.
 
     Returns
     -------
@@ -109,7 +126,8 @@ def run_trial(task):
             report = Report(task["metric"], task.get("pruning"))
             outcome["values"] = report.values
             config = load_config(task["config"], source=f"trial {task['number']}")
-            stop = [StopSignal(task["stop_event"])] if task.get("stop_event") else []
+            is_set = _stop_check(task)
+            stop = [StopSignal(is_set)] if is_set is not None else []
             exp = run.fit(config, out=out, progress="off", callbacks=[report, *stop])
             outcome.update(state="pruned" if report.pruned_at else "complete", summary=exp.summary)
         except LayerwiseError as e:
