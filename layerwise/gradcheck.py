@@ -72,24 +72,31 @@ def _compare(name, analytic, numeric, rtol, atol, owner):
     return stats
 
 
-def _check_accumulation(template, x, grad_y_of, analytic, owner):
+def _check_accumulation(template, x, grad_y_of, analytic, owner, names):
     """A second backward without update() must add to ``grads``: every parameter's gradient doubles.
 
     Run on a fresh copy whose grads are set to the first backward's (so a stochastic module sees the
-    same draws); returns ``{name: message}`` for each parameter that did not double.
+    same draws), for the parameters ``names`` (those whose first gradient was right); returns
+    ``{name: (message, not_added)}`` for each of them that did not double (``not_added`` False when the
+    second pass raised instead).
     """
     m = copy.deepcopy(template)
-    y = m.forward(x)
-    for name, mod, key in m.named_parameters():
-        mod.grads[key][...] = analytic[name]
-    m.backward(grad_y_of(y))
+    right = [(name, mod, key) for name, mod, key in m.named_parameters() if name in names]
+    try:
+        y = m.forward(x)
+        for name, mod, key in right:
+            mod.grads[key][...] = analytic[name]
+        m.backward(grad_y_of(y))
+    except Exception as e:      # the first backward ran: say that it is the second one that failed
+        return {name: (f"{owner}: a second backward without update() raised {type(e).__name__}: {e}", False)
+                for name, _, _ in right}
     failures = {}
-    for name, mod, key in m.named_parameters():
+    for name, mod, key in right:
         got, want = np.asarray(mod.grads[key], np.float64), 2 * np.asarray(analytic[name], np.float64)
         if got.shape == want.shape and np.allclose(got, want, rtol=1e-9, atol=1e-12 * np.max(np.abs(want), initial=1)):
             continue
         failures[name] = (f"{owner}: after two backward calls without update(), grads of {name} are not the sum "
-                          "of both calls' gradients: backward must add into grads (+=), not assign them.")
+                          "of both calls' gradients: backward must add into grads (+=), not assign them.", True)
     return failures
 
 
@@ -166,7 +173,8 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
 
     m, y, _ = objective(x)
     analytic_x = m.backward(grad_y_of(y))
-    analytic = {name: np.array(mod.grads[key]) for name, mod, key in m.named_parameters()}
+    analytic = {name: None if mod.grads[key] is None else np.array(mod.grads[key])
+                for name, mod, key in m.named_parameters()}
 
     report = GradcheckReport(type(module).__name__)
     tensors = [("input", analytic_x, x)]
@@ -181,11 +189,12 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
             first = first or e
     right = {name for name in report.tensors if name != "input" and name not in report.failures}
     if right:
-        for name, message in _check_accumulation(template, x, grad_y_of, analytic, owner).items():
-            if name in right:
-                report.failures[name] = message
+        for name, (message, not_added) in _check_accumulation(template, x, grad_y_of, analytic, owner,
+                                                              right).items():
+            report.failures[name] = message
+            if not_added:
                 report.not_accumulated.add(name)
-                first = first or GradcheckError(message, tensor=name, stats=report.tensors[name])
+            first = first or GradcheckError(message, tensor=name, stats=report.tensors[name])
     if first is not None:
         first.report = report
         raise first

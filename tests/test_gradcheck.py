@@ -73,3 +73,32 @@ def test_a_backward_that_assigns_its_parameter_gradient_instead_of_adding_fails(
 def test_a_backward_that_writes_into_its_upstream_gradient_passes(rng):
     report = lw.gradcheck(TanhInPlace(), rng.normal(size=(4, 3)))
     assert set(report.tensors) == {"input"} and not report.failures
+
+
+class TwoParams(lw.Module):
+    """y = x @ W + b with a right dL/db and a transposed (wrong-shaped) dL/dW, or None for it."""
+
+    def __init__(self, none=False):
+        super().__init__()
+        self.none = none
+        self.register_param("W", np.linspace(-1, 1, 8).reshape(4, 2))
+        self.register_param("b", np.zeros(2))
+
+    def forward(self, x):
+        self._cache = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, grad_y):
+        x = self._cached()
+        self.grads["b"] += grad_y.sum(axis=0)
+        self.grads["W"] = None if self.none else (x.T @ grad_y).T
+        return grad_y @ self.params["W"].T
+
+
+@pytest.mark.parametrize("none, problem", [(False, r"has shape \(2, 4\), expected \(4, 2\)"),
+                                           (True, "backward returned None for W")])
+def test_a_wrong_shaped_or_missing_parameter_gradient_is_reported_next_to_a_right_one(rng, none, problem):
+    with pytest.raises(lw.GradcheckError, match=problem) as e:
+        lw.gradcheck(TwoParams(none), rng.normal(size=(3, 4)))
+    report = e.value.report
+    assert set(report.failures) == {"W"} and "b" in report.tensors and not report.not_accumulated
