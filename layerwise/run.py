@@ -322,7 +322,8 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     # training goes on: the final model and summary of an earlier finish no longer describe the run (a folder
     # with summary.json is finished), nor does a comparison made with them (layerwise compare --out): the
     # model and summary are written again at the end; compare them again with layerwise compare
-    stale = ["summary.json", "model.safetensors", "compare.json", "compare.md", *run_dir.glob("compare_*.png")]
+    stale = ["summary.json", "model.safetensors", "compare.json", "compare.md",
+             *(p.name for p in run_dir.glob("compare_*.png"))]
     for name in stale:
         (run_dir / name).unlink(missing_ok=True)
     atomic_write(run_dir / "config.yaml", _yaml(_resolved(config)))

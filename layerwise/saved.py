@@ -140,10 +140,11 @@ def load_run(run_dir):
     load_plugins(config)
     model, output_shape = build_model(config.model.layers, meta["input_shape"], dtype=np.dtype(config.training.dtype))
     classes = None if meta.get("classes") is None else np.array(meta["classes"])
-    # (a binary model may give one output, a sigmoid, for its two classes)
-    if classes is not None and (classes.ndim != 1 or len(classes) != max(int(np.prod(output_shape)), 2)):
-        raise DataError(f"{path}: names {classes.size} classes, but its model gives {int(np.prod(output_shape))} "
-                        "outputs: the file was changed after it was written.")
+    outputs = int(np.prod(output_shape))
+    # one output per class, or one output (a sigmoid) for two classes
+    if classes is not None and (classes.ndim != 1 or not (classes.size == outputs or (outputs, classes.size) == (1, 2))):
+        raise DataError(f"{path}: names {classes.size} classes, but its model gives {outputs} outputs: the file "
+                        "was changed after it was written.")
     trainer = Trainer(model, config.loss, eval_batch_size=config.training.eval_batch_size,
                       classification=classes is not None)
     try:

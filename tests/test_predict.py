@@ -243,3 +243,14 @@ def test_a_model_file_whose_class_list_was_cut_is_refused(digits_run, tmp_path, 
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "cut"), str(tmp_path / "x.npz")]) == 2
     assert "names 5 classes, but its model gives 10 outputs" in capsys.readouterr().err
+
+
+def test_a_run_with_one_class_and_one_output_loads(tmp_path):
+    import yaml
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "one.npz", X=rng.normal(size=(40, 3)), y=np.zeros(40, int))
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump({
+        "data": {"dataset": "npz", "path": "one.npz"}, "model": {"layers": [{"type": "linear", "units": 1}]},
+        "training": {"epochs": 1, "batch_size": 8}}))
+    assert main(["train", str(tmp_path / "one.yaml"), "--out", str(tmp_path / "r"), "--progress", "off"]) == 0
+    assert list(lw.load_run(tmp_path / "r").predict(rng.normal(size=(2, 3)))) == [0, 0]

@@ -151,7 +151,9 @@ def test_resume_after_early_stopping_cannot_train_longer(tmp_path, capsys):
     assert "nothing to do" in capsys.readouterr().out
 
 
-def test_a_finished_run_trained_further_is_unfinished_until_its_new_end(tmp_path, capsys):
+def test_a_finished_run_trained_further_is_unfinished_until_its_new_end(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
     import layerwise as lw
 
     class StopAfter(lw.Callback):
@@ -159,7 +161,8 @@ def test_a_finished_run_trained_further_is_unfinished_until_its_new_end(tmp_path
             if trainer.epoch == 6:
                 raise KeyboardInterrupt
 
-    out = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)
+    out = Path("run")                                           # relative, as typed on the command line
     assert train(write_config(tmp_path), out) == 0              # 4 epochs, finished
     old_summary = (out / "summary.json").read_bytes()
     compared = ["compare.json", "compare.md", "compare_accuracy.png"]    # as layerwise compare --out leaves them

@@ -265,11 +265,20 @@ def read_csv(path, label_column=-1, *, delimiter=","):
     if all(_is_number(v) for v in y):
         yf = y.astype(np.float64)
         y = yf.astype(np.int64) if np.all(yf == np.round(yf)) else yf
-    elif header is None and len(y) > 2 and np.count_nonzero(y == y[0]) == 1:
+    elif header is None and len(y) > 2 and np.count_nonzero(y == y[0]) == 1 and _numbered(body[0], features):
         warnings.warn(f"{path}: line {lines[0]} is read as data, and its label {str(y[0])!r} is in no other row: is "
                       "it a header whose column names are numbers? A header is recognised by a column with text "
                       "over numbers: name the columns with text.", LayerwiseWarning, stacklevel=2)
     return X, y, None, None
+
+
+def _numbered(row, columns):
+    """True when ``row`` holds 0, 1, 2... or 1, 2, 3... in ``columns``: column names that are numbers."""
+    try:
+        values = [float(row[k]) for k in columns]
+    except ValueError:
+        return False
+    return values[:1] in ([0.0], [1.0]) and all(b - a == 1 for a, b in zip(values, values[1:]))
 
 
 def read_csv_inputs(path, n_features, label_column=None, *, delimiter=","):

@@ -276,7 +276,7 @@ def test_a_plain_header_or_a_headerless_file_gives_no_warning(tmp_path):
     import warnings
     path = tmp_path / "d.csv"
     body = "\n".join(f"{i},{i / 2},{'ab'[i % 2]}" for i in range(20)) + "\n"
-    for text in ("x,y,label\n" + body, body):
+    for text in ("x,y,label\n" + body, body, "5.0,3.0,rare\n" + body):    # a rare class in row 1 is data
         path.write_text(text)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
