@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checkpoint import atomic_write
 from ..errors import ConfigError, LayerwiseError
 from ..monitor import mode_of
 from . import report
@@ -44,9 +45,9 @@ def open_study(plan, out, storage=None):
     except Exception as e:  # the URL's driver, server or file: Optuna and SQLAlchemy raise many kinds
         raise LayerwiseError(f"--storage {storage or url}: Optuna cannot open it ({type(e).__name__}: "
                              f"{' '.join(str(e).split())})") from None
-    marker.write_text(json.dumps({"identity": identity, "study": study.study_name, "config": plan.base.source,
-                                  "method": plan.method, "metric": plan.metric,
-                                  "space": {k: str(s) for k, s in plan.space.items()}}, indent=2) + "\n")
+    atomic_write(marker, json.dumps({"identity": identity, "study": study.study_name, "config": plan.base.source,
+                                     "method": plan.method, "metric": plan.metric,
+                                     "space": {k: str(s) for k, s in plan.space.items()}}, indent=2) + "\n")
     return study
 
 
