@@ -58,7 +58,8 @@ class Trainer:
                  classification=None, progress="auto", callbacks=(), stream=None, augment=None):
         self.model = model
         self.loss = get_loss(loss)
-        self.epochs, self.batch_size, self.eval_batch_size = int(epochs), int(batch_size), int(eval_batch_size)
+        self.epochs = _count(epochs, "epochs", 0)
+        self.batch_size, self.eval_batch_size = _count(batch_size, "batch_size"), _count(eval_batch_size, "eval_batch_size")
         self.schedule = schedule or Schedule(self._optimizers(), epochs=epochs)
         self.grad_clip_norm = grad_clip_norm
         self.shuffle = shuffle
@@ -98,12 +99,14 @@ class Trainer:
     # -- passes --------------------------------------------------------------------------------
     def predict(self, X):
         """Model outputs for ``X`` in eval mode, in batches of ``eval_batch_size``."""
+        X = _array(X)
         self.model.eval()
         outs = [self.model.forward(X[i:i + self.eval_batch_size]) for i in range(0, len(X), self.eval_batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0,))
 
     def evaluate(self, X, y):
         """``{"loss": mean loss, "accuracy": fraction correct}`` on ``(X, y)`` in eval mode."""
+        X, y = self._samples(X, y, "X", "y")
         self.model.eval()
         total, correct, n = 0.0, 0, len(X)
         for i in range(0, n, self.eval_batch_size):
@@ -116,6 +119,18 @@ class Trainer:
         if self.classification:
             result["accuracy"] = correct / max(n, 1)
         return result
+
+    def _samples(self, X, y, xname, yname):
+        """``(X, y)`` as arrays of as many rows; class labels must be the integer codes the loss takes."""
+        X, y = _array(X), _array(y)
+        if y is None or len(y) != len(X):
+            raise ValueError(f"{xname} has {len(X)} samples but {yname} has "
+                             f"{'none' if y is None else len(y)}: give one target per sample.")
+        if self.classification and y.dtype.kind in "USO":
+            raise ValueError(f"{yname} holds {y.dtype} labels; Trainer takes integer class codes 0..C-1. Encode "
+                             "them (sklearn.preprocessing.LabelEncoder), or use layerwise.sklearn.LayerwiseClassifier, "
+                             "which does.")
+        return X, y
 
     def _clip(self):
         """Scale the gradients that ``update()`` will use (not a frozen module's) to a norm <= the limit."""
@@ -169,6 +184,11 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, X, y, X_val=None, y_val=None):
         """Train from the current epoch up to ``epochs``; returns the history (one dict per epoch)."""
+        X, y = self._samples(X, y, "X", "y")
+        if len(X) == 0:
+            raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
+        if X_val is not None:
+            X_val, y_val = self._samples(X_val, y_val, "X_val", "y_val")
         has_val = X_val is not None and len(X_val) > 0
         self.X_val = X_val if has_val else None
         try:
@@ -263,4 +283,16 @@ def _check_state(meta):
             raise ValueError(f"the trainer state has no {key!r}")
         if not ok(meta[key]):
             raise ValueError(f"the trainer state's {key!r} is {meta[key]!r}, expected {what}")
+
+
+def _array(a):
+    """``a`` as an ndarray (an ndarray, subclasses included, as it is); None stays None."""
+    return a if a is None or isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def _count(value, name, low=1):
+    """An int >= ``low`` for a Trainer argument, or a ValueError in scikit-learn's words."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"The '{name}' parameter of Trainer must be an int >= {low}. Got {value!r} instead.")
+    return int(value)
 

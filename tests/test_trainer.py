@@ -196,3 +196,33 @@ def test_gradient_clipping_leaves_a_frozen_layers_gradient_out_of_the_norm(rng):
     model.zero_grad()
     lw.Trainer(model, epochs=1, batch_size=len(X), shuffle=False, grad_clip_norm=0.5 * norm, progress="off").fit(X, y)
     np.testing.assert_allclose(model[0].params["W"], expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("fit, message", [
+    (lambda t, X, y: t.fit(X, y.astype(str)), "y holds <U21 labels; Trainer takes integer class codes 0..C-1"),
+    (lambda t, X, y: t.fit(X, y[:-1]), "X has 96 samples but y has 95: give one target per sample"),
+    (lambda t, X, y: t.fit(X[:0], y[:0]), "Trainer.fit got no training samples"),
+    (lambda t, X, y: t.fit(X, y, X[:5], y[:4]), "X_val has 5 samples but y_val has 4"),
+])
+def test_fit_refuses_data_it_cannot_train_on_with_a_clear_error(rng, fit, message):
+    X, y = data(rng)
+    with pytest.raises(ValueError, match=message):
+        fit(lw.Trainer(model_of(), epochs=1, progress="off"), X, y)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_size": 0}, "'batch_size' parameter of Trainer must be an int >= 1. Got 0"),
+    ({"epochs": -1}, "'epochs' parameter of Trainer must be an int >= 0. Got -1"),
+    ({"eval_batch_size": 2.5}, "'eval_batch_size' parameter of Trainer must be an int >= 1. Got 2.5"),
+])
+def test_trainer_arguments_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        lw.Trainer(model_of(), progress="off", **kwargs)
+
+
+def test_lists_are_taken_as_arrays(rng):
+    X, y = data(rng, 32)
+    trainer = lw.Trainer(model_of(), epochs=1, batch_size=8, progress="off")
+    trainer.fit(X.tolist(), y.tolist())
+    assert trainer.predict(X[:3].tolist()).shape == (3, 3)
+    assert set(trainer.evaluate(X.tolist(), y.tolist())) == {"loss", "accuracy"}

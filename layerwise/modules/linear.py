@@ -68,6 +68,7 @@ class Linear(Module):
         """(N, in) -> (N, out)."""
         W = self.params["W"]
         if getattr(x, "ndim", None) != 2 or x.shape[1] != W.shape[0]:
+            x = np.asarray(x)       # a nested list of the right shape is taken, as NumPy takes it
             self._expect_shape(x, (None, W.shape[0]))
         if x.dtype != W.dtype:
             x = x.astype(W.dtype)
