@@ -292,8 +292,11 @@ class Module:
         return self.train(False)
 
     def astype(self, dtype):
-        """Convert parameters, gradients, buffers and optimizer state to ``dtype``; returns self."""
+        """Convert parameters, gradients, buffers and optimizer state to the float ``dtype``; returns self."""
         dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"astype takes a float dtype (float16, float32, float64) for the parameters and their "
+                            f"gradients; got {dtype}.")
         for _, m in self.named_modules():
             for store in (m.params, m.grads, m.buffers):
                 for k, v in store.items():

@@ -231,3 +231,11 @@ def test_a_backward_that_raises_after_update_leaves_zero_gradients(make, rng):
     fresh.backward(g)
     for k in layer.grads:
         np.testing.assert_array_equal(layer.grads[k], fresh.grads[k], err_msg=k)
+
+
+def test_astype_takes_only_float_dtypes():
+    layer = lw.Linear(2, 3, rng=0)
+    with pytest.raises(TypeError, match="astype takes a float dtype .* got int32"):
+        layer.astype(np.int32)
+    assert layer.params["W"].dtype == np.float32
+    assert layer.astype("float64").params["W"].dtype == np.float64
