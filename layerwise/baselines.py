@@ -136,6 +136,8 @@ def compare(config, *, out=None, overwrite=False, overrides=(), progress="off", 
             row.update(_scores(task, d.y_test, pred), n_params=_n_params(est))
             notes = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught
                             if issubclass(w.category, (UserWarning, RuntimeWarning))})
+            if getattr(est, "layerwise_note", None):
+                notes.insert(0, est.layerwise_note)
             if notes:
                 row["warning"] = "; ".join(notes)
             if matrix:
@@ -173,7 +175,8 @@ def format_table(rows):
         cells = [fmt(r.get(key), f) for key, _, f in scores]
         cells += [fmt(r["fit_seconds"], ".2f"), fmt(r["predict_seconds"], ".3f"), fmt(r["n_params"], ",")]
         lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    notes = [f"- {r['model']}: {r['warning']}" for r in rows if r.get("warning") and not r["error"]]
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def _write_reports(out_dir, cfg, rows):

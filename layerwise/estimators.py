@@ -48,14 +48,17 @@ def _mlp_matched(config, n_train, n_targets=1):
     from ._mlp_rules import ACTIVATIONS, alpha_from_weight_decay
     regression = config.data.task == "regression"
     layers = config.model.layers
-    hidden = [int(l["units"]) for l in layers if l.get("type") == "linear"][:-1]
+    linear = [i for i, l in enumerate(layers) if l.get("type") == "linear"]
+    hidden = [int(layers[i]["units"]) for i in linear[:-1]]
     sklearn_name = {layer_type: name for name, layer_type in ACTIVATIONS.items() if layer_type}
-    activation = next((sklearn_name[l["type"]] for l in layers if l.get("type") in sklearn_name), "identity")
+    between = layers[linear[0] + 1:linear[-1]] if hidden else []     # what the hidden layers apply
+    nearest = {**sklearn_name, "leakyrelu": "relu"}      # scikit-learn has no leaky ReLU: the note says so
+    activation = next((nearest[l["type"]] for l in between if l.get("type") in nearest), "identity")
     opt, t = config.optimizer, config.training
     solver = "adam" if opt.type in ("adam", "adamw") else "sgd"
     batch = min(t.batch_size, n_train)
     ratio = 2.0 / n_targets if regression else 1.0
-    params = dict(hidden_layer_sizes=tuple(hidden) or (100,), activation=activation, solver=solver,
+    params = dict(hidden_layer_sizes=tuple(hidden), activation=activation, solver=solver,
                   alpha=alpha_from_weight_decay(opt.weight_decay, batch) / ratio, batch_size=batch,
                   learning_rate_init=opt.lr * (ratio if solver == "sgd" else 1.0), max_iter=t.epochs,
                   random_state=config.seed, shuffle=t.shuffle, early_stopping=t.early_stopping is not None,
@@ -64,7 +67,23 @@ def _mlp_matched(config, n_train, n_targets=1):
         params.update(n_iter_no_change=t.early_stopping.patience, validation_fraction=config.data.val_fraction)
     if solver == "sgd":
         params.update(momentum=getattr(opt, "momentum", 0.0), nesterovs_momentum=getattr(opt, "nesterov", False))
-    return _import(BUILTINS["regression" if regression else "classification"]["mlp"][0])(**params)
+    estimator = _import(BUILTINS["regression" if regression else "classification"]["mlp"][0])(**params)
+    estimator.layerwise_note = _unmatched(config, between, activation, sklearn_name)
+    return estimator
+
+
+def _unmatched(config, between, activation, sklearn_name):
+    """What the matched MLP does not copy from the layerwise model (scikit-learn's MLP has no such thing),
+    for its row in the comparison; None when it copies all it is said to."""
+    notes = [f"{activation} for {kind}" for kind in dict.fromkeys(l.get("type") for l in between)
+             if kind in ("leakyrelu", *sklearn_name) and sklearn_name.get(kind) != activation]
+    kinds = dict.fromkeys(l.get("type") for l in config.model.layers)
+    notes += [f"no {kind}" for kind in kinds if kind in ("conv2d", "maxpool2d", "avgpool2d", "globalavgpool2d",
+                                                          "dropout", "batchnorm", "batchnorm1d", "batchnorm2d")]
+    schedule = getattr(config.schedule, "type", "none")
+    if schedule != "none":
+        notes.append(f"a constant learning rate (layerwise: {schedule} schedule)")
+    return "the matched MLP has " + ", ".join(notes) + " (scikit-learn's MLP has no other)" if notes else None
 
 
 def _builtin(name, config, n_train, n_targets, where):

@@ -64,6 +64,29 @@ def test_matched_mlp_takes_the_config_hyperparameters():
     assert abs(mlp.alpha - 1e-3 * 64) < 1e-12 and mlp.momentum == 0.9 and mlp.early_stopping is False
 
 
+def test_the_matched_mlp_copies_no_hidden_layer_that_is_not_there_and_names_what_it_cannot_copy():
+    from layerwise.baselines import _mlp_matched
+    from layerwise.config import validate
+    logreg = validate({**SMALL, "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 10}]},
+                       "schedule": {"type": "none"}})
+    assert _mlp_matched(logreg, 1000).hidden_layer_sizes == ()          # not scikit-learn's default (100,)
+    assert _mlp_matched(logreg, 1000).layerwise_note is None
+    leaky = validate({**SMALL, "model": {"layers": [
+        {"type": "flatten"}, {"type": "linear", "units": 32}, {"type": "leakyrelu"}, {"type": "dropout", "p": 0.2},
+        {"type": "linear", "units": 10}]}, "schedule": {"type": "cosine"}})
+    mlp = _mlp_matched(leaky, 1000)
+    assert mlp.activation == "relu"                                      # the nearest; it was identity
+    assert mlp.layerwise_note == ("the matched MLP has relu for leakyrelu, no dropout, a constant learning rate "
+                                  "(layerwise: cosine schedule) (scikit-learn's MLP has no other)")
+
+
+def test_the_table_lists_each_rows_warning_under_it():
+    from layerwise.baselines import format_table
+    row = {"model": "mlp", "test_accuracy": 0.9, "test_macro_f1": 0.9, "fit_seconds": 1.0, "predict_seconds": 0.1,
+           "n_params": 10, "error": None, "warning": "ConvergenceWarning: Maximum iterations (8) reached"}
+    assert format_table([row]).splitlines()[-1] == "- mlp: ConvergenceWarning: Maximum iterations (8) reached"
+
+
 def test_only_sklearn_classes_are_allowed(tmp_path, capsys):
     config = {**SMALL, "baselines": [{"class": "os.system", "params": {}}]}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))

@@ -1,6 +1,8 @@
 """Saliency maps (Simonyan, Vedaldi and Zisserman, 2013): the gradient of a class score with respect to the input.
 
-The score is the model's output for the class (the logit, before any softmax): ``S_c(x) = y_c``. Its
+The score is the model's output for the class, ``S_c(x) = y_c``: the logit when the model gives logits (a
+loss such as cross_entropy applies the softmax), the probability when the model itself ends in a softmax
+or sigmoid layer (bce). Its
 gradient ``dS_c/dx`` is one backward pass with the upstream gradient ``e_c`` (one-hot), which
 layerwise's explicit backward gives directly: ``model.backward(e_c)`` returns ``dL/dx``. The map
 drawn for an image is ``max over channels |dS_c/dx|``.
