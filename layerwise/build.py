@@ -71,9 +71,9 @@ def planned_params(cls, input_shape, kwargs):
         return None
     try:
         shapes = shapes_of(tuple(input_shape), **kwargs)
-    except (TypeError, ValueError, IndexError):   # a bad entry: the constructor says what is wrong
+        dims = [d for shape in shapes.values() for d in shape]
+    except Exception:    # a bad entry, or a plugin's param_shapes: the constructor says what is wrong
         return None
-    dims = [d for shape in shapes.values() for d in shape]
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
         return None
     return sum(math.prod(shape) for shape in shapes.values())
@@ -120,6 +120,11 @@ def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
         raise ConfigError(f"{where} ({kind}): {e}") from None
     except MemoryError as e:
         raise ConfigError(f"{where} ({kind}): does not fit in memory: {e}.") from None
+    except Exception as e:    # a plugin's from_config or constructor: its own error, on one line
+        raise ConfigError(f"{where} ({kind}): {cls.__name__}.from_config raised {type(e).__name__}: {e}") from None
+    if not isinstance(module, Module):
+        raise ConfigError(f"{where} ({kind}): {cls.__name__}.from_config returned {module!r}, not a module "
+                          f"(return cls(...)).")
     if n_params is None:
         plan.add_params(module.n_params(), state, f"{where} ({kind})")
     if spec.get("frozen", False) not in (True, False):
@@ -195,6 +200,13 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
             raise ConfigError(_probe_error(module, spec["type"], label, shape, e)) from e
         except MemoryError as e:
             raise ConfigError(f"{label} ({spec['type']}): its output does not fit in memory: {e}.") from None
+        except Exception as e:    # a plugin's forward: its own error, on one line
+            raise ConfigError(f"{label} ({spec['type']}): forward on a batch of 2 samples raised "
+                              f"{type(e).__name__}: {e}") from e
+        if not isinstance(probe, np.ndarray) or probe.ndim < 1 or len(probe) != 2:
+            got = (f"an array of shape {probe.shape}" if isinstance(probe, np.ndarray) else type(probe).__name__)
+            raise ConfigError(f"{label} ({spec['type']}): forward on a batch of 2 samples returned {got}; a layer "
+                              "returns an array with one row per sample.")
         in_shape, shape = shape, probe.shape[1:]
         plan.add_output(shape, f"{label} ({spec['type']})")
         work = getattr(module, "work_values", None)       # im2col columns and the like, per sample

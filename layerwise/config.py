@@ -284,13 +284,26 @@ def _section(raw, where, registry, default, model_of, make):
     try:
         make(cls, params)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: {e}") from None
+        hint = (" (every schedule takes warmup_epochs, as layerwise.schedules.Schedule does: "
+                "def __init__(self, optimizers, *, epochs, warmup_epochs=0, ...))"
+                if "warmup_epochs" in str(e) and where.startswith("schedule") else "")
+        raise ConfigError(f"{where}: {e}{hint}") from None
+    except Exception as e:    # a plugin's constructor: its own error, on one line
+        raise ConfigError(f"{where}: {cls.__name__}(...) raised {type(e).__name__}: {e}") from None
     return section
+
+
+def _optimizer(cls, params):
+    optimizer = cls(**params)
+    if not isinstance(getattr(optimizer, "lr", None), (int, float)):
+        raise ValueError(f"{cls.__name__} has no number 'lr': schedules set each optimizer's lr every epoch; "
+                         "declare it in HYPERPARAMS, as layerwise.optim.Optimizer does.")
+    return optimizer
 
 
 def optimizer_config(raw, where="optimizer"):
     """The validated model of an optimizer mapping such as ``{type: adam, lr: 0.001}`` (type default sgd)."""
-    return _section(raw, where, OPTIMIZERS, "sgd", _optimizer_model, lambda cls, params: cls(**params))
+    return _section(raw, where, OPTIMIZERS, "sgd", _optimizer_model, _optimizer)
 
 
 def schedule_config(raw, where="schedule"):

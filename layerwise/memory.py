@@ -41,7 +41,11 @@ def format_bytes(n):
 def state_arrays(optimizer):
     """How many parameter-sized arrays ``optimizer`` keeps per parameter, seen after one step on a probe."""
     p, g, state = np.ones(3, np.float32), np.ones(3, np.float32), {}
-    copy.deepcopy(optimizer).step(p, g, state, True)
+    try:
+        copy.deepcopy(optimizer).step(p, g, state, True)
+    except Exception as e:    # a plugin optimizer that cannot step on a vector
+        raise ConfigError(f"optimizer {type(optimizer).__name__}: a step on a probe parameter of shape (3,) raised "
+                          f"{type(e).__name__}: {e}") from None
     return sum(isinstance(v, np.ndarray) and v.shape == p.shape for v in state.values())
 
 

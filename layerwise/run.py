@@ -272,6 +272,10 @@ def _train(exp, progress, stream, callbacks=()):
         raise
     except TrainingError as e:
         raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}.") from None
+    except Exception as e:    # a bug in a module (a plugin's?): say where its run can be resumed once fixed
+        if getattr(e, "layerwise_user_module", False) and checkpoint.saved_epoch is not None:
+            e.run_dir, e.epoch = exp.run_dir, checkpoint.saved_epoch
+        raise
     return exp
 
 

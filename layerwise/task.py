@@ -76,6 +76,9 @@ def check_head(config, model, out_shape, loss, data):
         loss.check_targets(_targets_probe(data), width)
     except ValueError as e:
         raise ConfigError(f"{src}: loss: {what}: {e}") from None
+    except Exception as e:    # a plugin loss's own error on the probe
+        raise ConfigError(f"{src}: loss: {what}: {type(loss).__name__}.forward on a probe batch raised "
+                          f"{type(e).__name__}: {e}") from None
     if tuple(out_shape) != (width,):
         hint = ("; for real-valued targets set data.task: regression"
                 if task == "classification" and "regression" in getattr(loss, "tasks", ()) else "")

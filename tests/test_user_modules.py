@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from layerwise.cli import main
@@ -86,3 +87,90 @@ def test_a_shape_message_of_the_module_itself_is_kept(tmp_path, capsys, plugin_s
     assert main(["validate", str(path)]) == 2
     assert "c.yaml: model.layers[1] (scale): Scale expected input of shape (N, 5), got (2, 64)." in \
         capsys.readouterr().err
+
+
+BUGGY = '''
+import numpy as np
+import layerwise as lw
+from layerwise.losses import LOSSES, CrossEntropyLoss
+from layerwise.optim import OPTIMIZERS, SGD
+
+
+@lw.register
+class BadFromConfig(lw.Module):
+    @classmethod
+    def from_config(cls, input_shape):
+        return cls(input_shape[2])
+
+
+@lw.register
+class ReturnsNothing(lw.Module):
+    @classmethod
+    def from_config(cls, input_shape):
+        return None
+
+
+@lw.register
+class KeyInForward(lw.Module):
+    def forward(self, x):
+        return {}["k"]
+
+
+@lw.register
+class DropsASample(lw.Module):
+    def forward(self, x):
+        return x[:-1]
+
+
+@lw.register
+class BoomWhenTraining(lw.Module):
+    calls = 0
+
+    def forward(self, x):
+        BoomWhenTraining.calls += 1
+        if self.training and BoomWhenTraining.calls > 40:
+            return 1 / 0
+        return x
+
+    def backward(self, grad_y):
+        return grad_y
+
+
+class BrokenLoss(CrossEntropyLoss):
+    def forward(self, pred, target):
+        return self.table["x"]
+
+
+class RowNormSGD(SGD):
+    def step(self, p, g, state, decay):
+        p -= self.lr * g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+LOSSES["broken"] = BrokenLoss
+OPTIMIZERS["rownorm"] = RowNormSGD
+'''
+
+
+@pytest.mark.parametrize("layer, extra, message", [
+    ("badfromconfig", {}, "model.layers[1] (badfromconfig): BadFromConfig.from_config raised IndexError: tuple index out of range"),
+    ("returnsnothing", {}, "model.layers[1] (returnsnothing): ReturnsNothing.from_config returned None, not a module"),
+    ("keyinforward", {}, "model.layers[1] (keyinforward): forward on a batch of 2 samples raised KeyError: 'k'"),
+    ("dropsasample", {}, "model.layers[1] (dropsasample): forward on a batch of 2 samples returned an array of shape (1, 64)"),
+    ("relu", {"loss": "broken"}, "loss: broken on 10 classes: BrokenLoss.forward on a probe batch raised AttributeError"),
+    ("relu", {"optimizer": {"type": "rownorm", "lr": 0.1}},
+     "optimizer RowNormSGD: a step on a probe parameter of shape (3,) raised AxisError"),
+])
+def test_a_plugins_own_mistake_is_one_line_naming_the_layer(tmp_path, capsys, plugin_sandbox, layer, extra, message):  # noqa: F811
+    path = config(tmp_path, [{"type": "flatten"}, {"type": layer}, {"type": "linear", "units": 10}], BUGGY, **extra)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_plugin_module_failing_in_training_is_one_line_with_the_resume_command(tmp_path, capsys, plugin_sandbox):  # noqa: F811
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "boomwhentraining"}, {"type": "linear", "units": 10}],
+                  BUGGY, training={"epochs": 5})
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ZeroDivisionError: In module 1 (BoomWhenTraining) of Sequential" in err
+    assert "raised by a module from outside layerwise" in err and f"--resume {tmp_path / 'run'}" in err

@@ -66,6 +66,8 @@ class Sequential(Module):
         path = getattr(err, "layerwise_path", None)
         if path is None:
             err._layerwise_leaf = type(self.modules[i]).__name__
+            # raised in a module written outside layerwise (a plugin's, a user's): the CLI says so on one line
+            err.layerwise_user_module = not type(self.modules[i]).__module__.startswith("layerwise.")
             err._layerwise_msg = str(err) if err.args else ""
             path = str(i)
         else:
