@@ -3,8 +3,9 @@
 import numpy as np
 
 from .modules.activations import sigmoid, softmax
+from .registry import Registry
 
-LOSSES = {}
+LOSSES = Registry("loss")
 
 
 def _register(name):

@@ -12,7 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-OPTIMIZERS = {}
+from .registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
 
 
 def _register(name):

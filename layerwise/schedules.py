@@ -8,6 +8,7 @@ Each optimizer keeps its own base rate (a layer with its own ``lr`` is scaled by
 import math
 
 from .monitor import Monitor, mode_of
+from .registry import Registry
 
 
 class Schedule:
@@ -123,8 +124,8 @@ class PlateauSchedule(Schedule):
         self.tracker.load_state_dict(state)
 
 
-SCHEDULES = {"none": Schedule, "step": StepSchedule, "exponential": ExponentialSchedule,
-             "cosine": CosineSchedule, "plateau": PlateauSchedule}
+SCHEDULES = Registry("schedule", {"none": Schedule, "step": StepSchedule, "exponential": ExponentialSchedule,
+                                  "cosine": CosineSchedule, "plateau": PlateauSchedule})
 
 
 def make_schedule(spec, optimizers, *, epochs):

@@ -100,17 +100,22 @@ def test_a_failing_plugin_is_reported_on_one_line(tmp_path, capsys):
 
 @pytest.fixture
 def plugin_sandbox():
-    """Undo what plugins register: the layer table and the plugin modules imported.
+    """Undo what plugins register: the layer, loss, optimizer and schedule tables and the plugin modules imported.
 
     The table is restored in place, not replaced: ``layerwise.build`` holds the same dict, so a
     monkeypatched copy would leave build looking at the original (and the plugin in it).
     """
     import sys
+    from layerwise.losses import LOSSES
     from layerwise.modules import registry
-    saved, imported = dict(registry.MODULES), set(sys.modules)
+    from layerwise.optim import OPTIMIZERS
+    from layerwise.schedules import SCHEDULES
+    tables = (registry.MODULES, LOSSES, OPTIMIZERS, SCHEDULES)
+    saved, imported = [dict(t) for t in tables], set(sys.modules)
     yield registry.MODULES
-    registry.MODULES.clear()
-    registry.MODULES.update(saved)
+    for table, entries in zip(tables, saved):
+        table.clear()
+        table.update(entries)
     for name in set(sys.modules) - imported:
         if name.startswith("layerwise_plugin_"):
             del sys.modules[name]

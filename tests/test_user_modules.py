@@ -174,3 +174,25 @@ def test_a_plugin_module_failing_in_training_is_one_line_with_the_resume_command
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ZeroDivisionError: In module 1 (BoomWhenTraining) of Sequential" in err
     assert "raised by a module from outside layerwise" in err and f"--resume {tmp_path / 'run'}" in err
+
+
+def test_a_plugin_that_takes_a_builtin_name_is_refused_naming_its_file(tmp_path, capsys, plugin_sandbox):  # noqa: F811
+    takes_sgd = "from layerwise.optim import OPTIMIZERS, SGD\n\nclass MySGD(SGD):\n    pass\n\nOPTIMIZERS['sgd'] = MySGD\n"
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "linear", "units": 10}], takes_sgd)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "The optimizer name 'sgd' is already registered to layerwise.optim.SGD" in err
+    assert f"{tmp_path / 'my_layers.py'}:MySGD under another name" in err
+
+
+def test_a_plugin_file_also_imported_by_the_user_is_the_same_plugin(tmp_path, monkeypatch, plugin_sandbox):  # noqa: F811
+    import importlib
+
+    import layerwise as lw
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "scaledtanh"}, {"type": "linear", "units": 10}],
+                  readme_plugin())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mine = importlib.import_module("my_layers")        # the user's own import, then the config's plugins entry
+    exp = lw.run.fit(str(path), out=str(tmp_path / "run"), progress="off")
+    assert type(exp.model[1]).__name__ == "ScaledTanh" and lw.MODULES["scaledtanh"].__qualname__ == "ScaledTanh"
+    assert mine.ScaledTanh.__module__ == "my_layers"

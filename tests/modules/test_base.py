@@ -84,7 +84,8 @@ def test_optimizer_state_round_trip(rng):
 
 
 def test_register_adds_user_modules_and_refuses_a_taken_name(monkeypatch):
-    monkeypatch.setattr("layerwise.modules.registry.MODULES", dict(MODULES))
+    from layerwise.registry import Registry
+    monkeypatch.setattr("layerwise.modules.registry.MODULES", Registry("layer", MODULES))
     from layerwise.modules import registry
 
     @lw.register

@@ -1,0 +1,38 @@
+"""Name -> class tables (layers, losses, optimizers, schedules) that refuse a second class under a name.
+
+A config names its layer types, loss, optimizer and schedule from these tables, and plugins add to
+them. Putting another class under a taken name (a plugin's ``sgd``) would change what a config means
+without a word, so it is an error. The same class registered again is not: a plugin file imported
+both by a config's ``plugins`` and by the user's own ``import`` defines it twice, from one file.
+"""
+
+import sys
+from pathlib import Path
+
+
+def origin(cls):
+    """Where ``cls`` is defined: ``"layerwise.optim.SGD"`` for layerwise's own, else ``"path/to/file.py:Class"``
+    (a plugin file, whatever name it was imported under), or ``"module.Class"`` without a file."""
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    if file is None or cls.__module__.split(".")[0] == "layerwise":
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{Path(file).resolve()}:{cls.__qualname__}"
+
+
+class Registry(dict):
+    """A dict of name -> class whose ``[name] = cls`` refuses a name taken by a class defined elsewhere.
+
+    ``kind`` names the table in messages ("loss", "optimizer"...). Restoring a saved copy with
+    ``update`` or ``clear`` is not checked.
+    """
+
+    def __init__(self, kind, *args):
+        super().__init__(*args)
+        self.kind = kind
+
+    def __setitem__(self, name, cls):
+        old = self.get(name)
+        if old is not None and old is not cls and origin(old) != origin(cls):
+            raise ValueError(f"The {self.kind} name '{name}' is already registered to {origin(old)}; register "
+                             f"{origin(cls)} under another name.")
+        super().__setitem__(name, cls)
