@@ -78,8 +78,10 @@ def _unmatched(config, between, activation, sklearn_name):
     notes = [f"{activation} for {kind}" for kind in dict.fromkeys(l.get("type") for l in between)
              if kind in ("leakyrelu", *sklearn_name) and sklearn_name.get(kind) != activation]
     kinds = dict.fromkeys(l.get("type") for l in config.model.layers)
-    notes += [f"no {kind}" for kind in kinds if kind in ("conv2d", "maxpool2d", "avgpool2d", "globalavgpool2d",
-                                                          "dropout", "batchnorm", "batchnorm1d", "batchnorm2d")]
+    copied = {"linear", "flatten", "softmax", "leakyrelu", *sklearn_name}   # the output's softmax/sigmoid too
+    notes += [f"no {kind}" for kind in kinds if kind not in copied]          # conv, dropout, a plugin's layer...
+    if config.optimizer.type not in ("sgd", "adam", "adamw"):
+        notes.append(f"sgd for {config.optimizer.type}")
     schedule = getattr(config.schedule, "type", "none")
     if schedule != "none":
         notes.append(f"a constant learning rate (layerwise: {schedule} schedule)")
