@@ -75,7 +75,8 @@ def test_the_matched_mlp_copies_no_hidden_layer_that_is_not_there_and_names_what
         {"type": "flatten"}, {"type": "linear", "units": 32}, {"type": "leakyrelu"}, {"type": "dropout", "p": 0.2},
         {"type": "linear", "units": 10}]}, "schedule": {"type": "cosine"}})
     rms = validate({**SMALL, "optimizer": {"type": "rmsprop", "lr": 0.01}, "schedule": {"type": "none"}})
-    assert _mlp_matched(rms, 1000).layerwise_note == "the matched MLP has sgd for rmsprop (scikit-learn's MLP has no other)"
+    assert _mlp_matched(rms, 1000).layerwise_note == ("the matched MLP has no dropout, sgd for rmsprop "
+                                                     "(scikit-learn's MLP has no other)")
     mlp = _mlp_matched(leaky, 1000)
     assert mlp.activation == "relu"                                      # the nearest; it was identity
     assert mlp.layerwise_note == ("the matched MLP has relu for leakyrelu, no dropout, a constant learning rate "
