@@ -74,7 +74,8 @@ def _parser():
 
     e = command("evaluate", "Reload a finished run's model and recompute its test metrics; exit 1 when they "
                             "differ from summary.json. --set may change only where the data is (data.path, "
-                            "data.download, data.mirrors) and training.eval_batch_size.")
+                            "data.download, data.mirrors), where the plugin files are (plugins, absolute paths) and "
+                            "training.eval_batch_size.")
     e.add_argument("run_dir", help="a run directory written by 'layerwise train'")
     overrides(e)
 

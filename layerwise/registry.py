@@ -19,6 +19,12 @@ def origin(cls):
     return f"{Path(file).resolve()}:{cls.__qualname__}"
 
 
+def _moved(cls):
+    """True when the plugin file that defined ``cls`` is no longer there (moved: its new copy may take the name)."""
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return file is not None and cls.__module__.split(".")[0] != "layerwise" and not Path(file).exists()
+
+
 class Registry(dict):
     """A dict of name -> class whose ``[name] = cls`` refuses a name taken by a class defined elsewhere.
 
@@ -32,7 +38,7 @@ class Registry(dict):
 
     def __setitem__(self, name, cls):
         old = self.get(name)
-        if old is not None and old is not cls and origin(old) != origin(cls):
+        if old is not None and old is not cls and origin(old) != origin(cls) and not _moved(old):
             raise ValueError(f"The {self.kind} name '{name}' is already registered to {origin(old)}; register "
                              f"{origin(cls)} under another name.")
         super().__setitem__(name, cls)

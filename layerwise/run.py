@@ -33,9 +33,10 @@ METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "va
                   "samples_per_second"]
 # keys that --set may change when resuming: the rest would make a different experiment
 RESUMABLE_KEYS = ("training.epochs", "training.eval_batch_size", "training.early_stopping", "data.path",
-                  "data.download", "data.mirrors")
-#: what ``evaluate --set`` may change: where the data is and how it is batched, not which samples are tested
-EVALUATE_KEYS = ("training.eval_batch_size", "data.path", "data.download", "data.mirrors")
+                  "data.download", "data.mirrors", "plugins")
+#: what ``evaluate --set`` may change: where the data and the plugin files are and how the data is batched,
+#: not which samples are tested
+EVALUATE_KEYS = ("training.eval_batch_size", "data.path", "data.download", "data.mirrors", "plugins")
 
 
 @dataclass
@@ -291,8 +292,8 @@ def _run_config(run_dir, overrides, *, resuming):
             if resuming:
                 raise ConfigError(f"--set {assignment}: a resumed run can only change "
                                   f"{', '.join(allowed)}; start a new run to change {key}.")
-            raise ConfigError(f"--set {assignment}: evaluate can only change where the data is and how it is "
-                              f"batched ({', '.join(allowed)}), so that the test set is the run's own; {key} would "
+            raise ConfigError(f"--set {assignment}: evaluate can only change where the data and plugins are and "
+                              f"how the data is batched ({', '.join(allowed)}), so that the test set is the run's own; {key} would "
                               "change what is tested. To score other data use 'layerwise predict'; to change the "
                               "experiment, train a new run.")
     return load_config(run_dir / "config.yaml", overrides, source=f"{run_dir / 'config.yaml'}")
@@ -318,7 +319,8 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
                         f"{e}") from None
     summary = _summary_of(run_dir, exp.trainer.epoch)
     exp.note = resume_note(run_dir, epoch=exp.trainer.epoch, epochs=config.training.epochs,
-                           planned=_run_config(run_dir, (), resuming=False).training.epochs,
+                           planned=_run_config(run_dir, [o for o in overrides if o.partition("=")[0].strip()
+                                                         != "training.epochs"], resuming=True).training.epochs,
                            stopped_early=exp.trainer.stopped_early, finished=summary is not None)
     if exp.note:
         exp.summary = summary

@@ -196,3 +196,20 @@ def test_a_plugin_file_also_imported_by_the_user_is_the_same_plugin(tmp_path, mo
     exp = lw.run.fit(str(path), out=str(tmp_path / "run"), progress="off")
     assert type(exp.model[1]).__name__ == "ScaledTanh" and lw.MODULES["scaledtanh"].__qualname__ == "ScaledTanh"
     assert mine.ScaledTanh.__module__ == "my_layers"
+
+
+def test_a_run_whose_plugin_file_moved_is_evaluated_and_resumed_with_its_new_path(tmp_path, capsys, plugin_sandbox):  # noqa: F811
+    import shutil
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "scaledtanh"}, {"type": "linear", "units": 10}],
+                  readme_plugin(), training={"epochs": 2})
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(run), "--progress", "off"]) == 0
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    shutil.move(str(tmp_path / "my_layers.py"), moved / "my_layers.py")
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 2
+    assert "plugins[0]: no such file" in capsys.readouterr().err
+    new = f'plugins=["{moved / "my_layers.py"}"]'
+    assert main(["evaluate", str(run), "--set", new]) == 0
+    assert main(["train", "--resume", str(run), "--set", new, "--set", "training.epochs=3", "--progress", "off"]) == 0
