@@ -22,10 +22,12 @@ def load_plugins(config):
                 if not path.is_file():
                     raise ConfigError(f"{where}: no such file {path}.")
                 name = f"layerwise_plugin_{path.stem}_{abs(hash(str(path.resolve())))}"
-                if name in sys.modules:
-                    continue
+                stamp = path.stat().st_mtime_ns
+                if getattr(sys.modules.get(name), "__layerwise_mtime__", None) == stamp:
+                    continue      # imported already, and not edited since (an edited one is imported again)
                 spec = importlib.util.spec_from_file_location(name, path)
                 module = importlib.util.module_from_spec(spec)
+                module.__layerwise_mtime__ = stamp
                 sys.modules[name] = module
                 spec.loader.exec_module(module)
             else:

@@ -213,3 +213,17 @@ def test_a_run_whose_plugin_file_moved_is_evaluated_and_resumed_with_its_new_pat
     new = f'plugins=["{moved / "my_layers.py"}"]'
     assert main(["evaluate", str(run), "--set", new]) == 0
     assert main(["train", "--resume", str(run), "--set", new, "--set", "training.epochs=3", "--progress", "off"]) == 0
+
+
+def test_an_edited_plugin_is_imported_again_in_the_same_process(tmp_path, plugin_sandbox):  # noqa: F811
+    import os
+
+    import layerwise as lw
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "scale", "features": 64}, {"type": "linear", "units": 10}],
+                  PLAIN, training={"epochs": 1})
+    first = lw.run.fit(str(path), out=str(tmp_path / "a"), progress="off").model[1]
+    plugin = tmp_path / "my_layers.py"
+    plugin.write_text(plugin.read_text().replace("class Scale(", "class Scale(  # edited\n        "))
+    os.utime(plugin, ns=(plugin.stat().st_atime_ns, plugin.stat().st_mtime_ns + 10**9))
+    second = lw.run.fit(str(path), out=str(tmp_path / "b"), progress="off").model[1]
+    assert type(first) is not type(second) and lw.MODULES["scale"] is type(second)
