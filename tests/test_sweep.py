@@ -134,16 +134,17 @@ def test_killed_local_workers_retry_once_then_fail_the_trial_and_the_sweep_goes_
 
 def test_failed_trials_are_recorded_with_their_message_and_the_sweep_goes_on(tmp_path):
     out = tmp_path / "s"
-    # (a grid point whose model cannot build is refused before anything runs: test_sweep_space.py)
-    result = sweep(write(tmp_path), params=["optimizer.lr=0.1,1e12"], jobs=2, out=out, progress="off")
-    rows = {r["optimizer.lr"]: r for r in result.rows}
-    assert rows[0.1]["state"] == "complete"
-    assert "Training stopped at epoch 1" in rows[1e12]["error"]
-    assert rows[1e12]["error"].endswith(f"is in {out / rows[1e12]['run_dir']}.")
-    assert (out / rows[1e12]["run_dir"] / "config.yaml").is_file()     # as far as it got
+    result = sweep(write(tmp_path), params=["model.layers[3].units=10,7", "optimizer.lr=0.1,1e12"], jobs=2,
+                   out=out, progress="off")
+    rows = {(r["model.layers[3].units"], r["optimizer.lr"]): r for r in result.rows}
+    assert rows[10, 0.1]["state"] == "complete"
+    assert "outputs shape (7,)" in rows[7, 0.1]["error"] and rows[7, 0.1]["run_dir"] is None
+    assert "Training stopped at epoch 1" in rows[10, 1e12]["error"]
+    assert rows[10, 1e12]["error"].endswith(f"is in {out / rows[10, 1e12]['run_dir']}.")
+    assert (out / rows[10, 1e12]["run_dir"] / "config.yaml").is_file()     # as far as it got
     md = (out / "sweep.md").read_text()
-    assert md.splitlines()[4].split("|")[3].strip() == "complete" and "Training stopped at epoch 1" in md
-    assert sum(r["state"] == "fail" for r in table(out)) == 1
+    assert md.splitlines()[4].split("|")[3].strip() == "complete" and "outputs shape (7,)" in md
+    assert sum(r["state"] == "fail" for r in table(out)) == 3
 
 
 def test_ctrl_c_requeues_running_trials_and_the_same_command_resumes_without_rerunning_any(tmp_path, capsys):

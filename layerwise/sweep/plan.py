@@ -65,8 +65,7 @@ class Plan:
 
 def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metric=None, prune=None):
     """Merge the command line over the config's ``sweep:`` section and validate every trial config it
-    can produce (every grid combination; every choice and both bounds otherwise), its model built as
-    ``layerwise validate`` builds it when the driver has the data. Raises ConfigError."""
+    can produce (every grid combination; every choice and both bounds otherwise). Raises ConfigError."""
     base = load_config(config, overrides)
     section = base.sweep or SweepConfig()
     if params:
@@ -106,27 +105,6 @@ def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metr
     else:
         first = [space[k].probes()[0] for k in keys]
         combos = (first[:i] + [v] + first[i + 1:] for i, k in enumerate(keys) for v in space[k].probes())
-    shapes = _data_shapes(base)
     for combo in combos:
-        trial = plan.trial_config(dict(zip(keys, combo)))
-        if shapes is not None:       # build its model too, as validate does: layer entries, sizes, memory
-            from ..run import build
-            build(trial, shapes)
+        plan.trial_config(dict(zip(keys, combo)))
     return plan
-
-
-def _data_shapes(config):
-    """What building a trial's model needs of the data (input shape, classes, targets, task): from the data
-    if the driver has it, from the known shape of MNIST-like sets if not, else None (only the workers
-    have the data: their trials check themselves)."""
-    from types import SimpleNamespace
-
-    from ..data import KNOWN_SHAPES
-    from ..errors import DataError
-    from ..run import load_data
-    try:
-        d = load_data(config)
-    except DataError:
-        known = KNOWN_SHAPES.get(config.data.dataset)
-        return None if known is None else SimpleNamespace(input_shape=known[0], n_classes=known[1])
-    return SimpleNamespace(input_shape=d.input_shape, n_classes=d.n_classes, n_targets=d.n_targets, task=d.task)
