@@ -79,13 +79,9 @@ def planned_params(cls, input_shape, kwargs):
     return sum(math.prod(shape) for shape in shapes.values())
 
 
-def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
-    """One module from a layer entry such as ``{type: linear, units: 10, init: he_uniform}``.
-
-    The layer's parameters, with their gradients and ``state`` optimizer arrays each, go into
-    ``plan`` (a :class:`~layerwise.memory.MemoryPlan`) before the layer is constructed when its class
-    can tell their shapes, and right after otherwise.
-    """
+def check_entry(spec, where):
+    """``(cls, constructor kwargs, accepted names or None)`` of a layer entry, or a ConfigError naming its type
+    or a key it does not take; builds nothing (``layerwise sweep`` checks every trial's entries this way)."""
     kind = spec.get("type")
     if kind not in MODULES:
         raise ConfigError(f"{where}: unknown layer type {kind!r}.{did_you_mean(kind, MODULES)} "
@@ -105,6 +101,18 @@ def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
             if key not in accepted:
                 raise ConfigError(f"{where}: unknown key '{key}' for layer '{kind}'."
                                   f"{did_you_mean(key, own) or ' It takes: ' + ', '.join(own) + '.'}")
+    return cls, kwargs, accepted
+
+
+def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
+    """One module from a layer entry such as ``{type: linear, units: 10, init: he_uniform}``.
+
+    The layer's parameters, with their gradients and ``state`` optimizer arrays each, go into
+    ``plan`` (a :class:`~layerwise.memory.MemoryPlan`) before the layer is constructed when its class
+    can tell their shapes, and right after otherwise.
+    """
+    kind = spec.get("type")
+    cls, kwargs, accepted = check_entry(spec, where)
     _check_required(cls, kind, kwargs, input_shape, where)
     n_params = planned_params(cls, input_shape, kwargs)
     if n_params is not None:

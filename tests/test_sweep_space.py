@@ -93,6 +93,8 @@ def test_identity_names_the_sweep_so_the_same_command_resumes_the_same_folder(tm
     (["--param", "optimizer.lr=uniform(-1,1)"], "tiny.yaml with optimizer.lr=-1: optimizer.lr must be a number > 0"),
     (["--param", "optimizer.lr=loguniform(0.01,1)", "--method", "grid"], "--method grid needs a list of values"),
     (["--param", "model.layers[7].units=8,16"], "is a list of 4 items; '7' is not an index into it"),
+    (["--param", "model.layers[1].unts=8,16"], "tiny.yaml with model.layers[1].unts=8: model.layers[1]: unknown key "
+                                               "'unts' for layer 'linear'. Did you mean 'units'?"),
     (["--param", "optimizer.lr"], "expected KEY=SPEC"),
     ([], "nothing to sweep"),
     (["--param", "optimizer.lr=0.1", "--jobs", "0"], "--jobs must be an integer >= 1, got 0."),

@@ -105,6 +105,12 @@ def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metr
     else:
         first = [space[k].probes()[0] for k in keys]
         combos = (first[:i] + [v] + first[i + 1:] for i, k in enumerate(keys) for v in space[k].probes())
+    from ..build import check_entry      # (loading the config imported its plugins' layer types)
     for combo in combos:
-        plan.trial_config(dict(zip(keys, combo)))
+        trial = plan.trial_config(dict(zip(keys, combo)))
+        for i, spec in enumerate(trial.model.layers):    # each entry's type and keys (nothing is built)
+            try:
+                check_entry(spec, f"model.layers[{i}]")
+            except ConfigError as e:
+                raise ConfigError(f"{trial.source}: {e}") from None
     return plan
