@@ -19,6 +19,7 @@ from .memory import MemoryPlan, state_arrays
 from .modules import MODULES, Module, Sequential
 from .modules.base import ShapeError
 from .optim import OPTIMIZERS, get_optimizer
+from .registry import is_builtin
 
 # keys every layer entry may carry besides its own constructor arguments
 COMMON_KEYS = ("type", "optimizer", "lr", "frozen")
@@ -72,7 +73,11 @@ def planned_params(cls, input_shape, kwargs):
     try:
         shapes = shapes_of(tuple(input_shape), **kwargs)
         dims = [d for shape in shapes.values() for d in shape]
-    except Exception:    # a bad entry, or a plugin's param_shapes: the constructor says what is wrong
+    except (TypeError, ValueError, IndexError):    # a bad entry: the constructor says what is wrong
+        return None
+    except Exception:    # a plugin's own param_shapes bug: the constructor or forward will say more
+        if is_builtin(cls):
+            raise
         return None
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
         return None
@@ -129,7 +134,9 @@ def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
     except MemoryError as e:
         raise ConfigError(f"{where} ({kind}): does not fit in memory: {e}.") from None
     except Exception as e:    # a plugin's from_config or constructor: its own error, on one line
-        raise ConfigError(f"{where} ({kind}): {cls.__name__}.from_config raised {type(e).__name__}: {e}") from None
+        if is_builtin(cls):
+            raise
+        raise ConfigError(f"{where} ({kind}): {cls.__name__}.from_config raised {type(e).__name__}: {e}") from e
     if not isinstance(module, Module):
         raise ConfigError(f"{where} ({kind}): {cls.__name__}.from_config returned {module!r}, not a module "
                           f"(return cls(...)).")
@@ -209,6 +216,8 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
         except MemoryError as e:
             raise ConfigError(f"{label} ({spec['type']}): its output does not fit in memory: {e}.") from None
         except Exception as e:    # a plugin's forward: its own error, on one line
+            if is_builtin(type(module)):
+                raise
             raise ConfigError(f"{label} ({spec['type']}): forward on a batch of 2 samples raised "
                               f"{type(e).__name__}: {e}") from e
         if not isinstance(probe, np.ndarray) or probe.ndim < 1 or len(probe) != 2:

@@ -9,6 +9,7 @@ is validated, so names a plugin registers are valid too.
 import copy
 import functools
 import math
+import numbers
 from pathlib import Path
 from typing import Annotated, Any, Optional, Union
 
@@ -25,6 +26,7 @@ from .errors import ConfigError
 from .losses import LOSSES
 from .optim import OPTIMIZERS, SGD
 from .plugins import load_plugins
+from .registry import is_builtin
 from .task import resolve_task
 from .sweep.space import SAMPLERS, check_spec
 
@@ -289,13 +291,16 @@ def _section(raw, where, registry, default, model_of, make):
                 if "warmup_epochs" in str(e) and where.startswith("schedule") else "")
         raise ConfigError(f"{where}: {e}{hint}") from None
     except Exception as e:    # a plugin's constructor: its own error, on one line
-        raise ConfigError(f"{where}: {cls.__name__}(...) raised {type(e).__name__}: {e}") from None
+        if is_builtin(cls):
+            raise
+        raise ConfigError(f"{where}: {cls.__name__}(...) raised {type(e).__name__}: {e}") from e
     return section
 
 
 def _optimizer(cls, params):
     optimizer = cls(**params)
-    if not isinstance(getattr(optimizer, "lr", None), (int, float)):
+    lr = getattr(optimizer, "lr", None)
+    if not isinstance(lr, numbers.Real) or isinstance(lr, bool):
         raise ValueError(f"{cls.__name__} has no number 'lr': schedules set each optimizer's lr every epoch; "
                          "declare it in HYPERPARAMS, as layerwise.optim.Optimizer does.")
     return optimizer

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from .errors import ConfigError
+from .registry import is_builtin
 
 
 def available_memory():
@@ -44,8 +45,10 @@ def state_arrays(optimizer):
     try:
         copy.deepcopy(optimizer).step(p, g, state, True)
     except Exception as e:    # a plugin optimizer that cannot step on a vector
+        if is_builtin(type(optimizer)):
+            raise
         raise ConfigError(f"optimizer {type(optimizer).__name__}: a step on a probe parameter of shape (3,) raised "
-                          f"{type(e).__name__}: {e}") from None
+                          f"{type(e).__name__}: {e}") from e
     return sum(isinstance(v, np.ndarray) and v.shape == p.shape for v in state.values())
 
 

@@ -14,15 +14,22 @@ def origin(cls):
     """Where ``cls`` is defined: ``"layerwise.optim.SGD"`` for layerwise's own, else ``"path/to/file.py:Class"``
     (a plugin file, whatever name it was imported under), or ``"module.Class"`` without a file."""
     file = getattr(sys.modules.get(cls.__module__), "__file__", None)
-    if file is None or cls.__module__.split(".")[0] == "layerwise":
+    if file is None or is_builtin(cls):
         return f"{cls.__module__}.{cls.__qualname__}"
     return f"{Path(file).resolve()}:{cls.__qualname__}"
 
 
+def is_builtin(cls):
+    """True for layerwise's own classes: an error in their code is a bug to report with its traceback,
+    not a user's plugin mistake to put on one line."""
+    return cls.__module__.split(".")[0] == "layerwise"
+
+
 def _moved(cls):
     """True when the plugin file that defined ``cls`` is no longer there (moved: its new copy may take the name)."""
-    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
-    return file is not None and cls.__module__.split(".")[0] != "layerwise" and not Path(file).exists()
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)    # only a file layerwise imported as a plugin (load_plugins)
+    return hasattr(module, "__layerwise_mtime__") and file is not None and not Path(file).exists()
 
 
 class Registry(dict):

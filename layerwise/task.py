@@ -13,6 +13,7 @@ import numpy as np
 from .data.datasets import DATASET_TASKS
 from .errors import ConfigError, LayerwiseWarning
 from .losses import LOSSES
+from .registry import is_builtin
 
 #: the test metrics of each task, as summary.json names them (besides test_loss)
 METRICS = {"classification": ("test_accuracy",), "regression": ("test_rmse", "test_mae", "test_r2")}
@@ -77,8 +78,10 @@ def check_head(config, model, out_shape, loss, data):
     except ValueError as e:
         raise ConfigError(f"{src}: loss: {what}: {e}") from None
     except Exception as e:    # a plugin loss's own error on the probe
+        if is_builtin(type(loss)):
+            raise
         raise ConfigError(f"{src}: loss: {what}: {type(loss).__name__}.forward on a probe batch raised "
-                          f"{type(e).__name__}: {e}") from None
+                          f"{type(e).__name__}: {e}") from e
     if tuple(out_shape) != (width,):
         hint = ("; for real-valued targets set data.task: regression"
                 if task == "classification" and "regression" in getattr(loss, "tasks", ()) else "")

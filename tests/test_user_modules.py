@@ -227,3 +227,15 @@ def test_an_edited_plugin_is_imported_again_in_the_same_process(tmp_path, plugin
     os.utime(plugin, ns=(plugin.stat().st_atime_ns, plugin.stat().st_mtime_ns + 10**9))
     second = lw.run.fit(str(path), out=str(tmp_path / "b"), progress="off").model[1]
     assert type(first) is not type(second) and lw.MODULES["scale"] is type(second)
+
+
+def test_a_bug_in_layerwise_own_layer_is_not_dressed_as_a_config_error(tmp_path, monkeypatch):
+    from layerwise.modules import Linear
+
+    def broken(cls, input_shape, **kwargs):
+        raise AttributeError("a layerwise bug")
+
+    monkeypatch.setattr(Linear, "from_config", classmethod(broken))
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "linear", "units": 10}], "")
+    with pytest.raises(AttributeError, match="a layerwise bug"):       # a traceback to report, not exit 2
+        main(["validate", str(path)])
