@@ -298,17 +298,18 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         print(f"layerwise: the output was closed (broken pipe), stopped.{_resume_hint(e)}", file=sys.stderr)
         return 141
-    except OSError as e:                # an --out path that is a file, a folder that cannot be made...
-        print(f"layerwise: error: {_os_error_text(e)}", file=sys.stderr)
-        return 2
     except Exception as e:
-        if not getattr(e, "layerwise_user_module", False):
-            raise                       # a bug in layerwise: the traceback is what to report
-        # a bug in a plugin's or user's module: its message names the module; the traceback is theirs to see
-        # from Python (layerwise.run.fit raises it as is)
-        print(f"layerwise: error: {type(e).__name__}: {e} (raised by a module from outside layerwise).{_resume_hint(e)}",
-              file=sys.stderr)
-        return 2
+        if getattr(e, "layerwise_user_module", False):
+            # a bug in a plugin's or user's module: its message names the module; the traceback is theirs to
+            # see from Python (layerwise.run.fit raises it as is)
+            where = " ".join(getattr(e, "__notes__", ()))      # a message Sequential could not rewrite
+            print(f"layerwise: error: {type(e).__name__}: {e}{' ' + where if where else ''} (raised by a module "
+                  f"from outside layerwise).{_resume_hint(e)}", file=sys.stderr)
+            return 2
+        if isinstance(e, OSError):      # an --out path that is a file, a folder that cannot be made...
+            print(f"layerwise: error: {_os_error_text(e)}", file=sys.stderr)
+            return 2
+        raise                           # a bug in layerwise: the traceback is what to report
 
 
 def _resume_hint(error):

@@ -123,6 +123,20 @@ class DropsASample(lw.Module):
 
 
 @lw.register
+class KeyWhenTraining(lw.Module):
+    calls = 0
+
+    def forward(self, x):
+        KeyWhenTraining.calls += 1
+        if self.training and KeyWhenTraining.calls > 40:
+            return {}["missing"]
+        return x
+
+    def backward(self, grad_y):
+        return grad_y
+
+
+@lw.register
 class BoomWhenTraining(lw.Module):
     calls = 0
 
@@ -239,3 +253,11 @@ def test_a_bug_in_layerwise_own_layer_is_not_dressed_as_a_config_error(tmp_path,
     path = config(tmp_path, [{"type": "flatten"}, {"type": "linear", "units": 10}], "")
     with pytest.raises(AttributeError, match="a layerwise bug"):       # a traceback to report, not exit 2
         main(["validate", str(path)])
+
+
+def test_a_plugin_module_raising_a_key_error_in_training_is_named_on_the_one_line(tmp_path, capsys, plugin_sandbox):  # noqa: F811
+    path = config(tmp_path, [{"type": "flatten"}, {"type": "keywhentraining"}, {"type": "linear", "units": 10}],
+                  BUGGY, training={"epochs": 5})
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "KeyError: 'missing' (raised in module 1 (KeyWhenTraining) of Sequential)" in err
