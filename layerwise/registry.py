@@ -47,5 +47,12 @@ class Registry(dict):
         old = self.get(name)
         if old is not None and old is not cls and origin(old) != origin(cls) and not _moved(old):
             raise ValueError(f"The {self.kind} name '{name}' is already registered to {origin(old)}; register "
-                             f"{origin(cls)} under another name.")
+                             f"{origin(cls)} under another name (or replace it on purpose with .replace(name, cls)).")
         super().__setitem__(name, cls)
+
+    def replace(self, name, cls):
+        """Put ``cls`` under ``name`` even when another class holds it (a test's spy, a deliberate override);
+        returns the class it replaces, or None."""
+        old = self.get(name)
+        super().__setitem__(name, cls)
+        return old

@@ -126,7 +126,8 @@ class Trainer:
         if y is None or len(y) != len(X):
             raise ValueError(f"{xname} has {len(X)} samples but {yname} has "
                              f"{'none' if y is None else len(y)}: give one target per sample.")
-        if self.classification and y.dtype.kind in "USO":
+        if self.classification and (y.dtype.kind in "US" or (y.dtype.kind == "O" and any(isinstance(v, str)
+                                                                                     for v in y.ravel()[:1000]))):
             raise ValueError(f"{yname} holds {y.dtype} labels; Trainer takes integer class codes 0..C-1. Encode "
                              "them (sklearn.preprocessing.LabelEncoder), or use layerwise.sklearn.LayerwiseClassifier, "
                              "which does.")
@@ -291,7 +292,10 @@ def _array(a):
 
 
 def _count(value, name, low=1):
-    """An int >= ``low`` for a Trainer argument, or a ValueError in scikit-learn's words."""
+    """An int >= ``low`` for a Trainer argument (a whole float such as 10.0 too), or a ValueError in
+    scikit-learn's words."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"The '{name}' parameter of Trainer must be an int >= {low}. Got {value!r} instead.")
     return int(value)

@@ -226,3 +226,9 @@ def test_lists_are_taken_as_arrays(rng):
     trainer.fit(X.tolist(), y.tolist())
     assert trainer.predict(X[:3].tolist()).shape == (3, 3)
     assert set(trainer.evaluate(X.tolist(), y.tolist())) == {"loss", "accuracy"}
+
+
+def test_whole_float_epochs_and_object_arrays_of_int_labels_are_taken(rng):
+    X, y = data(rng, 32)
+    trainer = lw.Trainer(model_of(), epochs=2.0, batch_size=8, progress="off")
+    assert trainer.epochs == 2 and len(trainer.fit(X, y.astype(object))) == 2
