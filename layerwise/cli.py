@@ -99,6 +99,8 @@ def _parser():
     r.add_argument("input", help=".npz (array X), .csv (read as the training CSV; the label column may be left "
                    "out) or IDX images (.idx, -ubyte, either .gz)")
     r.add_argument("--out", metavar="FILE", type=nonempty_path, help="write the CSV to FILE (atomically) instead of stdout")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="plugins=[PATH, ...]",
+                   help="where the run's plugin files are now, when they moved (the only key predict takes)")
 
     w = command("sweep", "Search over config keys with Optuna: one run directory per trial, sweep.csv, sweep.md, "
                 "best.yaml and plots. Trials run on local processes or a Dask cluster; the same command resumes.")
@@ -224,7 +226,17 @@ def _compare(args):
 def _predict(args):
     from .checkpoint import atomic_write
     from .saved import load_run, predictions_csv, read_inputs
-    saved = load_run(args.run_dir)
+    from .config_yaml import apply_override
+    moved = {}
+    for assignment in args.overrides:
+        if assignment.partition("=")[0].strip() != "plugins":
+            raise LayerwiseError(f"--set {assignment}: predict takes its settings from the run; --set may give only "
+                                 "where its plugin files are now (plugins=[/new/path/layers.py]).")
+        apply_override(moved, assignment)
+    plugins = moved.get("plugins")
+    if plugins is not None and not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
+        raise LayerwiseError(f"--set plugins: expected a list of file paths, got {plugins!r}.")
+    saved = load_run(args.run_dir, plugins=plugins)
     X = read_inputs(args.input, saved)
     text = predictions_csv(saved, X, where=args.input)
     if args.out:

@@ -100,13 +100,15 @@ class SavedRun:
                 f"normalize={self.normalizer.how!r})")
 
 
-def load_run(run_dir):
+def load_run(run_dir, *, plugins=None):
     """Load a finished run's model to predict from raw inputs.
 
     Parameters
     ----------
     run_dir : str or Path
         A run directory written by ``layerwise train`` (or its ``model.safetensors``).
+    plugins : list of str, optional
+        Where the run's plugin files are now, when they moved since it trained (default: where they were).
 
     Returns
     -------
@@ -136,7 +138,10 @@ def load_run(run_dir):
     if "normalize" not in meta:
         raise DataError(f"{path}: holds no normalization statistics (it was written by layerwise "
                         f"{meta.get('layerwise_version', '< 0.2')}); train the run again to predict from raw inputs.")
-    config = load_config(meta["config"], source=str(path))
+    settings = meta["config"]
+    if plugins is not None:       # the plugin files moved since training: where they are now
+        settings = {**settings, "plugins": [str(p) for p in plugins]}
+    config = load_config(settings, source=str(path))
     load_plugins(config)
     model, output_shape = build_model(config.model.layers, meta["input_shape"], dtype=np.dtype(config.training.dtype))
     classes = None if meta.get("classes") is None else np.array(meta["classes"])

@@ -239,6 +239,11 @@ def test_a_run_whose_plugin_file_moved_is_evaluated_and_resumed_with_its_new_pat
     assert "plugins[0]: no such file" in capsys.readouterr().err
     new = f'plugins=["{moved / "my_layers.py"}"]'
     assert main(["evaluate", str(run), "--set", new]) == 0
+    import numpy as np
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 8, 8)))
+    assert main(["predict", str(run), str(tmp_path / "x.npz"), "--set", new]) == 0
+    assert main(["predict", str(run), str(tmp_path / "x.npz"), "--set", "seed=3"]) == 2
+    assert main(["saliency", str(run), "--set", new, "--n", "2", "--out", str(tmp_path / "sal")]) == 0
     assert main(["train", "--resume", str(run), "--set", new, "--set", "training.epochs=3", "--progress", "off"]) == 0
 
 
