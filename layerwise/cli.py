@@ -225,18 +225,12 @@ def _compare(args):
 
 def _predict(args):
     from .checkpoint import atomic_write
-    from .saved import load_run, predictions_csv, read_inputs
-    from .config_yaml import apply_override
-    moved = {}
+    from .saved import load_run, moved_plugins, predictions_csv, read_inputs
     for assignment in args.overrides:
         if assignment.partition("=")[0].strip() != "plugins":
             raise LayerwiseError(f"--set {assignment}: predict takes its settings from the run; --set may give only "
                                  "where its plugin files are now (plugins=[/new/path/layers.py]).")
-        apply_override(moved, assignment)
-    plugins = moved.get("plugins")
-    if plugins is not None and not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
-        raise LayerwiseError(f"--set plugins: expected a list of file paths, got {plugins!r}.")
-    saved = load_run(args.run_dir, plugins=plugins)
+    saved = load_run(args.run_dir, plugins=moved_plugins(args.overrides))
     X = read_inputs(args.input, saved)
     text = predictions_csv(saved, X, where=args.input)
     if args.out:

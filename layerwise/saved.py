@@ -100,6 +100,20 @@ class SavedRun:
                 f"normalize={self.normalizer.how!r})")
 
 
+def moved_plugins(overrides):
+    """The list of paths of ``plugins=[...]`` among ``--set`` overrides (where a run's plugin files are
+    now), or None when none is given; a DataError unless it is a list of paths."""
+    from .config_yaml import apply_override
+    moved = {}
+    for assignment in overrides:
+        if assignment.partition("=")[0].strip() == "plugins":
+            apply_override(moved, assignment)
+    plugins = moved.get("plugins")
+    if plugins is not None and not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
+        raise DataError(f"--set plugins: expected a list of file paths, got {plugins!r}.")
+    return plugins
+
+
 def load_run(run_dir, *, plugins=None):
     """Load a finished run's model to predict from raw inputs.
 

@@ -122,32 +122,24 @@ class DropsASample(lw.Module):
         return x[:-1]
 
 
-@lw.register
-class KeyWhenTraining(lw.Module):
-    calls = 0
+def fails_when_training(name, fail):
+    """A layer that passes x on, then calls ``fail()`` from its 41st forward in training mode (epoch 2)."""
+    class Layer(lw.Module):
+        calls = 0
 
-    def forward(self, x):
-        KeyWhenTraining.calls += 1
-        if self.training and KeyWhenTraining.calls > 40:
-            return {}["missing"]
-        return x
+        def forward(self, x):
+            Layer.calls += 1
+            return fail() if self.training and Layer.calls > 40 else x
 
-    def backward(self, grad_y):
-        return grad_y
+        def backward(self, grad_y):
+            return grad_y
+
+    Layer.__name__ = Layer.__qualname__ = name
+    return lw.register(Layer)
 
 
-@lw.register
-class BoomWhenTraining(lw.Module):
-    calls = 0
-
-    def forward(self, x):
-        BoomWhenTraining.calls += 1
-        if self.training and BoomWhenTraining.calls > 40:
-            return 1 / 0
-        return x
-
-    def backward(self, grad_y):
-        return grad_y
+KeyWhenTraining = fails_when_training("KeyWhenTraining", lambda: {}["missing"])
+BoomWhenTraining = fails_when_training("BoomWhenTraining", lambda: 1 / 0)
 
 
 class BrokenLoss(CrossEntropyLoss):

@@ -63,12 +63,8 @@ def load_run(run_dir, *, overrides=()):
     from .. import run
     from ..config import load_config
     from ..saved import load_run as load_saved
-    from ..config_yaml import apply_override
-    moved = {}
-    for assignment in overrides:    # plugin files that moved must be known before the model is built
-        if assignment.partition("=")[0].strip() == "plugins":
-            apply_override(moved, assignment)
-    saved = load_saved(run_dir, plugins=moved.get("plugins"))
+    from ..saved import moved_plugins
+    saved = load_saved(run_dir, plugins=moved_plugins(overrides))   # moved plugin files: before the model is built
     config = saved.config
     if overrides:
         config = load_config(config.to_dict(), overrides, source=str(Path(run_dir) / "config.yaml"))
