@@ -101,17 +101,20 @@ def _check_accumulation(template, x, grad_y_of, analytic, owner, names):
 
 
 def _numeric(f, array, eps):
-    """Centered differences of the scalar ``f()`` with respect to every element of ``array`` (in place)."""
+    """Centered differences of the scalar ``f()`` with respect to every element of ``array`` (in place).
+
+    Indexed element by element, never through ``reshape(-1)``: for a transposed or column-major array
+    that is a copy, and perturbing the copy would leave ``f()`` unchanged (every difference 0).
+    """
     out = np.zeros(array.shape)
-    flat, grad = array.reshape(-1), out.reshape(-1)
-    for i in range(flat.size):
-        keep = flat[i]
-        flat[i] = keep + eps
+    for i in np.ndindex(array.shape):
+        keep = array[i]
+        array[i] = keep + eps
         up = f()
-        flat[i] = keep - eps
+        array[i] = keep - eps
         down = f()
-        flat[i] = keep
-        grad[i] = (up - down) / (2 * eps)
+        array[i] = keep
+        out[i] = (up - down) / (2 * eps)
     return out
 
 

@@ -103,6 +103,9 @@ class PlateauSchedule(Schedule):
         self.tracker = Monitor(mode_of(monitor))
 
     def observe(self, metrics):
+        if self.monitor not in metrics:
+            raise ValueError(f"The plateau schedule monitors {self.monitor!r}, which the epoch's metrics lack; "
+                             f"they have {sorted(metrics)}.")
         if self.tracker.update(metrics[self.monitor]):
             return
         if self.tracker.wait > self.patience:

@@ -61,7 +61,7 @@ class Trainer:
         self.epochs = _count(epochs, "epochs", 0)
         self.batch_size, self.eval_batch_size = _count(batch_size, "batch_size"), _count(eval_batch_size, "eval_batch_size")
         self.schedule = schedule or Schedule(self._optimizers(), epochs=epochs)
-        self.grad_clip_norm = grad_clip_norm
+        self.grad_clip_norm = _clip_limit(grad_clip_norm)
         self.shuffle = shuffle
         if classification is None:     # the loss's first task: l1 and huber are regressions, mse is not
             classification = getattr(self.loss, "tasks", ("classification",))[0] == "classification"
@@ -192,6 +192,10 @@ class Trainer:
             X_val, y_val = self._samples(X_val, y_val, "X_val", "y_val")
         has_val = X_val is not None and len(X_val) > 0
         self.X_val = X_val if has_val else None
+        monitor = getattr(self.schedule, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("val_") and not has_val:
+            raise ValueError(f"The {type(self.schedule).__name__} monitors {monitor!r}, a validation metric: pass "
+                             "X_val and y_val, or give the schedule monitor='train_loss'.")
         try:
             self._emit("on_train_begin")
             while self.epoch < self.epochs and not self.stop_training:
@@ -289,6 +293,17 @@ def _check_state(meta):
 def _array(a):
     """``a`` as an ndarray (an ndarray, subclasses included, as it is); None stays None."""
     return a if a is None or isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def _clip_limit(value):
+    """None, or the clipping norm as a float > 0 (a negative one would turn every step into ascent)."""
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value) or value <= 0):
+        raise ValueError(f"The 'grad_clip_norm' parameter of Trainer must be None or a number > 0. Got {value!r} "
+                         "instead.")
+    return float(value)
 
 
 def _count(value, name, low=1):

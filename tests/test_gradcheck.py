@@ -102,3 +102,41 @@ def test_a_wrong_shaped_or_missing_parameter_gradient_is_reported_next_to_a_righ
         lw.gradcheck(TwoParams(none), rng.normal(size=(3, 4)))
     report = e.value.report
     assert set(report.failures) == {"W"} and "b" in report.tensors and not report.not_accumulated
+
+
+class SinZeroBackward(lw.Module):
+    """sin(x) with a backward that returns zeros: wrong everywhere the cosine is not 0."""
+
+    def forward(self, x):
+        self._cache = np.shape(x)
+        return np.sin(x)
+
+    def backward(self, grad_y):
+        return np.zeros(self._cached())
+
+
+class NoWeightGradient(lw.Linear):
+    """A Linear whose backward forgets dL/dW (and dL/db)."""
+
+    def backward(self, grad_y, input_grad=True):
+        self._cached()
+        return grad_y @ self.params["W"].T
+
+
+def test_gradcheck_perturbs_inputs_and_parameters_stored_column_major(rng):
+    x = rng.standard_normal((4, 3)).T        # as np.array keeps it: column-major, reshape(-1) copies
+    assert lw.gradcheck(lw.Tanh(), x).tensors["input"][1] < 1e-8
+    assert lw.gradcheck_loss(lw.MSELoss(), x, np.zeros((3, 4))).tensors["pred"][1] < 1e-8
+    with pytest.raises(lw.GradcheckError, match="gradient of input is wrong"):
+        lw.gradcheck(SinZeroBackward(), x)
+    layer = lw.Linear(4, 2, rng=rng, dtype=np.float64)
+    layer.params["W"] = np.asfortranarray(layer.params["W"])
+    report = lw.gradcheck(layer, x)
+    assert set(report.tensors) == {"input", "W", "b"} and report.tensors["W"][1] < 1e-8
+    broken = NoWeightGradient(4, 2, rng=rng, dtype=np.float64)
+    broken.params["W"] = np.asfortranarray(broken.params["W"])
+    with pytest.raises(lw.GradcheckError, match="gradient of W is wrong"):
+        lw.gradcheck(broken, x)
+    # a conv layer's output is an NCHW view of NHWC memory: the next layer's check gets such inputs
+    nhwc = rng.standard_normal((2, 4, 5, 3)).transpose(0, 3, 1, 2)
+    assert lw.gradcheck(lw.BatchNorm2d(3), nhwc).tensors["input"][1] < 1e-7

@@ -9,6 +9,7 @@ import pytest
 import layerwise as lw
 from layerwise.errors import TrainingError
 from layerwise.run import make_run_dir
+from layerwise.schedules import make_schedule
 
 
 def data(rng, n=96):
@@ -232,3 +233,26 @@ def test_whole_float_epochs_and_object_arrays_of_int_labels_are_taken(rng):
     X, y = data(rng, 32)
     trainer = lw.Trainer(model_of(), epochs=2.0, batch_size=8, progress="off")
     assert trainer.epochs == 2 and len(trainer.fit(X, y.astype(object))) == 2
+
+
+@pytest.mark.parametrize("limit", [-1.0, 0, float("nan"), float("inf"), "1", True])
+def test_a_clipping_norm_that_is_not_a_positive_number_is_refused(limit):
+    with pytest.raises(ValueError, match="'grad_clip_norm' parameter of Trainer must be None or a number > 0"):
+        lw.Trainer(model_of(), grad_clip_norm=limit, progress="off")
+
+
+def test_a_plateau_schedule_on_a_validation_metric_needs_validation_data_before_training(rng):
+    X, y = data(rng)
+    model = model_of()
+    model.set_optimizer(lw.SGD(lr=0.1))
+    W0 = model[0].params["W"].copy()
+    schedule = make_schedule({"type": "plateau"}, [model.optimizer], epochs=3)
+    trainer = lw.Trainer(model, epochs=3, schedule=schedule, progress="off")
+    with pytest.raises(ValueError, match="monitors 'val_loss', a validation metric: pass X_val and y_val"):
+        trainer.fit(X, y)
+    np.testing.assert_array_equal(model[0].params["W"], W0)     # refused before the first step
+    schedule = make_schedule({"type": "plateau", "monitor": "train_accuracy"}, [model.optimizer],
+                                          epochs=2)
+    regression = lw.Trainer(model, epochs=2, schedule=schedule, progress="off", classification=False)
+    with pytest.raises(ValueError, match="monitors 'train_accuracy', which the epoch's metrics lack; they have"):
+        regression.fit(X, y)

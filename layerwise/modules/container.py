@@ -38,6 +38,15 @@ class Sequential(Module):
         """Add a module at the end; returns self."""
         if not isinstance(module, Module):
             raise TypeError(f"Sequential takes layerwise Modules. Got {type(module).__name__} instead.")
+        held = {id(m): name for name, m in self.named_modules()}
+        for _, m in module.named_modules():
+            if id(m) in held and not held[id(m)]:
+                raise ValueError("A Sequential cannot contain itself.")
+            if id(m) in held:
+                raise ValueError(f"This {type(m).__name__} instance is already module {held[id(m)].rstrip('.')} of the "
+                                 "Sequential: a module keeps its own forward's input for backward, so one instance "
+                                 "cannot run at two places of a chain (the first place's gradients would be wrong). "
+                                 "Use a new instance.")
         if self.optimizer is not None:
             module._inherit_optimizer(self.optimizer)
         self.modules.append(module)
@@ -170,11 +179,11 @@ class Sequential(Module):
         """Table of layer, output shape and parameter count for inputs of shape ``input_shape``.
 
         ``input_shape`` leaves out the batch dimension, e.g. ``(1, 28, 28)``. Runs one forward
-        pass on zeros in eval mode and restores the previous mode.
+        pass on zeros in eval mode and restores each module's own mode.
         """
         if dtype is None:
             dtype = next((m.params[k].dtype for _, m, k in self.named_parameters()), np.float32)
-        was_training = self.training
+        modes = [(m, m.training) for _, m in self.named_modules()]
         self.eval()
         x = np.zeros((2, *tuple(input_shape)), dtype=dtype)
         rows = [("input", "", "(N, " + ", ".join(map(str, input_shape)) + ")", "")]
@@ -188,7 +197,8 @@ class Sequential(Module):
                 rows.append((str(i), repr(m), "(N, " + ", ".join(map(str, x.shape[1:])) + ")",
                              f"{m.n_params():,}"))
         finally:
-            self.train(was_training)
+            for m, mode in modes:      # each module's own mode: a BatchNorm put in eval stays there
+                m.training = mode
         rows.append(("", "total", "", f"{self.n_params():,}"))
         head = ("#", "layer", "output shape", "params")
         widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]

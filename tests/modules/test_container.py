@@ -247,3 +247,29 @@ def test_a_relu_pool_model_takes_nested_lists(rng):
     x = rng.normal(size=(2, 1, 4, 4))
     np.testing.assert_array_equal(lw.Sequential(lw.ReLU(), lw.MaxPool2d(2)).forward(x.tolist()),
                                   lw.MaxPool2d(2).forward(np.maximum(x, 0)))
+
+
+def test_one_instance_at_two_places_of_a_chain_is_refused_with_its_position(rng):
+    relu = lw.ReLU()
+    with pytest.raises(ValueError, match=r"This ReLU instance is already module 1 of the Sequential.*new instance"):
+        lw.Sequential(lw.Linear(4, 4, rng=rng), relu, lw.Linear(4, 4, rng=rng), relu)
+    inner = lw.Sequential(lw.Linear(2, 2, rng=rng), lw.Tanh())
+    model = lw.Sequential(inner)
+    with pytest.raises(ValueError, match="This Linear instance is already module 0.0 of the Sequential"):
+        model.append(lw.Sequential(inner[0]))
+    with pytest.raises(ValueError, match="cannot contain itself"):
+        model.append(model)
+    assert len(model) == 1                          # a refused append adds nothing
+    model.append(lw.Sequential(lw.Linear(2, 2, rng=rng)))
+    assert len(model[0:2]) == 2                     # slicing shares instances with a new container: allowed
+
+
+def test_summary_gives_back_each_modules_own_mode(rng):
+    model = lw.Sequential(lw.Linear(3, 4, rng=rng), lw.BatchNorm1d(4), lw.Dropout(0.5, rng=0), lw.Linear(4, 2, rng=rng))
+    model[1].eval()                                 # fine-tuning: frozen statistics, the rest training
+    model.summary((3,))
+    assert [m.training for m in model] == [True, False, True, True] and model.training
+    model.eval()
+    model[2].train()
+    model.summary((3,))
+    assert [m.training for m in model] == [False, False, True, False] and not model.training
