@@ -92,15 +92,24 @@ def compare(config, *, out=None, overwrite=False, overrides=(), progress="off", 
     Every ``fit_seconds`` is the wall time of a whole fit: for layerwise the training loop with its
     per-epoch validation (:class:`FitClock`), for a baseline its ``fit``.
     """
-    from sklearn.metrics import confusion_matrix
     from . import run
-    from .analysis.plots import plot_bars, plot_confusion_matrices, plot_learning_curves
     from .config import load_config
     cfg = config if hasattr(config, "model_dump") else load_config(config, overrides)
     check_baselines(cfg)                 # config errors before any training
-    task = cfg.data.task
     clock = FitClock()
     exp = run.fit(cfg, out=out, overwrite=overwrite, progress=progress, stream=stream, callbacks=[clock])
+    try:
+        return _compare_after_training(cfg, exp, clock)
+    except KeyboardInterrupt as e:      # the run folder exists: `layerwise compare` says how to start it again
+        e.run_dir = exp.run_dir
+        raise
+
+
+def _compare_after_training(cfg, exp, clock):
+    """``compare``'s baselines, scores and reports, once layerwise's run in ``exp`` has trained."""
+    from sklearn.metrics import confusion_matrix
+    from .analysis.plots import plot_bars, plot_confusion_matrices, plot_learning_curves
+    task = cfg.data.task
     d, out_dir = exp.data, exp.run_dir
     baselines = [make_baseline(s, cfg, len(d.X_train), d.n_targets or 1, where=f"baselines[{i}]")
                  for i, s in enumerate(baseline_specs(cfg))]

@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -139,7 +140,8 @@ def _train(args):
         if args.out or args.overwrite:
             raise LayerwiseError(f"{'--out' if args.out else '--overwrite'} cannot be used with --resume: the run "
                                  "continues in its own directory.")
-        print(f"resuming {args.resume}", flush=True)
+        if (Path(args.resume) / "config.yaml").is_file():      # not before the error that it is no run
+            print(f"resuming {args.resume}", flush=True)
         exp = run.resume(args.resume, overrides=args.overrides, progress=args.progress)
     else:
         if args.overwrite and not args.out:
@@ -216,8 +218,17 @@ def _compare(args):
     from .baselines import compare, format_table
     if args.overwrite and not args.out:
         raise LayerwiseError("--overwrite needs --out DIR: without --out, compare writes a new directory.")
-    rows, out_dir = compare(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
-                            progress=args.progress)
+    try:
+        rows, out_dir = compare(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
+                                progress=args.progress)
+    except KeyboardInterrupt as e:
+        if getattr(e, "run_dir", None) is None:
+            raise
+        # train --resume would only train: compare starts again, baselines included
+        sets = "".join(f" --set {shlex.quote(o)}" for o in args.overrides or ())
+        print(f"\nlayerwise: interrupted. Run the comparison again from its start with: layerwise compare "
+              f"{shlex.quote(str(args.config))} --out {shlex.quote(str(e.run_dir))} --overwrite{sets}", file=sys.stderr)
+        return 130
     print(format_table(rows))
     print(f"-> {out_dir}/{', '.join(sorted(p.name for p in Path(out_dir).glob('compare*')))}")
     return 0
@@ -302,7 +313,9 @@ def main(argv=None):
         # the program reading the output has gone (layerwise train ... | head): stop as Unix tools do, with
         # no traceback, and leave nothing for Python to flush into the closed pipe at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print(f"layerwise: the output was closed (broken pipe), stopped.{_resume_hint(e)}", file=sys.stderr)
+        if getattr(e, "run_dir", None) is not None:     # silent, as Unix tools are, unless training stopped
+            print(f"layerwise: the output was closed (broken pipe), training stopped.{_resume_hint(e)}",
+                  file=sys.stderr)
         return 141
     except Exception as e:
         if getattr(e, "layerwise_user_module", False):

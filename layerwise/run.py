@@ -283,6 +283,10 @@ def _train(exp, progress, stream, callbacks=()):
 def _run_config(run_dir, overrides, *, resuming):
     """The run's config with ``overrides``; resuming and evaluating accept only the keys that keep it the same run."""
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise ConfigError(f"{run_dir}: no such run directory.")
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file; give the run's directory (the --out of 'layerwise train').")
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir}: not a run directory (no config.yaml in it).")
     allowed = RESUMABLE_KEYS if resuming else EVALUATE_KEYS

@@ -52,7 +52,8 @@ def check_out_dir(out, *, overwrite=False):
     held = held_run_files(out)
     if held and not overwrite:
         raise RunDirError(f"{out} already holds a run ({', '.join(held)}); continue it with "
-                          f"'layerwise train --resume {out}', or add --overwrite to delete it and start afresh.")
+                          f"'layerwise train --resume {out}', or add --overwrite (overwrite=True in Python) to "
+                          "delete it and start afresh.")
 
 
 def open_out_dir(out, *, overwrite=False, inputs=()):

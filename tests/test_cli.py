@@ -300,3 +300,22 @@ def test_a_device_as_config_and_an_empty_out_path_are_one_line_and_exit_2(tmp_pa
     with pytest.raises(SystemExit) as e:      # argparse's own usage error
         main(["train", str(write_config(tmp_path)), "--out", ""])
     assert e.value.code == 2 and "argument --out: an empty path" in capsys.readouterr().err
+
+
+def test_a_missing_run_or_a_file_given_as_one_is_named_as_such_and_nothing_is_announced(tmp_path, capsys):
+    config = write_config(tmp_path)
+    for argv, says in ((["evaluate", str(tmp_path / "nope")], f"{tmp_path / 'nope'}: no such run directory."),
+                       (["train", "--resume", str(config)], f"{config} is a file; give the run's directory"),
+                       (["train", "--resume", str(tmp_path)], f"{tmp_path}: not a run directory (no config.yaml")):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert says in captured.err and captured.out == ""       # no "resuming ..." before the error
+
+
+def test_a_reader_that_leaves_early_ends_a_command_silently_with_141(tmp_path):
+    """``layerwise validate ... | head -1``: no message when nothing was lost (no training stopped)."""
+    proc = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "validate", str(write_config(tmp_path))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == ""

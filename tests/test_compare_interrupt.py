@@ -45,7 +45,14 @@ def test_the_cli_says_interrupted_and_exits_130(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(MLPClassifier, "fit", fit_then(ctrl_c_caught_as_sklearn_does))
     assert main(["compare", str(write_config(tmp_path, CONFIG)), "--out", str(tmp_path / "cmp")]) == 130
     captured = capsys.readouterr()
-    assert captured.err.endswith("layerwise: interrupted.\n") and "| mlp |" not in captured.out
+    assert "| mlp |" not in captured.out
+    # train --resume would only train: the hint starts the whole comparison again, in the same folder
+    assert captured.err.strip() == (f"layerwise: interrupted. Run the comparison again from its start with: layerwise "
+                                    f"compare {tmp_path / 'tiny.yaml'} --out {tmp_path / 'cmp'} --overwrite")
+    assert main(["compare", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "cmp"), "--overwrite"]) == 130
+    monkeypatch.undo()
+    assert main(["compare", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "cmp"), "--overwrite"]) == 0
+    assert (tmp_path / "cmp" / "compare.md").is_file()
 
 
 def test_a_ctrl_c_in_an_estimator_that_lets_it_through_still_raises(tmp_path, monkeypatch):
