@@ -134,15 +134,24 @@ def download(filename, sha256, dest_dir, mirrors, *, timeout=30):
         raise DownloadError(f"{filename}: cannot use the folder {dest_dir}: {e.strerror or e}.") from None
     fetch = _HashingDownloader(timeout, progressbar=sys.stderr.isatty())
     reasons = []
-    for base in mirrors:
-        url = (base if base.endswith("/") else base + "/") + filename
-        try:
-            pooch.retrieve(url, f"sha256:{sha256}", fname=filename, path=dest_dir, downloader=fetch)
-            return dest_dir / filename
-        except (OSError, ValueError) as e:  # requests' errors are OSErrors
-            reasons.append(f"{url}: {_reason(e, sha256, fetch.sha256, timeout)}")
+    logger = pooch.get_logger()       # its "Downloading/Updating ..." lines: the error below says it all
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        for base in mirrors:
+            url = (base if base.endswith("/") else base + "/") + filename
+            try:
+                pooch.retrieve(url, f"sha256:{sha256}", fname=filename, path=dest_dir, downloader=fetch)
+                return dest_dir / filename
+            except (OSError, ValueError) as e:  # requests' errors are OSErrors
+                reasons.append(f"{url}: {_reason(e, sha256, fetch.sha256, timeout)}")
+    finally:
+        logger.setLevel(level)
+    local = dest_dir / filename
+    kept = (f" The file already in {dest_dir} was kept, but its sha256 ({pooch.file_hash(local)[:12]}...) is not the "
+            f"published one ({sha256[:12]}...): it is another copy of the data." if local.is_file() else "")
     raise DownloadError(f"{filename}: no mirror delivered it: " + ("; ".join(reasons) or "no mirrors given")
-                        + ".")
+                        + "." + kept)
 
 
 def fetch_dataset_files(name, dest_dir=None, mirrors=None, files=None, *, timeout=30):

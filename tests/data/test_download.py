@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import logging
 import re
 import subprocess
 import sys
@@ -125,9 +126,31 @@ def test_a_bad_file_on_disk_is_reported_when_no_mirror_has_the_right_one(server,
     (server.folder / "f.bin").write_bytes(b"tampered")
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "f.bin").write_bytes(GOOD[:100])
-    with pytest.raises(DownloadError, match="f.bin: no mirror delivered it: .*sha256 mismatch"):
+    with pytest.raises(DownloadError, match="f.bin: no mirror delivered it: .*sha256 mismatch") as caught:
         download("f.bin", sha(GOOD), tmp_path / "cache", [server.url])
     assert files_in(tmp_path / "cache") == ["f.bin"] and (tmp_path / "cache" / "f.bin").read_bytes() == GOOD[:100]
+    # offline with a copy of other bytes (recompressed files): the message says why that copy was not taken
+    assert str(caught.value).endswith(f"The file already in {tmp_path / 'cache'} was kept, but its sha256 "
+                                      f"({sha(GOOD[:100])[:12]}...) is not the published one ({sha(GOOD)[:12]}...): "
+                                      "it is another copy of the data.")
+
+
+def test_pooch_says_nothing_on_stderr_when_a_file_is_fetched_again(server, closed_port, tmp_path):
+    """pooch logs "Updating file ... from ..." at INFO on stderr: the one-line error is all a user sees."""
+    records, level = [], pooch.get_logger().level
+    handler = logging.Handler()
+    handler.emit = records.append
+    pooch.get_logger().addHandler(handler)
+    try:
+        (tmp_path / "f.bin").write_bytes(b"old copy")
+        with pytest.raises(DownloadError, match="connection refused"):
+            download("f.bin", sha(GOOD), tmp_path, [closed_port])
+        (server.folder / "g.bin").write_bytes(GOOD)
+        download("g.bin", sha(GOOD), tmp_path, [server.url])
+    finally:
+        pooch.get_logger().removeHandler(handler)
+    assert [r.getMessage() for r in records] == []
+    assert pooch.get_logger().level == level                # put back
 
 
 class Terminal(io.StringIO):
