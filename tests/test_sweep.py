@@ -249,3 +249,23 @@ def test_a_grid_on_a_dask_scheduler_and_two_workers_started_from_the_command_lin
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+@pytest.mark.parametrize("metric, values", [("val_accuracy", (0.9, 0.99, 0.99)), ("val_loss", (0.5, 0.1, 0.1))])
+def test_the_running_best_breaks_ties_as_best_yaml_does(metric, values):
+    """Trials finish in any order: the live line names the lowest trial number among equal values, as
+    sweep.md and best.yaml do."""
+    import io
+    from types import SimpleNamespace
+
+    from layerwise.sweep import report
+    from layerwise.sweep.driver import _Progress
+    rows = [{"trial": t, "state": "complete", "optimizer.lr": 0.1, metric: v, "error": None}
+            for t, v in zip((2, 1, 0), values)]    # trial 2 finished first, then 1 with the same value as 0
+    lines = io.StringIO()
+    progress = _Progress(SimpleNamespace(metric=metric, space={"optimizer.lr": None}, trials=3), "lines", lines, 0)
+    for done in (1, 2, 3):
+        progress.trial(rows[done - 1], done, rows[:done])
+    assert lines.getvalue().splitlines()[-1].endswith(f"best {values[1]:.4f} (trial 0)")
+    chosen = next(r for r in report.ranked(rows, metric) if r["state"] == "complete")
+    assert chosen["trial"] == 0

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ..checkpoint import atomic_write
 from ..errors import ConfigError, LayerwiseError
-from ..monitor import mode_of
 from . import report
 from .plan import make_plan, require, show
 from .space import SAMPLERS
@@ -170,10 +169,8 @@ class _Progress:
     def trial(self, row, done, rows):
         """The line of the trial ``row``; its best is over ``rows``, the whole study (earlier drivers' too)."""
         m = self.plan.metric
-        better = min if mode_of(m) == "min" else max
-        for r in rows:
-            if r["state"] == "complete" and (self.best is None or better(r[m], self.best[m]) != self.best[m]):
-                self.best = r
+        # the rule of sweep.md and best.yaml, ties to the lower trial number included
+        self.best = next((r for r in report.ranked(rows, m) if r["state"] == "complete"), self.best)
         params = "  ".join(f"{k}={show(row[k])}" for k in self.plan.space)
         value = f"{m} {row[m]:.4f}" if row[m] is not None else f"{m} -"
         best = f"best {self.best[m]:.4f} (trial {self.best['trial']})" if self.best else "best -"
