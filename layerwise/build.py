@@ -105,7 +105,7 @@ def check_entry(spec, where):
         for key in kwargs:
             if key not in accepted:
                 raise ConfigError(f"{where}: unknown key '{key}' for layer '{kind}'."
-                                  f"{did_you_mean(key, own) or ' It takes: ' + ', '.join(own) + '.'}")
+                                  f"{did_you_mean(key, own) or (' It takes: ' + ', '.join(own) + '.' if own else ' It takes no keys.')}")
     return cls, kwargs, accepted
 
 

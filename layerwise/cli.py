@@ -30,8 +30,8 @@ EXAMPLES = {
     "predict": "examples:\n  layerwise predict runs/try1 new_samples.csv\n"
                "  layerwise predict runs/mnist t10k-images-idx3-ubyte.gz --out predictions.csv",
     "sweep": "examples:\n  layerwise sweep configs/digits_mlp.yaml --param optimizer.lr=0.01,0.05,0.1 "
-             "--param model.layers[1].units=64,256\n"
-             "  layerwise sweep configs/digits_mlp.yaml --param optimizer.lr=loguniform(1e-3,0.3) --method tpe "
+             "--param 'model.layers[1].units=64,256'\n"
+             "  layerwise sweep configs/digits_mlp.yaml --param 'optimizer.lr=loguniform(1e-3,0.3)' --method tpe "
              "--trials 30 --prune\n"
              "  layerwise sweep configs/mnist_mlp.yaml --param optimizer.lr=0.01,0.1 --dask tcp://10.0.0.5:8786",
 }

@@ -319,3 +319,21 @@ def test_a_reader_that_leaves_early_ends_a_command_silently_with_141(tmp_path):
     proc.stdout.close()
     assert proc.wait(timeout=120) == 141
     assert proc.stderr.read() == ""
+
+
+def test_every_help_example_is_valid_shell_and_parses():
+    """The examples under each command's --help, pasted into bash: no syntax error (an unquoted '('), and
+    arguments the command takes."""
+    import shlex
+
+    from layerwise.analysis.commands import EXAMPLES as ANALYSIS_EXAMPLES
+    from layerwise.cli import EXAMPLES, _parser
+    parser = _parser()
+    lines = [line.strip() for text in (*EXAMPLES.values(), *ANALYSIS_EXAMPLES.values())
+             for line in text.splitlines()[1:] if line.strip()]
+    assert len(lines) >= 20
+    for line in lines:
+        assert subprocess.run(["bash", "-n", "-c", line]).returncode == 0, line
+        words = shlex.split(line)
+        assert words[0] == "layerwise", line
+        parser.parse_args(words[1:])

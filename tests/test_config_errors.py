@@ -35,6 +35,7 @@ CASES = [
     ("schedule key", with_(schedule={"type": "cosine", "warmup": 2}), "unknown key 'schedule.warmup'. Did you mean 'warmup_epochs'?"),
     ("layer type typo", with_(model={"layers": [{"type": "flatten"}, {"type": "rleu"}, {"type": "linear", "units": 10}]}), "bad.yaml: model.layers[1]: unknown layer type 'rleu'. Did you mean 'relu'?"),
     ("layer key typo", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "unit": 10}]}), "model.layers[1]: unknown key 'unit' for layer 'linear'. Did you mean 'units'?"),
+    ("key of a layer that takes none", with_(model={"layers": [{"type": "flatten", "scale": 2}, {"type": "linear", "units": 10}]}), "model.layers[0]: unknown key 'scale' for layer 'flatten'. It takes no keys."),
     ("layer without type", with_(model={"layers": [{"units": 10}]}), "model.layers[0] needs a 'type'"),
     ("no layers", with_(model={"layers": []}), "model.layers must be a list of at least 1 items, got []."),
     ("missing flatten", with_(model={"layers": [{"type": "linear", "units": 10}]}), "model.layers[0] (linear): linear expects flat inputs (N, features), but the layer before it gives (N, 1, 8, 8). Add {type: flatten} before it."),

@@ -15,11 +15,12 @@ from ..errors import DataError, LayerwiseError
 EXAMPLES = {
     "check": "examples:\n  layerwise check my_layers.py:ScaledTanh --args '{\"features\": 8}'\n"
              "  layerwise check my_layers.py:MyConv --input-shape 2,3,8,8\n  layerwise check --all",
-    "saliency": "example:\n  layerwise saliency runs/digits_mlp --n 16",
-    "attack": "examples:\n  layerwise attack runs/digits_mlp --eps 0,0.05,0.1,0.2\n"
-              "  layerwise attack runs/digits_mlp --eps 0,0.05,0.1 --steps 10",
-    "dream": "examples:\n  layerwise dream runs/digits_mlp\n  layerwise dream runs/digits_mlp --class 3 --from-test 0\n"
-             "  layerwise dream runs/digits_mlp --layer 2 --unit 0,1,2,3",
+    "saliency": "example:\n  layerwise saliency runs/digits_mlp-20260101-120000 --n 16",
+    "attack": "examples:\n  layerwise attack runs/digits_mlp-20260101-120000 --eps 0,0.05,0.1,0.2\n"
+              "  layerwise attack runs/digits_mlp-20260101-120000 --eps 0,0.05,0.1 --steps 10",
+    "dream": "examples:\n  layerwise dream runs/digits_mlp-20260101-120000\n"
+             "  layerwise dream runs/digits_mlp-20260101-120000 --class 3 --from-test 0\n"
+             "  layerwise dream runs/digits_mlp-20260101-120000 --layer 2 --unit 0,1,2,3",
     "time": "example:\n  layerwise time configs/digits_mlp.yaml --batch-size 128",
 }
 
