@@ -174,7 +174,7 @@ def test_resume_refuses_to_change_the_experiment(tmp_path, capsys):
     assert "a resumed run can only change" in capsys.readouterr().err
 
 
-def test_early_stopping_restores_the_best_weights(tmp_path):
+def test_early_stopping_restores_the_best_weights(tmp_path, capsys):
     data = {**SMALL, "training": {"epochs": 30, "batch_size": 64,
                                   "early_stopping": {"patience": 2, "monitor": "val_loss", "min_delta": 0.05}}}
     out = tmp_path / "run"
@@ -183,6 +183,8 @@ def test_early_stopping_restores_the_best_weights(tmp_path):
     rows = metrics(out)
     assert summary["stopped_early"] and summary["epochs_run"] == len(rows) < 30
     assert summary["best_epoch"] == len(rows) - 2
+    assert (f"epochs {len(rows)} (stopped early; the weights of epoch {len(rows) - 2}, the best val_loss value, "
+            "were kept)") in capsys.readouterr().out
     # the saved model holds the best epoch's weights: it reproduces that epoch's validation loss
     from layerwise import run
     from layerwise.checkpoint import load_model_state
