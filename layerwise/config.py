@@ -75,6 +75,11 @@ class AugmentConfig(_Strict):
     rotate: float = Field(0.0, ge=0.0, le=180.0)
 
 
+# the data keys that only some datasets read: one set for any other is refused (it would silently do nothing)
+DATA_KEYS_READ_BY = {"path": ("mnist", "fashion_mnist", "npz", "csv"), "download": ("mnist", "fashion_mnist"),
+                     "mirrors": ("mnist", "fashion_mnist"), "label_column": ("csv",), "delimiter": ("csv",)}
+
+
 class DataConfig(_Strict):
     dataset: _one_of(DATASETS) = "digits"
     path: Optional[str] = None
@@ -361,6 +366,14 @@ def _check_consistency(config):
                           "set data.val_fraction > 0.")
     if config.data.dataset in ("npz", "csv") and not config.data.path:
         raise ConfigError(f"{src}: data.path is required for dataset '{config.data.dataset}'.")
+    data, defaults = config.data, DataConfig()
+    for key, readers in DATA_KEYS_READ_BY.items():
+        if data.dataset not in readers and getattr(data, key) != getattr(defaults, key):
+            raise ConfigError(f"{src}: data.{key} does nothing for dataset '{data.dataset}' (only "
+                              f"{', '.join(readers)} {'reads' if len(readers) == 1 else 'read'} it); remove it.")
+    if config.analysis.every is not None and not config.analysis.layer_stats:
+        raise ConfigError(f"{src}: analysis.every sets how often layer statistics are recorded, but "
+                          "analysis.layer_stats is off; set analysis.layer_stats: true, or remove analysis.every.")
     for i, layer in enumerate(config.model.layers):
         if "type" not in layer:
             raise ConfigError(f"{src}: model.layers[{i}] needs a 'type', such as {{type: linear, units: 10}}.")
