@@ -20,7 +20,8 @@ def load_plugins(config):
             if entry.endswith(".py"):
                 path = config.resolve_path(entry)
                 if not path.is_file():
-                    raise ConfigError(f"{where}: no such file {path}.")
+                    raise ConfigError(f"{where}: no such file {path}. If the file moved, give its new place: "
+                                      f"--set 'plugins=[/new/place/{path.name}]'.")
                 name = f"layerwise_plugin_{path.stem}_{abs(hash(str(path.resolve())))}"
                 stamp = path.stat().st_mtime_ns
                 if getattr(sys.modules.get(name), "__layerwise_mtime__", None) == stamp:

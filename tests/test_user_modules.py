@@ -228,7 +228,8 @@ def test_a_run_whose_plugin_file_moved_is_evaluated_and_resumed_with_its_new_pat
     shutil.move(str(tmp_path / "my_layers.py"), moved / "my_layers.py")
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 2
-    assert "plugins[0]: no such file" in capsys.readouterr().err
+    assert (f"plugins[0]: no such file {tmp_path / 'my_layers.py'}. If the file moved, give its new place: --set "
+            "'plugins=[/new/place/my_layers.py]'.") in capsys.readouterr().err
     new = f'plugins=["{moved / "my_layers.py"}"]'
     assert main(["evaluate", str(run), "--set", new]) == 0
     import numpy as np
