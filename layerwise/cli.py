@@ -244,6 +244,9 @@ def _predict(args):
         if assignment.partition("=")[0].strip() != "plugins":
             raise LayerwiseError(f"--set {assignment}: predict takes its settings from the run; --set may give only "
                                  "where its plugin files are now (plugins=[/new/path/layers.py]).")
+    if args.out and not Path(args.out).parent.is_dir():    # a typo in the path is not made into folders
+        raise LayerwiseError(f"--out {args.out}: the folder {Path(args.out).parent} does not exist; create it "
+                             "first or write elsewhere.")
     saved = load_run(args.run_dir, plugins=moved_plugins(args.overrides))
     X = read_inputs(args.input, saved)
     text = predictions_csv(saved, X, where=args.input)

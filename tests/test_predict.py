@@ -254,3 +254,15 @@ def test_a_run_with_one_class_and_one_output_loads(tmp_path):
         "training": {"epochs": 1, "batch_size": 8}}))
     assert main(["train", str(tmp_path / "one.yaml"), "--out", str(tmp_path / "r"), "--progress", "off"]) == 0
     assert list(lw.load_run(tmp_path / "r").predict(rng.normal(size=(2, 3)))) == [0, 0]
+
+
+def test_an_output_file_in_a_folder_that_does_not_exist_is_refused_and_nothing_is_made(digits_run, tmp_path,
+                                                                                       capsys):
+    run, _ = digits_run
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 64)))
+    target = tmp_path / "typo" / "dir" / "p.csv"
+    assert main(["predict", str(run), str(tmp_path / "x.npz"), "--out", str(target)]) == 2
+    assert f"--out {target}: the folder {target.parent} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+    assert main(["predict", str(run), str(tmp_path / "x.npz"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 3
