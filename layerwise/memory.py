@@ -73,11 +73,15 @@ class MemoryPlan:
         self.batch_size = int(batch_size)
         self.itemsize = np.dtype(dtype).itemsize
         self.available = available_memory() if available is None else available
-        self.nbytes = self.batch_size * math.prod(input_shape) * self.itemsize
+        self.nbytes = 0
         self.passing = 0      # the largest work space that exists only during one layer's backward
+        self._add(self.batch_size * math.prod(input_shape) * self.itemsize,
+                  f"the input: {math.prod(input_shape):,} values per sample")
 
     def add_params(self, n_params, state, where):
         """Count ``n_params`` parameters of the layer ``where`` with their gradients and ``state`` arrays each."""
+        if n_params == 0:
+            return
         self._add(n_params * (2 + state) * self.itemsize, f"{where} has {n_params:,} parameters")
 
     def add_output(self, shape, where):

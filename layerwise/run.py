@@ -71,6 +71,12 @@ def load_data(config):
         raise DataError(f"{config.source}: data: {e}") from None
 
 
+def _largest_batch(config, data):
+    """The training batch size, or the training set's size when that is smaller (no batch is larger)."""
+    n_train = len(data.X_train) if getattr(data, "X_train", None) is not None else None
+    return min(config.training.batch_size, n_train) if n_train else config.training.batch_size
+
+
 def build(config, data):
     """The model (optimizers set) and its Trainer for ``config`` and the loaded ``data``."""
     load_plugins(config)
@@ -81,7 +87,7 @@ def build(config, data):
         default = get_optimizer(hyper.pop("type"), **hyper)
         model, out_shape = build_model(config.model.layers, data.input_shape, rng=np.random.default_rng(model_rng),
                                        dtype=np.dtype(config.training.dtype), optimizer=default,
-                                       batch_size=config.training.batch_size)
+                                       batch_size=_largest_batch(config, data))
         loss = get_loss(config.loss)
         check_head(config, model, out_shape, loss, data)
     except ConfigError as e:

@@ -33,8 +33,6 @@ CORPUS = {
     # sizes
     "huge units": ("model: {layers: [{type: flatten}, {type: linear, units: 100000000000}]}\n",
                    "model.layers[1] (linear) has 6,500,000,000,000 parameters"),
-    "huge batch": (LAYERS.replace("epochs: 1", "epochs: 1, batch_size: 100000000000"),
-                   "with gradients, optimizer state and one batch of 100,000,000,000"),
     "huge epochs": (LAYERS.replace("epochs: 1", "epochs: 1000000000000"), "training.epochs must be an integer <= "),
     "units as a float": ("model: {layers: [{type: flatten}, {type: linear, units: 1e11}]}\n",
                          "units must be an int >= 1, got 100000000000.0."),
@@ -199,3 +197,16 @@ def test_a_convolutions_im2col_work_space_is_counted(monkeypatch):
         kept=plan_bytes.get("kept", 0) + n, passing=self.passing))
     build_model(two, (8, 32, 32), rng=0, batch_size=1)
     assert plan_bytes["passing"] == 4 * 73_728         # conv 1's blocks (8 channels) > conv 2's (4 channels)
+
+
+def test_a_batch_larger_than_the_data_counts_as_the_data_and_trains(tmp_path, capsys):
+    """batch_size 1e11 on digits: no batch is larger than the training set, so the memory check counts that
+    (it refused a batch that can never exist); with the sizes unknown it names the input batch."""
+    config = tmp_path / "big.yaml"
+    config.write_text(LAYERS.replace("epochs: 1", "epochs: 2, batch_size: 100000000000"))
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--progress", "off"]) == 0
+    assert "epochs 2" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match=r"^the input: 64 values per sample: with gradients, optimizer state and "
+                                          r"one batch of 100,000,000,000, the model up to it would need 23.3 TiB"):
+        build_model([{"type": "flatten"}, {"type": "linear", "units": 10}], (1, 8, 8), rng=0,
+                    batch_size=100_000_000_000)
