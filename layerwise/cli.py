@@ -237,6 +237,22 @@ def _compare(args):
     return 0
 
 
+def _check_predictions_path(out, given, run_dir):
+    """Refuse an ``--out`` for predictions that would replace the inputs or the run's own files, or
+    make folders out of a mistyped path."""
+    from .rundir import RUN_FILES
+    if not out.parent.is_dir():
+        raise LayerwiseError(f"--out {out}: the folder {out.parent} does not exist; create it first or write "
+                             "elsewhere.")
+    target = out.resolve()
+    folder = run_dir.resolve() if run_dir.is_dir() else run_dir.resolve().parent
+    what = ("the inputs" if target == given.resolve() else
+            "a file of the run" if target == run_dir.resolve() or (target.parent == folder and target.name in RUN_FILES)
+            else None)
+    if what:
+        raise LayerwiseError(f"--out {out} would replace {what}; write the predictions to another file.")
+
+
 def _predict(args):
     from .checkpoint import atomic_write
     from .saved import load_run, moved_plugins, predictions_csv, read_inputs
@@ -244,9 +260,8 @@ def _predict(args):
         if assignment.partition("=")[0].strip() != "plugins":
             raise LayerwiseError(f"--set {assignment}: predict takes its settings from the run; --set may give only "
                                  "where its plugin files are now (plugins=[/new/path/layers.py]).")
-    if args.out and not Path(args.out).parent.is_dir():    # a typo in the path is not made into folders
-        raise LayerwiseError(f"--out {args.out}: the folder {Path(args.out).parent} does not exist; create it "
-                             "first or write elsewhere.")
+    if args.out:
+        _check_predictions_path(Path(args.out), Path(args.input), Path(args.run_dir))
     saved = load_run(args.run_dir, plugins=moved_plugins(args.overrides))
     X = read_inputs(args.input, saved)
     text = predictions_csv(saved, X, where=args.input)

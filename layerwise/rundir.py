@@ -7,7 +7,6 @@ another run before ``evaluate`` or ``--resume`` trusts it.
 
 import itertools
 import json
-import shutil
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,10 @@ from .errors import RunDirError
 
 # the files whose presence means a folder holds a run, in the order they are checked
 RUN_FILES = ("config.yaml", "checkpoint.safetensors", "model.safetensors", "summary.json")
+# what train, compare and the analysis commands write into a run's folder: all --overwrite deletes
+RUN_OUTPUTS = (*RUN_FILES, "metrics.csv", "learning_curves.png", "confusion_matrix.png", "misclassified.png",
+               "layer_stats.csv", "layer_stats.png", "compare.json", "compare.md", "compare_*.png", "saliency.png",
+               "attack.json", "attack_*.png", "dream.json", "dream.png")
 
 
 def new_run_id():
@@ -50,6 +53,11 @@ def check_out_dir(out, *, overwrite=False):
     if Path(out).exists() and not Path(out).is_dir():
         raise RunDirError(f"{out} is a file; --out names the run's folder.")
     held = held_run_files(out)
+    if not held and Path(out).is_dir():
+        others = sorted(p.name for p in Path(out).iterdir())
+        if others:     # a folder of other things (configs, notes, "/"): a run would mix into it
+            raise RunDirError(f"{out} is not empty ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) and "
+                              "holds no run; give a new or empty folder for the run.")
     if held and not overwrite:
         raise RunDirError(f"{out} already holds a run ({', '.join(held)}); continue it with "
                           f"'layerwise train --resume {out}', or add --overwrite (overwrite=True in Python) to "
@@ -57,7 +65,8 @@ def check_out_dir(out, *, overwrite=False):
 
 
 def open_out_dir(out, *, overwrite=False, inputs=()):
-    """The ``--out`` folder, created, or (``overwrite``) emptied if it holds a run.
+    """The ``--out`` folder, created, or (``overwrite``) cleared of a run's files (:data:`RUN_OUTPUTS`) if it
+    holds a run; any other file in it is kept.
 
     ``inputs`` are the files the new run reads (config, data, plugins): a folder that contains one
     of them is not emptied.
@@ -67,13 +76,12 @@ def open_out_dir(out, *, overwrite=False, inputs=()):
     if overwrite and held_run_files(out):
         root = out.resolve()
         for f in inputs:
-            if f is not None and (root == Path(f).resolve() or root in Path(f).resolve().parents):
+            f = None if f is None else Path(f).resolve()
+            if f is not None and f.parent == root and any(f.match(pattern) for pattern in RUN_OUTPUTS):
                 raise RunDirError(f"--overwrite would delete {f}, which this run reads; move it out of {out} "
                                   "or choose another --out.")
-        for entry in out.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
+        for entry in out.iterdir():    # only what a run writes: anything else put there is kept
+            if any(entry.match(pattern) for pattern in RUN_OUTPUTS) and not entry.is_dir():
                 entry.unlink()
     out.mkdir(parents=True, exist_ok=True)
     return out

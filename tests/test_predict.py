@@ -266,3 +266,16 @@ def test_an_output_file_in_a_folder_that_does_not_exist_is_refused_and_nothing_i
     assert not (tmp_path / "typo").exists()
     assert main(["predict", str(run), str(tmp_path / "x.npz"), "--out", str(tmp_path / "p.csv")]) == 0
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 3
+
+
+def test_predictions_never_replace_their_inputs_or_the_runs_files(digits_run, tmp_path, capsys):
+    run, _ = digits_run
+    np.savetxt(tmp_path / "x.csv", np.zeros((2, 64)), delimiter=",")
+    before = {name: (run / name).read_bytes() for name in ("model.safetensors", "config.yaml")}
+    for out, says in ((tmp_path / "x.csv", "would replace the inputs"),
+                      (run / "model.safetensors", "would replace a file of the run"),
+                      (run / "config.yaml", "would replace a file of the run")):
+        assert main(["predict", str(run), str(tmp_path / "x.csv"), "--out", str(out)]) == 2
+        assert f"--out {out} {says}; write the predictions to another file." in capsys.readouterr().err
+    assert {name: (run / name).read_bytes() for name in before} == before
+    assert (tmp_path / "x.csv").read_text().count("\n") == 2

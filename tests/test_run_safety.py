@@ -58,14 +58,18 @@ def test_out_that_holds_a_run_is_refused_and_left_as_it_was(tmp_path, capsys):
     assert train(config, config) == 2 and "is a file" in capsys.readouterr().err
 
 
-def test_overwrite_clears_the_folder_first(tmp_path, capsys):
+def test_overwrite_replaces_the_runs_files_and_keeps_everything_else(tmp_path, capsys):
     config, out = write_config(tmp_path), tmp_path / "run"
     assert train(config, out) == 0
     old_id = run_ids(out)["config.yaml"]
-    (out / "notes.txt").write_text("from the old run")
+    (out / "notes.txt").write_text("the user's own")
     (out / "extra").mkdir()
+    for stale in ("compare.md", "compare_accuracy.png", "attack.json", "saliency.png"):
+        (out / stale).write_text("from the old run")
     assert train(config, out, "--overwrite", "--set", "training.epochs=2") == 0
-    assert not (out / "notes.txt").exists() and not (out / "extra").exists()
+    assert (out / "notes.txt").read_text() == "the user's own" and (out / "extra").is_dir()
+    assert not any((out / stale).exists() for stale in ("compare.md", "compare_accuracy.png", "attack.json",
+                                                         "saliency.png"))
     ids = set(run_ids(out).values())
     assert len(ids) == 1 and ids != {old_id}
     assert json.loads((out / "summary.json").read_text())["epochs_run"] == 2
@@ -76,12 +80,28 @@ def test_overwrite_clears_the_folder_first(tmp_path, capsys):
 def test_overwrite_never_deletes_the_config_it_trains(tmp_path, capsys):
     out = tmp_path / "run"
     assert train(write_config(tmp_path), out) == 0
-    inside = write_config(out, name="inside.yaml")
+    inside = write_config(out, name="config.yaml")     # the old run's own config, trained again
     capsys.readouterr()
     assert train(inside, out, "--overwrite") == 2
     assert "--overwrite would delete" in capsys.readouterr().err and inside.is_file()
-    assert main(["train", str(inside), "--overwrite"]) == 2      # --overwrite without --out
+    other = write_config(out, name="inside.yaml")      # any other file there is kept anyway
+    assert train(other, out, "--overwrite", "--set", "training.epochs=1") == 0 and other.is_file()
+    assert main(["train", str(other), "--overwrite"]) == 2      # --overwrite without --out
     assert "--overwrite needs --out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_folder_of_other_things_is_not_made_a_run_folder(tmp_path, capsys, overwrite):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    config = write_config(folder)
+    (folder / "notes.txt").write_text("x")
+    assert train(config, folder, *overwrite) == 2
+    assert (f"{folder} is not empty (notes.txt, tiny.yaml) and holds no run; give a new or empty folder"
+            in capsys.readouterr().err)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "tiny.yaml"]
+    (tmp_path / "empty").mkdir()
+    assert train(config, tmp_path / "empty") == 0
 
 
 @pytest.mark.parametrize("stray", ["model.safetensors", "summary.json", "checkpoint.safetensors"])
