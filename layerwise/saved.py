@@ -187,17 +187,21 @@ def read_inputs(path, saved):
         raise DataError(f"{path}: " + ("is a folder; give an .npz, .csv or IDX file." if path.is_dir()
                                        else "no such file."))
     if name.endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                if "X" not in f.files:
-                    raise DataError(f"{path}: no array 'X' (found {', '.join(f.files) or 'none'}).")
-                return f["X"]
-        except (ValueError, OSError, EOFError, AttributeError) as e:
-            raise DataError(f"{path}: not a readable .npz file ({e}).") from None
+        from .data.tabular import npz_arrays
+        arrays = npz_arrays(path)
+        if "X" not in arrays:
+            raise DataError(f"{path}: no array 'X' (found {', '.join(arrays) or 'none'}); predict reads the "
+                            "samples from X.")
+        if np.iscomplexobj(arrays["X"]):
+            raise DataError(f"{path}: X must hold real numbers, got dtype {arrays['X'].dtype}.")
+        return arrays["X"]
     if name.endswith(".csv"):
         return _read_csv_features(path, saved)
     if name.endswith(IDX_SUFFIXES):
-        return read_idx(path)
+        images = read_idx(path)
+        if images.dtype != np.uint8:       # what training reads from IDX too: other types are other data
+            raise DataError(f"{path}: expected uint8 images, as layerwise trains on IDX files, got {images.dtype}.")
+        return images
     raise DataError(f"{path}: unknown input format; expected .npz (array X), .csv, or IDX images "
                     f"({', '.join(IDX_SUFFIXES)}).")
 

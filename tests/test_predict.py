@@ -279,3 +279,23 @@ def test_predictions_never_replace_their_inputs_or_the_runs_files(digits_run, tm
         assert f"--out {out} {says}; write the predictions to another file." in capsys.readouterr().err
     assert {name: (run / name).read_bytes() for name in before} == before
     assert (tmp_path / "x.csv").read_text().count("\n") == 2
+
+
+def test_predict_reads_npz_inputs_with_the_same_checks_as_training(digits_run, tmp_path, capsys):
+    from tests.data.test_datasets import damaged_npz_files
+    run, _ = digits_run
+    for name, says in damaged_npz_files(tmp_path).items():
+        assert main(["predict", str(run), str(tmp_path / f"{name}.npz")]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err and err.count("not a readable") <= 1, err
+    np.savez(tmp_path / "keys.npz", data=np.zeros((2, 64)))
+    assert main(["predict", str(run), str(tmp_path / "keys.npz")]) == 2
+    assert "keys.npz: no array 'X' (found data); predict reads the samples from X." in capsys.readouterr().err
+
+
+def test_idx_inputs_of_another_type_than_training_reads_are_refused(digits_run, tmp_path, capsys):
+    run, raw = digits_run
+    idx = tmp_path / "t10k-images-idx3-ubyte.gz"
+    write_idx(idx, raw.X_test[:4, 0].astype(np.int8))        # magic 0x09: signed bytes
+    assert main(["predict", str(run), str(idx)]) == 2
+    assert "expected uint8 images, as layerwise trains on IDX files, got int8." in capsys.readouterr().err

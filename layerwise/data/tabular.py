@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,33 @@ def _check_finite(path, name, X):
         raise DataError(f"{path}: {name} holds NaN or infinite values (first in sample {row}).")
 
 
+def npz_arrays(path):
+    """Every array of the ``.npz`` at ``path``, read without pickle; a DataError saying why it cannot be read."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except zipfile.BadZipFile:
+        raise DataError(f"{path}: not a readable .npz file (a damaged or truncated zip archive).") from None
+    except (ValueError, OSError, EOFError) as e:
+        # NumPy takes a file that is neither a zip nor an .npy for a pickle, and says to unpickle it: never
+        why = "it is not a zip archive of .npy arrays" if "pickle" in str(e) else str(e)
+        raise DataError(f"{path}: not a readable .npz file ({why}).") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):      # a plain array: an .npy file under another name
+        raise DataError(f"{path}: holds a single array (an .npy file); expected an .npz archive with X and y.")
+    with loaded:
+        arrays = {}
+        for k in loaded.files:
+            try:
+                arrays[k] = loaded[k]
+            except ValueError as e:
+                if "allow_pickle" in str(e):
+                    raise DataError(f"{path}: array {k!r} holds Python objects, which only pickle can read (never "
+                                    "done here); save numbers or strings (np.asarray(..., dtype=float)).") from None
+                raise DataError(f"{path}: array {k!r} cannot be read ({e}).") from None
+            except (OSError, EOFError, zipfile.BadZipFile) as e:
+                raise DataError(f"{path}: array {k!r} cannot be read (the archive is damaged: {e}).") from None
+    return arrays
+
+
 def read_npz(path):
     """Arrays ``X``, ``y`` and optionally ``X_test``, ``y_test`` from an ``.npz`` file.
 
@@ -39,15 +67,7 @@ def read_npz(path):
     real-valued targets, (N,) or (N, targets), for a regression.
     """
     path = _existing_file(path, ".npz")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (ValueError, OSError, EOFError) as e:
-        # NumPy takes a file that is neither a zip nor an .npy for a pickle, and says to unpickle it: never
-        why = "it is not a zip archive of .npy arrays" if "pickle" in str(e) else str(e)
-        raise DataError(f"{path}: not a readable .npz file ({why}).") from None
-    except AttributeError:  # np.load returned a plain array: a .npy file
-        raise DataError(f"{path}: holds a single array; expected an .npz archive with X and y.") from None
+    arrays = npz_arrays(path)
     missing = [k for k in ("X", "y") if k not in arrays]
     if missing:
         raise DataError(f"{path}: no array {' or '.join(repr(k) for k in missing)} (found "
@@ -62,8 +82,8 @@ def read_npz(path):
         if X.ndim < 2:
             raise DataError(f"{path}: {xs} has shape {X.shape}; expected (N, features...). Reshape a single "
                             "feature to (N, 1).")
-        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-            raise DataError(f"{path}: {xs} must be numeric, got dtype {X.dtype}.")
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
+            raise DataError(f"{path}: {xs} must hold real numbers, got dtype {X.dtype}.")
         if y.ndim not in (1, 2) or len(X) != len(y):
             raise DataError(f"{path}: {xs} has {len(X)} rows but {ys} has shape {y.shape}; expected "
                             f"({len(X)},), one label per row (or ({len(X)}, targets) for a regression).")

@@ -281,3 +281,25 @@ def test_a_plain_header_or_a_headerless_file_gives_no_warning(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             load_dataset("csv", path=str(path), val_fraction=0)
+
+
+def damaged_npz_files(folder):
+    """``name -> (path, the message's end)`` for npz files that NumPy reads with a traceback or misreads."""
+    X, y = np.zeros((4, 3)), np.arange(4)
+    np.savez(folder / "good.npz", X=X, y=y)
+    (folder / "truncated.npz").write_bytes((folder / "good.npz").read_bytes()[:300])
+    np.save(folder / "single.npy", X)
+    (folder / "single.npy").rename(folder / "single.npz")
+    np.savez(folder / "objects.npz", X=np.array([[1, "a"]], dtype=object), y=np.array([1]))   # pickled
+    np.savez(folder / "complex.npz", X=X + 1j, y=y)
+    return {"truncated": "not a readable .npz file (a damaged or truncated zip archive).",
+            "single": "holds a single array (an .npy file); expected an .npz archive with X and y.",
+            "objects": "array 'X' holds Python objects, which only pickle can read (never done here)",
+            "complex": "X must hold real numbers, got dtype complex128."}
+
+
+def test_damaged_or_unusual_npz_files_are_one_clear_error(tmp_path):
+    for name, says in damaged_npz_files(tmp_path).items():
+        with pytest.raises(DataError) as err:
+            load_dataset("npz", path=str(tmp_path / f"{name}.npz"))
+        assert str(err.value).startswith(f"{tmp_path / name}.npz: ") and says in str(err.value), name
