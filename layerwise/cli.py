@@ -175,7 +175,12 @@ def _evaluate(args):
     # another eval batch size sums the float32 losses in other groups (and BLAS may take another kernel):
     # the last digits move, so then figures agree to float32 rounding; otherwise they must be equal
     rebatched = any(o.partition("=")[0].strip() == "training.eval_batch_size" for o in args.overrides)
-    for key in _metrics(saved):
+    keys = [k for k in (*_metrics(saved), "test_loss") if k in saved]
+    if not keys:
+        print(f"layerwise: {summary_path} {'has no test figures' if saved else 'is missing'}: there is nothing to "
+              "compare the figures above with, so the run is not shown to reproduce.", file=sys.stderr)
+        return 1
+    for key in keys:
         got = result.get(key)
         same = saved[key] == got or (rebatched and got is not None and math.isclose(saved[key], got, rel_tol=1e-5))
         if not same:

@@ -67,13 +67,21 @@ def test_evaluate_exits_1_when_the_run_does_not_reproduce(tmp_path, capsys):
     out = tmp_path / "run"
     config = dict(SMALL, training={"epochs": 1, "batch_size": 64})
     assert main(["train", str(write_config(tmp_path, config)), "--out", str(out), "--progress", "off"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    summary["test_accuracy"] -= 0.01
-    (out / "summary.json").write_text(json.dumps(summary))
-    capsys.readouterr()
+    original = json.loads((out / "summary.json").read_text())
+    for key, change in (("test_accuracy", -0.01), ("test_loss", 1e-4)):    # the loss alone moved: data edited
+        summary = dict(original, **{key: original[key] + change})
+        (out / "summary.json").write_text(json.dumps(summary))
+        capsys.readouterr()
+        assert main(["evaluate", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert f"summary.json {key} {summary[key]} is DIFFERENT" in err and "does not reproduce" in err
+    # nothing to compare with: not called reproduced
+    (out / "summary.json").write_text(json.dumps({k: v for k, v in original.items() if not k.startswith("test_")}))
     assert main(["evaluate", str(out)]) == 1
-    err = capsys.readouterr().err
-    assert "DIFFERENT" in err and "does not reproduce" in err
+    assert "has no test figures: there is nothing to compare" in capsys.readouterr().err
+    (out / "summary.json").unlink()
+    assert main(["evaluate", str(out)]) == 1
+    assert "summary.json is missing: there is nothing to compare" in capsys.readouterr().err
 
 
 def test_evaluate_set_may_move_the_data_but_not_change_the_test_set(tmp_path, capsys):
