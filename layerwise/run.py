@@ -136,6 +136,30 @@ def _resolved(config):
     return d
 
 
+def _fixed_part(config):
+    """The resolved config without the keys a resume may change (JSON values): what a checkpoint was
+    trained with and a resume must find again."""
+    d = json.loads(json.dumps(_resolved(config)))
+    for key in RESUMABLE_KEYS:
+        *parents, last = key.split(".")
+        node = d
+        for k in parents:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return d
+
+
+def _changed_keys(a, b, prefix=""):
+    """The dotted keys whose values differ between the nested dicts ``a`` and ``b``."""
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):     # model.layers[1].units
+        return [k for i, (x, y) in enumerate(zip(a, b)) for k in _changed_keys(x, y, f"{prefix.rstrip('.')}[{i}].")]
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [prefix.rstrip(".") or "(the whole config)"]
+    return [k for key in sorted(a.keys() | b.keys())
+            for k in _changed_keys(a.get(key), b.get(key), f"{prefix}{key}.")]
+
+
 def versions():
     import sklearn
     return {"layerwise": __version__, "python": platform.python_version(), "numpy": np.__version__,
@@ -171,7 +195,7 @@ class Checkpoint(Callback):
         meta, arrays = trainer.state()
         arrays.update({f"model.{k}": v for k, v in self.exp.model.state_dict().items()})
         save_arrays(self.exp.run_dir / "checkpoint.safetensors", arrays,
-                    {"trainer": meta, "run_id": self.exp.config.run_id})
+                    {"trainer": meta, "run_id": self.exp.config.run_id, "config": _fixed_part(self.exp.config)})
         _write_metrics(self.exp.run_dir, trainer.history)
         self.saved_epoch = trainer.epoch
 
@@ -320,6 +344,12 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     exp = prepare(config)
     exp.run_dir = run_dir
     arrays, meta = load_arrays(ckpt)
+    trained_with = meta.get("config")     # checkpoints written before it was recorded have none
+    if trained_with is not None and trained_with != _fixed_part(config):
+        changed = _changed_keys(trained_with, _fixed_part(config))
+        raise DataError(f"{run_dir / 'config.yaml'} is not the config {ckpt.name} was trained with ({', '.join(changed)} "
+                        f"changed): a resumed run continues the same experiment. Put the file back, or train a new run "
+                        f"with it; resuming may change only {', '.join(RESUMABLE_KEYS)} (--set).")
     check_finite({k: v for k, v in arrays.items() if k.startswith("model.")}, ckpt)
     try:
         exp.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})

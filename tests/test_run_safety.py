@@ -202,3 +202,22 @@ def test_a_finished_run_trained_further_is_unfinished_until_its_new_end(tmp_path
     assert "nothing to do" not in capsys.readouterr().out
     assert json.loads((out / "summary.json").read_text())["epochs_run"] == 6
     assert main(["evaluate", str(out)]) == 0
+
+
+def test_resume_refuses_a_config_yaml_edited_since_the_checkpoint(tmp_path, capsys):
+    config = write_config(tmp_path, {**SMALL, "training": {"epochs": 2, "batch_size": 64}})
+    out = tmp_path / "run"
+    assert train(config, out) == 0
+    original = (out / "config.yaml").read_text()
+    edited = yaml.safe_load(original)
+    edited["optimizer"]["lr"] = 0.2
+    edited["model"]["layers"][1]["units"] += 1
+    (out / "config.yaml").write_text(yaml.safe_dump(edited))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=3", "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert (f"{out / 'config.yaml'} is not the config checkpoint.safetensors was trained with "
+            "(model.layers[1].units, optimizer.lr changed)") in err
+    (out / "config.yaml").write_text(original)           # put back: resumes, to more epochs with --set
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=3", "--progress", "off"]) == 0
+    assert json.loads((out / "summary.json").read_text())["epochs_run"] == 3
