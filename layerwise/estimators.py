@@ -149,6 +149,12 @@ def make_baseline(spec, config, n_train, n_targets=1, where="baselines"):
     if not fits(estimator):
         raise ConfigError(f"{config.source}: {where}: {path!r} is not a scikit-learn {kind}, and this config is "
                           f"a {config.data.task}.")
+    validate = getattr(estimator, "_validate_params", None)     # what its fit() runs first (scikit-learn >= 1.2)
+    if validate is not None:
+        try:
+            validate()
+        except (ValueError, TypeError) as e:     # sklearn's InvalidParameterError is both
+            raise ConfigError(f"{config.source}: {where}.params: {str(e).splitlines()[0]}") from None
     return label, estimator
 
 

@@ -114,6 +114,11 @@ def make_augment(config, data, rng):
     if len(data.input_shape) != 3:
         raise ConfigError(f"data.augment moves and turns images (C, H, W), but {config.data.dataset} samples "
                           f"have shape {tuple(data.input_shape)}; remove data.augment.")
+    side = min(data.input_shape[1:])
+    if spec.shift >= side:
+        raise ConfigError(f"data.augment.shift is {spec.shift}, but {config.data.dataset} images are "
+                          f"{data.input_shape[1]}x{data.input_shape[2]}: a shift of {side} or more moves an image off "
+                          f"its canvas; give a shift < {side} (a pixel or two is usual).")
     from .data.augment import Augment
     return Augment(spec.shift, spec.rotate, rng=rng)
 

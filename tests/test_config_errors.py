@@ -52,6 +52,8 @@ CASES = [
     ("a layer's own rng", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "rng": 5}]}), "'rng' is not a key of a layer entry: the model sets it for every layer from seed."),
     ("seed beyond 32 bits", with_(seed=2**32), "seed must be"),
     ("a blank name", with_(name=" "), "name: must be a plain name for the run folder"),
+    ("baseline param out of range", with_(baselines=[{"class": "sklearn.svm.SVC", "params": {"C": -1}}]), "bad.yaml: baselines[0].params: The 'C' parameter of SVC must be a float in the range (0.0, inf]. Got -1 instead."),
+    ("augment shift off the canvas", with_(data={"augment": {"shift": 100}}), "bad.yaml: data.augment.shift is 100, but digits images are 8x8: a shift of 8 or more moves an image off its canvas"),
     ("baseline nan", with_(baselines=[{"class": "sklearn.svm.SVC", "params": {"C": float("nan")}}]), "baselines[0].params: must hold finite numbers only (no .nan, .inf), got {'C': nan}."),
     ("npz that is a csv", with_(data={"dataset": "npz", "path": "bad.yaml"}), "not a readable .npz file (it is not a zip archive of .npy arrays)."),
     ("early stopping without validation", with_(data={"val_fraction": 0.0}, training={"early_stopping": {"patience": 2}}), "training.early_stopping monitors the validation set, but data.val_fraction is 0"),

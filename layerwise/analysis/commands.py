@@ -25,13 +25,13 @@ EXAMPLES = {
 }
 
 
-def _floats(text):
+def _floats(text, flag="--eps"):
     try:
         values = [float(v) for v in text.split(",")]      # an empty item is an error too (float(""))
     except ValueError:
-        raise LayerwiseError(f"expected comma-separated numbers such as 0,0.05,0.1; got {text!r}.") from None
+        raise LayerwiseError(f"{flag}: expected comma-separated numbers such as 0,0.05,0.1; got {text!r}.") from None
     if not values or any(not np.isfinite(v) or v < 0 for v in values):
-        raise LayerwiseError(f"expected comma-separated numbers >= 0 such as 0,0.05,0.1; got {text!r}.")
+        raise LayerwiseError(f"{flag}: expected comma-separated numbers >= 0 such as 0,0.05,0.1; got {text!r}.")
     return values
 
 

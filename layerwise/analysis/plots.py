@@ -1,6 +1,7 @@
 """Matplotlib figures written as PNG (Agg backend, atomically)."""
 
 import io
+import warnings
 
 import numpy as np
 
@@ -16,8 +17,11 @@ def _figure(*args, **kwargs):
 
 def _save(plt, fig, path):
     buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
+    with warnings.catch_warnings():
+        # a run named in a script the default font lacks (日本語): boxes in the title, not six warnings per plot
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return atomic_write(path, buf.getvalue())
 

@@ -43,7 +43,7 @@ def test_dream_raises_every_class_score_and_draws_one_image_each(trained_run, tm
 
 @pytest.mark.parametrize("argv, message", [
     (["attack", "{run}", "--eps", "0,x"], "expected comma-separated numbers"),
-    (["attack", "{run}", "--eps", "-0.1"], "expected comma-separated numbers >= 0"),
+    (["attack", "{run}", "--eps", "-0.1"], "--eps: expected comma-separated numbers >= 0"),
     (["attack", "{tmp}"], "model.safetensors: no such file"),
     (["saliency", "{run}", "--n", "0"], "--n must be >= 1"),
     (["dream", "{run}", "--class", "12"], "--class 12: the model has 10 classes (0 to 9)"),
@@ -65,3 +65,13 @@ def test_time_prints_each_layer_in_float32_and_float64(trained_run, capsys):
     rows = [line.split()[:2] for line in out.splitlines()]
     assert ["0", "Flatten"] in rows and ["1", "Linear"] in rows and ["3", "Linear"] in rows
     assert any(line.startswith("update") for line in out.splitlines())
+
+
+def test_a_title_in_a_script_the_font_lacks_draws_without_warnings(tmp_path):
+    import warnings
+
+    from layerwise.analysis.plots import plot_learning_curves
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_learning_curves([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1}], tmp_path / "lc.png", title="日本語")
+    assert [str(w.message) for w in caught] == [] and (tmp_path / "lc.png").read_bytes()[:4] == b"\x89PNG"

@@ -11,7 +11,7 @@ PNG = b"\x89PNG"
 
 @pytest.mark.parametrize("argv, message", [
     (["attack", "{run}", "--n", "0"], "--n must be >= 1, got 0."),
-    (["attack", "{run}", "--eps", "0.1,,0.2"], "expected comma-separated numbers such as 0,0.05,0.1; got '0.1,,0.2'."),
+    (["attack", "{run}", "--eps", "0.1,,0.2"], "--eps: expected comma-separated numbers such as 0,0.05,0.1; got '0.1,,0.2'."),
     (["attack", "{run}", "--n", "-2"], "--n must be >= 1, got -2."),
     (["attack", "{run}", "--steps", "-1"], "--steps must be >= 0, got -1."),
     (["saliency", "{run}", "--n", "-3"], "--n must be >= 1, got -3."),
