@@ -246,6 +246,8 @@ def _check_predictions_path(out, given, run_dir):
     """Refuse an ``--out`` for predictions that would replace the inputs or the run's own files, or
     make folders out of a mistyped path."""
     from .rundir import RUN_FILES
+    if out.parent.exists() and not out.parent.is_dir():
+        raise LayerwiseError(f"--out {out}: {out.parent} is a file, not a folder.")
     if not out.parent.is_dir():
         raise LayerwiseError(f"--out {out}: the folder {out.parent} does not exist; create it first or write "
                              "elsewhere.")

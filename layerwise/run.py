@@ -398,7 +398,11 @@ def evaluate(run_dir, *, overrides=()):
     if not weights.is_file():
         raise DataError(f"{run_dir}: no model.safetensors: the run has not finished; resume it with "
                         f"'layerwise train --resume {run_dir}'.")
-    check_run_files(run_dir, config.run_id)
+    check_run_files(run_dir, config.run_id, names=("model.safetensors", "summary.json"))   # what evaluate reads
+    try:        # a checkpoint of another run still means a mixed folder; a damaged one is not read here
+        check_run_files(run_dir, config.run_id, names=("checkpoint.safetensors",))
+    except DataError:
+        pass
     exp = prepare(config)
     load_model_state(exp.model, weights)
     return {**test_metrics(exp.trainer, exp.data), "n_test": len(exp.data.X_test)}

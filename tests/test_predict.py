@@ -264,6 +264,9 @@ def test_an_output_file_in_a_folder_that_does_not_exist_is_refused_and_nothing_i
     assert main(["predict", str(run), str(tmp_path / "x.npz"), "--out", str(target)]) == 2
     assert f"--out {target}: the folder {target.parent} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()
+    (tmp_path / "afile").write_text("x")
+    assert main(["predict", str(run), str(tmp_path / "x.npz"), "--out", str(tmp_path / "afile" / "p.csv")]) == 2
+    assert f"{tmp_path / 'afile'} is a file, not a folder." in capsys.readouterr().err
     assert main(["predict", str(run), str(tmp_path / "x.npz"), "--out", str(tmp_path / "p.csv")]) == 0
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 3
 

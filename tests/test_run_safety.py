@@ -221,3 +221,13 @@ def test_resume_refuses_a_config_yaml_edited_since_the_checkpoint(tmp_path, caps
     (out / "config.yaml").write_text(original)           # put back: resumes, to more epochs with --set
     assert main(["train", "--resume", str(out), "--set", "training.epochs=3", "--progress", "off"]) == 0
     assert json.loads((out / "summary.json").read_text())["epochs_run"] == 3
+
+
+def test_evaluate_does_not_need_the_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path, {**SMALL, "training": {"epochs": 1, "batch_size": 64}}), out) == 0
+    ckpt = out / "checkpoint.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])          # truncated: resume cannot use it, evaluate never reads it
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0 and "reproduced" in capsys.readouterr().out
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 2
