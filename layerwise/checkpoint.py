@@ -70,9 +70,12 @@ def atomic_open(path, *, exclusive=False):
             _link_new(tmp, path)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            # a write or sync that failed (disk full) names no file: name the one being written
+            raise type(e)(e.errno, e.strerror, str(path)) from e
         raise
 
 

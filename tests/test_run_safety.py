@@ -231,3 +231,19 @@ def test_evaluate_does_not_need_the_checkpoint(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(out)]) == 0 and "reproduced" in capsys.readouterr().out
     assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 2
+
+
+def test_a_full_disk_names_the_file_being_written_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))    # what fsync raises: no file name
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as caught:
+        atomic_write(tmp_path / "summary.json", "{}")
+    assert caught.value.filename == str(tmp_path / "summary.json") and caught.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+    config = write_config(tmp_path)
+    assert train(config, tmp_path / "run") == 2
+    assert f"layerwise: error: {tmp_path / 'run' / 'config.yaml'}: No space left on device." in capsys.readouterr().err
