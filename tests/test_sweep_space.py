@@ -137,9 +137,11 @@ def test_a_folder_holding_another_sweep_is_refused_and_a_bad_storage_url_is_one_
     out.mkdir()
     open_study(make_plan(path, params=["optimizer.lr=0.1,0.2"]), out)
     assert open_study(make_plan(path, params=["optimizer.lr=0.1,0.2"], trials=1), out) is not None   # same sweep
-    with pytest.raises(ConfigError, match=r"out holds another sweep \(grid over optimizer.lr of tiny.yaml\); "
-                                          r"choose another --out."):
+    with pytest.raises(ConfigError, match=r"out holds another sweep \(grid over optimizer.lr of tiny.yaml; this one "
+                                          r"changes space.optimizer.lr\); choose another --out."):
         open_study(make_plan(path, params=["optimizer.lr=0.1,0.3"]), out)
+    with pytest.raises(ConfigError, match=r"this one changes config.training.epochs\); choose another --out."):
+        open_study(make_plan(path, params=["optimizer.lr=0.1,0.2"], overrides=["training.epochs=4"]), out)
     assert main(["sweep", str(path), "--param", "optimizer.lr=0.1,0.2", "--out", str(tmp_path / "o2"),
                  "--storage", "nosuchdb://x"]) == 2
     err = capsys.readouterr().err

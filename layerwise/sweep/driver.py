@@ -35,8 +35,12 @@ def open_study(plan, out, storage=None):
     if marker.is_file():
         held = json.loads(marker.read_text())
         if held.get("identity") != identity:
+            from ..run import _changed_keys
+            changed = _changed_keys(held["definition"], plan.definition) if "definition" in held else []
+            what = f"; this one changes {', '.join(changed)}" if changed else ""
             raise ConfigError(f"{out} holds another sweep ({held.get('method')} over "
-                              f"{', '.join(held.get('space', {}))} of {held.get('config')}); choose another --out.")
+                              f"{', '.join(held.get('space', {}))} of {held.get('config')}{what}); choose another "
+                              "--out.")
     url = storage or f"sqlite:///{(out / 'sweep.db').resolve()}"
     try:
         study = optuna.create_study(storage=url, study_name=f"{plan.base.name}-{identity}", load_if_exists=True,
@@ -46,7 +50,8 @@ def open_study(plan, out, storage=None):
                              f"{' '.join(str(e).split())})") from None
     atomic_write(marker, json.dumps({"identity": identity, "study": study.study_name, "config": plan.base.source,
                                      "method": plan.method, "metric": plan.metric,
-                                     "space": {k: str(s) for k, s in plan.space.items()}}, indent=2) + "\n")
+                                     "space": {k: str(s) for k, s in plan.space.items()},
+                                     "definition": plan.definition}, indent=2) + "\n")
     return study
 
 

@@ -55,12 +55,18 @@ class Plan:
         return "minimize" if mode_of(self.metric) == "min" else "maximize"
 
     @property
-    def identity(self):
-        """8 hex digits naming this sweep: the resolved base config, the space, the method and the metric."""
+    def definition(self):
+        """What makes this sweep this sweep, as JSON values: the resolved base config, the space, the method
+        and the metric (``sweep.json`` keeps it, to say what another sweep in the same folder changed)."""
         from ..run import _resolved
         what = {"config": _resolved(self.base), "space": {k: str(s) for k, s in self.space.items()},
                 "method": self.method, "metric": self.metric}
-        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        return json.loads(json.dumps(what, default=str))
+
+    @property
+    def identity(self):
+        """8 hex digits naming this sweep: a hash of :attr:`definition`."""
+        return hashlib.sha256(json.dumps(self.definition, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metric=None, prune=None):
