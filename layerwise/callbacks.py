@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from .errors import TrainingError
-from .monitor import Monitor, mode_of
+from .monitor import Monitor, check_monitor_has_data, mode_of, monitored_value
 
 EVENTS = ("on_train_begin", "on_epoch_begin", "on_before_backward", "on_batch_end", "on_epoch_end",
           "on_train_end", "on_exception")
@@ -162,15 +162,10 @@ class EarlyStopping(Callback):
         self.best_epoch, self.best_state = 0, None
 
     def on_train_begin(self, trainer):
-        if trainer.X_val is None and self.monitor.startswith("val_"):
-            raise ValueError(f"Early stopping monitors {self.monitor!r}, a validation metric: pass X_val and "
-                             "y_val, or monitor 'train_loss'.")
+        check_monitor_has_data(self.monitor, trainer.X_val is not None, "Early stopping")
 
     def on_epoch_end(self, trainer, row):
-        if self.monitor not in row:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which the epoch's metrics lack; "
-                             f"they have {sorted(row)}.")
-        if self.tracker.update(row[self.monitor]):
+        if self.tracker.update(monitored_value(row, self.monitor, "EarlyStopping")):
             self.best_epoch, self.best_state = trainer.epoch, trainer.model.state_dict()
         elif self.tracker.wait >= self.patience:
             trainer.stop_training = True

@@ -8,6 +8,21 @@ def mode_of(name):
     return "min" if name.endswith("loss") else "max"
 
 
+def check_monitor_has_data(monitor, has_val, owner):
+    """A ValueError when ``owner`` watches a validation metric (``val_*``) and there is no validation set."""
+    if not has_val and isinstance(monitor, str) and monitor.startswith("val_"):
+        raise ValueError(f"{owner} monitors {monitor!r}, a validation metric: pass X_val and y_val, or monitor "
+                         "'train_loss'.")
+
+
+def monitored_value(metrics, monitor, owner):
+    """``metrics[monitor]``, or a ValueError naming what the epoch's metrics hold."""
+    if monitor not in metrics:
+        raise ValueError(f"{owner} monitors {monitor!r}, which the epoch's metrics lack; they have "
+                         f"{sorted(metrics)}.")
+    return metrics[monitor]
+
+
 class Monitor:
     """Track the best value of a metric and how many observations have passed without improvement.
 

@@ -155,14 +155,14 @@ def _fixed_part(config):
     return d
 
 
-def _changed_keys(a, b, prefix=""):
+def changed_keys(a, b, prefix=""):
     """The dotted keys whose values differ between the nested dicts ``a`` and ``b``."""
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):     # model.layers[1].units
-        return [k for i, (x, y) in enumerate(zip(a, b)) for k in _changed_keys(x, y, f"{prefix.rstrip('.')}[{i}].")]
+        return [k for i, (x, y) in enumerate(zip(a, b)) for k in changed_keys(x, y, f"{prefix.rstrip('.')}[{i}].")]
     if not (isinstance(a, dict) and isinstance(b, dict)):
         return [] if a == b else [prefix.rstrip(".") or "(the whole config)"]
     return [k for key in sorted(a.keys() | b.keys())
-            for k in _changed_keys(a.get(key), b.get(key), f"{prefix}{key}.")]
+            for k in changed_keys(a.get(key), b.get(key), f"{prefix}{key}.")]
 
 
 def versions():
@@ -187,6 +187,7 @@ class Checkpoint(Callback):
     def __init__(self, exp):
         self.exp = exp
         self.saved_epoch = None     # the epoch checkpoint.safetensors holds (what --resume continues from)
+        self.trained_with = _fixed_part(exp.config)     # what a resume must find in config.yaml again
 
     def on_train_begin(self, trainer):
         if trainer.epoch == 0:
@@ -200,7 +201,7 @@ class Checkpoint(Callback):
         meta, arrays = trainer.state()
         arrays.update({f"model.{k}": v for k, v in self.exp.model.state_dict().items()})
         save_arrays(self.exp.run_dir / "checkpoint.safetensors", arrays,
-                    {"trainer": meta, "run_id": self.exp.config.run_id, "config": _fixed_part(self.exp.config)})
+                    {"trainer": meta, "run_id": self.exp.config.run_id, "config": self.trained_with})
         _write_metrics(self.exp.run_dir, trainer.history)
         self.saved_epoch = trainer.epoch
 
@@ -349,9 +350,9 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     exp = prepare(config)
     exp.run_dir = run_dir
     arrays, meta = load_arrays(ckpt)
-    trained_with = meta.get("config")     # checkpoints written before it was recorded have none
-    if trained_with is not None and trained_with != _fixed_part(config):
-        changed = _changed_keys(trained_with, _fixed_part(config))
+    trained_with, now = meta.get("config"), _fixed_part(config)    # checkpoints before it was recorded: none
+    if trained_with is not None and trained_with != now:
+        changed = changed_keys(trained_with, now)
         raise DataError(f"{run_dir / 'config.yaml'} is not the config {ckpt.name} was trained with ({', '.join(changed)} "
                         f"changed): a resumed run continues the same experiment. Put the file back, or train a new run "
                         f"with it; resuming may change only {', '.join(RESUMABLE_KEYS)} (--set).")

@@ -7,7 +7,7 @@ Each optimizer keeps its own base rate (a layer with its own ``lr`` is scaled by
 
 import math
 
-from .monitor import Monitor, mode_of
+from .monitor import Monitor, mode_of, monitored_value
 from .registry import Registry
 
 
@@ -103,10 +103,7 @@ class PlateauSchedule(Schedule):
         self.tracker = Monitor(mode_of(monitor))
 
     def observe(self, metrics):
-        if self.monitor not in metrics:
-            raise ValueError(f"The plateau schedule monitors {self.monitor!r}, which the epoch's metrics lack; "
-                             f"they have {sorted(metrics)}.")
-        if self.tracker.update(metrics[self.monitor]):
+        if self.tracker.update(monitored_value(metrics, self.monitor, "The plateau schedule")):
             return
         if self.tracker.wait > self.patience:
             # reductions stop once every optimizer sits at its floor (each one's own: see _floored)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .losses import get_loss
+from .monitor import check_monitor_has_data
 from .modules.base import backward_without_input_grad
 from .schedules import Schedule
 
@@ -192,10 +193,7 @@ class Trainer:
             X_val, y_val = self._samples(X_val, y_val, "X_val", "y_val")
         has_val = X_val is not None and len(X_val) > 0
         self.X_val = X_val if has_val else None
-        monitor = getattr(self.schedule, "monitor", None)
-        if isinstance(monitor, str) and monitor.startswith("val_") and not has_val:
-            raise ValueError(f"The {type(self.schedule).__name__} monitors {monitor!r}, a validation metric: pass "
-                             "X_val and y_val, or give the schedule monitor='train_loss'.")
+        check_monitor_has_data(getattr(self.schedule, "monitor", None), has_val, f"The {type(self.schedule).__name__}")
         try:
             self._emit("on_train_begin")
             while self.epoch < self.epochs and not self.stop_training:

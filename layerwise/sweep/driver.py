@@ -35,8 +35,8 @@ def open_study(plan, out, storage=None):
     if marker.is_file():
         held = json.loads(marker.read_text())
         if held.get("identity") != identity:
-            from ..run import _changed_keys
-            changed = _changed_keys(held["definition"], plan.definition) if "definition" in held else []
+            from ..run import changed_keys
+            changed = changed_keys(held["definition"], plan.definition) if "definition" in held else []
             what = f"; this one changes {', '.join(changed)}" if changed else ""
             raise ConfigError(f"{out} holds another sweep ({held.get('method')} over "
                               f"{', '.join(held.get('space', {}))} of {held.get('config')}{what}); choose another "
