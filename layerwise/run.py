@@ -216,7 +216,8 @@ def _finish(exp):
     classes = None if data.classes is None else [c.item() if hasattr(c, "item") else c for c in data.classes]
     save_model(run_dir / "model.safetensors", exp.model,
                {"config": _resolved(config), "classes": classes, "input_shape": list(data.input_shape),
-                "normalize": data.normalizer.how, "run_id": config.run_id, "layerwise_version": __version__},
+                "normalize": data.normalizer.how, "run_id": config.run_id, "layerwise_version": __version__,
+                "feature_names": getattr(data, "feature_names", None)},
                inputs=data.normalizer.arrays())
     best = ("best_val_accuracy", max) if data.task == "classification" else ("best_val_loss", min)
     val = [r[best[0][5:]] for r in trainer.history if best[0][5:] in r]

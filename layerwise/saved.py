@@ -41,9 +41,13 @@ class SavedRun:
     config : Config
         The resolved config the model was trained with.
     run_id : str or None
+    feature_names : list of str or None
+        A csv run's feature columns, as its training file's header named them: an input file with a
+        header must name the same columns in the same order.
     """
 
     def __init__(self, path, model, trainer, normalizer, classes, input_shape, config, run_id):
+        self.feature_names = None
         self.path, self.model, self._trainer = path, model.eval(), trainer
         self.normalizer, self.classes, self.input_shape = normalizer, classes, tuple(input_shape)
         self.config, self.run_id = config, run_id
@@ -171,8 +175,11 @@ def load_run(run_dir, *, plugins=None):
     except (KeyError, ValueError) as e:
         raise DataError(f"{path}: the weights do not fit the model of its config: {e}") from None
     normalizer = Normalizer.from_arrays(meta["normalize"], inputs, where=str(path))
-    return SavedRun(path.parent, model, trainer, normalizer, classes, meta["input_shape"], config,
-                    meta.get("run_id"))
+    saved = SavedRun(path.parent, model, trainer, normalizer, classes, meta["input_shape"], config,
+                     meta.get("run_id"))
+    names = meta.get("feature_names")    # a csv run's header (runs saved before it was kept: none)
+    saved.feature_names = names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+    return saved
 
 
 def read_inputs(path, saved):
@@ -210,7 +217,7 @@ def _read_csv_features(path, saved):
     """The rows of a CSV file to predict on: features only, or laid out like a csv run's training file."""
     data = saved.config.data
     return read_csv_inputs(path, math.prod(saved.input_shape), data.label_column if data.dataset == "csv" else None,
-                           delimiter=data.delimiter)
+                           delimiter=data.delimiter, feature_names=getattr(saved, "feature_names", None))
 
 
 def predictions_csv(saved, X, where="X"):

@@ -89,6 +89,21 @@ def test_standardized_csv_run_predicts_string_classes_with_or_without_the_label_
     np.savetxt(features_only, iris.data, delimiter=",")
     assert main(["predict", str(out), str(features_only)]) == 0
     assert rows(capsys.readouterr().out) == with_label
+    # a header names the columns: the same names in the training order are read, others refused
+    assert lw.load_run(out).feature_names == list(iris.feature_names)
+    named = tmp_path / "named.csv"
+    for order, code in ((iris.feature_names, 0), ([*iris.feature_names[:2], *iris.feature_names[:1:-1]], 2)):
+        columns = [iris.feature_names.index(n) for n in order]
+        with open(named, "w", newline="") as f:
+            csv.writer(f).writerows([list(order), *iris.data[:, columns].tolist()])
+        assert main(["predict", str(out), str(named)]) == code
+        captured = capsys.readouterr()
+        if code == 0:
+            assert rows(captured.out) == with_label
+        else:       # petal length and width swapped: same count of columns, every prediction wrong before
+            assert (f"named.csv: column 3 is 'petal width (cm)' where the run's training file had 'petal length (cm)' "
+                    f"(2 of 4 feature columns differ); give the columns in the training order: "
+                    f"{', '.join(iris.feature_names)}.") in captured.err
     semicolons = tmp_path / "semicolons.csv"
     np.savetxt(semicolons, iris.data, delimiter=";")
     assert main(["predict", str(out), str(semicolons)]) == 2      # predict has no --set: say what it can do

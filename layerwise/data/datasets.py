@@ -44,6 +44,8 @@ class Dataset:
     normalizer : Normalizer
         What was applied to every split; apply it to raw inputs of the same units.
     task : {"classification", "regression"}
+    feature_names : list of str or None
+        A csv file's header names of the feature columns (None for other datasets or without a header).
     """
 
     X_train: np.ndarray
@@ -56,6 +58,7 @@ class Dataset:
     name: str
     normalizer: Normalizer = None
     task: str = "classification"
+    feature_names: list = None      # a csv file's header names of the feature columns
 
     @property
     def input_shape(self):
@@ -241,7 +244,7 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     task = task or DATASET_TASKS.get(dataset, "classification")
     if task not in TASKS:
         raise _choice("task", task, TASKS)
-    image_max, classes = None, None
+    image_max, classes, names = None, None, None
     if dataset == "digits":
         from sklearn.datasets import load_digits
         bunch = load_digits()
@@ -256,8 +259,9 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     elif path is None:
         raise DataError(f"Dataset {dataset!r} needs a path to its file (data.path).")
     else:
-        X, y, X_test, y_test = (read_npz(path) if dataset == "npz" else
-                                read_csv(path, label_column, delimiter=delimiter))
+        X, y, X_test, y_test, *names = (read_npz(path) if dataset == "npz" else
+                                        read_csv(path, label_column, delimiter=delimiter, feature_names=True))
+        names = names[0] if names else None
     where = str(path) if path is not None else dataset
     if len(X) == 0:
         raise DataError(f"{where}: no samples.")
@@ -292,4 +296,4 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     for part in (X_train, X_val, X_te):
         normalizer(part)
     y_te = np.asarray(y_te, y.dtype if regression else np.int64)
-    return Dataset(X_train, y[train_idx], X_val, y[val_idx], X_te, y_te, classes, dataset, normalizer, task)
+    return Dataset(X_train, y[train_idx], X_val, y[val_idx], X_te, y_te, classes, dataset, normalizer, task, names)

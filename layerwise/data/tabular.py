@@ -235,7 +235,7 @@ def _features(path, header, body, lines, features):
     return X
 
 
-def read_csv(path, label_column=-1, *, delimiter=","):
+def read_csv(path, label_column=-1, *, delimiter=",", feature_names=False):
     """Features and labels from a numeric CSV file with an optional header row.
 
     Parameters
@@ -247,12 +247,15 @@ def read_csv(path, label_column=-1, *, delimiter=","):
     delimiter : str, default ","
         The one-character field separator. A file that is one column at ``delimiter`` but evenly
         split by another of ``, ; \\t |`` is refused with a hint naming that one.
+    feature_names : bool, default False
+        Also return the header's names of the feature columns (None without a header).
 
     Returns
     -------
     X : ndarray of float64, shape (N, F)
     y : ndarray of int64 (integral numbers) or str; None without a label column
     None, None
+    names : list of str or None, with ``feature_names`` only
 
     Notes
     -----
@@ -279,8 +282,9 @@ def read_csv(path, label_column=-1, *, delimiter=","):
         if label is not None and row[label] == "":
             raise DataError(f"{path}: line {line}, column {label + 1}: the label is empty.")
     X = _features(path, header, body, lines, features)
+    names = ([header[k] for k in features] if header else None,) if feature_names else ()
     if label is None:
-        return X, None, None, None
+        return (X, None, None, None, *names)
     y = np.array([row[label] for row in body])
     if all(_is_number(v) for v in y):
         yf = y.astype(np.float64)
@@ -289,7 +293,7 @@ def read_csv(path, label_column=-1, *, delimiter=","):
         warnings.warn(f"{path}: line {lines[0]} is read as data, and its label {str(y[0])!r} is in no other row: is "
                       "it a header whose column names are numbers? A header is recognised by a column with text "
                       "over numbers: name the columns with text.", LayerwiseWarning, stacklevel=2)
-    return X, y, None, None
+    return (X, y, None, None, *names)
 
 
 def _numbered(row, columns):
@@ -301,7 +305,7 @@ def _numbered(row, columns):
     return values[:1] in ([0.0], [1.0]) and all(b - a == 1 for a, b in zip(values, values[1:]))
 
 
-def read_csv_inputs(path, n_features, label_column=None, *, delimiter=","):
+def read_csv_inputs(path, n_features, label_column=None, *, delimiter=",", feature_names=None):
     """The samples in a CSV file to predict on: ``n_features`` numbers per row.
 
     Parameters
@@ -314,6 +318,8 @@ def read_csv_inputs(path, n_features, label_column=None, *, delimiter=","):
         it and ``n_features`` other columns, such as the training file itself, is read as that was,
         the labels left out; a file with ``n_features`` columns is all features.
     delimiter : str, default ","
+    feature_names : list of str, optional
+        The training file's feature columns; a file with a header must name the same, in that order.
 
     Returns
     -------
@@ -343,6 +349,14 @@ def read_csv_inputs(path, n_features, label_column=None, *, delimiter=","):
         hint = _label_left_in(header, body, features) if len(features) == n_features + 1 else "."
         raise DataError(f"{path}: has {len(features)} columns{' besides the index' if index is not None else ''}, "
                         f"the model takes {n_features} features{hint}")
+    if header is not None and feature_names is not None:
+        got = [header[k] for k in features]
+        moved = [(k, a, b) for k, a, b in zip(features, got, feature_names) if a != b]
+        if moved:    # the same count of other or reordered columns: every prediction would be silently wrong
+            k, a, b = moved[0]
+            raise DataError(f"{path}: column {k + 1} is {a!r} where the run's training file had {b!r} ({len(moved)} "
+                            f"of {len(got)} feature columns differ); give the columns in the training order: "
+                            f"{', '.join(feature_names)}.")
     if index is not None:
         _warn_index(path, body)
     return _features(path, header, body, lines, features)
