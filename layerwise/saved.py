@@ -194,13 +194,12 @@ def read_inputs(path, saved):
         raise DataError(f"{path}: " + ("is a folder; give an .npz, .csv or IDX file." if path.is_dir()
                                        else "no such file."))
     if name.endswith(".npz"):
-        from .data.tabular import npz_arrays
+        from .data.tabular import check_real, npz_arrays
         arrays = npz_arrays(path)
         if "X" not in arrays:
             raise DataError(f"{path}: no array 'X' (found {', '.join(arrays) or 'none'}); predict reads the "
                             "samples from X.")
-        if np.iscomplexobj(arrays["X"]):
-            raise DataError(f"{path}: X must hold real numbers, got dtype {arrays['X'].dtype}.")
+        check_real(path, "X", arrays["X"])
         return arrays["X"]
     if name.endswith(".csv"):
         return _read_csv_features(path, saved)

@@ -258,10 +258,10 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         X_test = y_test = None
     elif path is None:
         raise DataError(f"Dataset {dataset!r} needs a path to its file (data.path).")
+    elif dataset == "npz":
+        X, y, X_test, y_test = read_npz(path)
     else:
-        X, y, X_test, y_test, *names = (read_npz(path) if dataset == "npz" else
-                                        read_csv(path, label_column, delimiter=delimiter, feature_names=True))
-        names = names[0] if names else None
+        X, y, X_test, y_test, names = read_csv(path, label_column, delimiter=delimiter, feature_names=True)
     where = str(path) if path is not None else dataset
     if len(X) == 0:
         raise DataError(f"{where}: no samples.")

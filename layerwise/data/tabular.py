@@ -33,6 +33,12 @@ def _check_finite(path, name, X):
         raise DataError(f"{path}: {name} holds NaN or infinite values (first in sample {row}).")
 
 
+def check_real(path, name, X):
+    """A DataError unless ``X`` holds real numbers (or bools): not text, objects or complex numbers."""
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
+        raise DataError(f"{path}: {name} must hold real numbers, got dtype {X.dtype}.")
+
+
 def npz_arrays(path):
     """Every array of the ``.npz`` at ``path``, read without pickle; a DataError saying why it cannot be read."""
     try:
@@ -82,8 +88,7 @@ def read_npz(path):
         if X.ndim < 2:
             raise DataError(f"{path}: {xs} has shape {X.shape}; expected (N, features...). Reshape a single "
                             "feature to (N, 1).")
-        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
-            raise DataError(f"{path}: {xs} must hold real numbers, got dtype {X.dtype}.")
+        check_real(path, xs, X)
         if y.ndim not in (1, 2) or len(X) != len(y):
             raise DataError(f"{path}: {xs} has {len(X)} rows but {ys} has shape {y.shape}; expected "
                             f"({len(X)},), one label per row (or ({len(X)}, targets) for a regression).")
