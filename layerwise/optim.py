@@ -3,8 +3,10 @@
 Each rule follows PyTorch's formulas and defaults. ``step(p, g, state, decay)`` updates ``p`` in
 place from its gradient ``g``; ``state`` is the parameter's own dict on its module; ``decay`` says
 whether weight decay applies (weights yes, biases no). ``g`` may be overwritten: ``Module.update``
-zeroes it right after, so SGD uses it as scratch. Every step is plain in-place NumPy: each line is
-one pass over the parameter (scripts/bench_mlp.py times them as the "update" phase).
+zeroes it right after, so SGD uses it as scratch. Every step is in-place NumPy, each line one pass
+over the parameter, except ``y += a x`` and ``y = a x + b y``: :mod:`layerwise._blas` does each in
+one pass on NumPy's own BLAS when the arrays are large (scripts/bench_mlp.py times the steps as the
+"update" phase, and variant (f) the same epochs with NumPy's two passes).
 """
 
 import math
@@ -12,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._blas import axpby, axpy
 from .registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -114,8 +117,7 @@ class Optimizer:
     def _decayed(self, p, g, decay, tmp):
         """The L2 term of the notes: ``g + weight_decay * p`` (in g), for weights only."""
         if decay and self.weight_decay:
-            np.multiply(p, self.weight_decay, out=tmp)
-            g += tmp
+            axpy(self.weight_decay, p, g, tmp)
         return g
 
     def hyperparams(self):
@@ -151,6 +153,7 @@ class SGD(Optimizer):
             raise ValueError("SGD with nesterov=True needs momentum > 0.")
 
     def step(self, p, g, state, decay):
+        # g is free once read (update() zeroes it next): the scratch of every NumPy-path axpy here
         if decay and self.weight_decay:
             g = self._decayed(p, g, decay, self._tmp(p))
         if self.momentum:
@@ -158,19 +161,13 @@ class SGD(Optimizer):
             if buf is None:
                 buf = state["momentum_buffer"] = g.copy()
             else:
-                buf *= self.momentum
-                buf += g
+                axpby(1.0, g, self.momentum, buf, g)        # buf = g + momentum * buf
             if self.nesterov:
-                tmp = self._tmp(p)
-                np.multiply(buf, self.momentum, out=tmp)
-                g += tmp
+                axpy(self.momentum, buf, g, self._tmp(p))   # g + momentum * buf
             else:
-                # g is free now (update() zeroes it next): use it as the scratch for lr * buf
-                np.multiply(buf, self.lr, out=g)
-                p -= g
+                axpy(-self.lr, buf, p, g)
                 return
-        g *= self.lr
-        p -= g
+        axpy(-self.lr, g, p, g)
 
 
 @_register("adam")
@@ -200,19 +197,14 @@ def _adam_update(opt, p, g, state, tmp):
     state["step"] += 1
     t = state["step"]
     m, v = state["exp_avg"], state["exp_avg_sq"]
-    m *= b1
-    np.multiply(g, 1 - b1, out=tmp)
-    m += tmp
-    v *= b2
+    axpby(1 - b1, g, b1, m, tmp)
     np.multiply(g, g, out=tmp)
-    tmp *= 1 - b2
-    v += tmp
+    axpby(1 - b2, tmp, b2, v, tmp)
     np.sqrt(v, out=tmp)
     tmp *= 1.0 / math.sqrt(1 - b2 ** t)
     tmp += opt.eps
     np.divide(m, tmp, out=tmp)
-    tmp *= opt.lr / (1 - b1 ** t)
-    p -= tmp
+    axpy(-opt.lr / (1 - b1 ** t), tmp, p, tmp)
 
 
 @_register("adamw")
@@ -258,21 +250,17 @@ class RMSprop(Optimizer):
                 state["momentum_buffer"] = np.zeros_like(p)
         state["step"] += 1
         v = state["square_avg"]
-        v *= self.alpha
         np.multiply(g, g, out=tmp)
-        tmp *= 1 - self.alpha
-        v += tmp
+        axpby(1 - self.alpha, tmp, self.alpha, v, tmp)
         np.sqrt(v, out=tmp)
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
         if self.momentum:
             buf = state["momentum_buffer"]
-            buf *= self.momentum
-            buf += tmp
-            np.multiply(buf, self.lr, out=tmp)
+            axpby(1.0, tmp, self.momentum, buf, tmp)
+            axpy(-self.lr, buf, p, tmp)
         else:
-            tmp *= self.lr
-        p -= tmp
+            axpy(-self.lr, tmp, p, tmp)
 
 
 @_register("adagrad")
@@ -299,8 +287,7 @@ class Adagrad(Optimizer):
         np.sqrt(s, out=tmp)
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
-        tmp *= self.lr
-        p -= tmp
+        axpy(-self.lr, tmp, p, tmp)
 
 
 def get_optimizer(name, **hyperparams):

@@ -10,6 +10,8 @@ over rounds; ratios to PyTorch are taken within each round, then the median over
 (a)  ``Trainer(model, "cross_entropy", epochs=1, batch_size=128, progress="off", seed=0).fit(X, y)``,
      what ``layerwise train`` runs (no validation set).
 (e)  (a) with a no-op forward and a no-op backward hook on every layer (what hooks cost; (a) has none).
+(f)  (a) with every optimizer pass in NumPy (``layerwise._blas.numpy_only()``): what the update's one-pass
+     ``y += a x`` and ``y = a x + b y`` on NumPy's own BLAS (two threads for large weights) save.
 (b)  the README's explicit loop: shuffled ``X[idx]`` batches, forward, loss, backward(input_grad=False), update.
 (c)  PyTorch, ``torch.set_num_threads(2)``, the idiomatic loop (nn.Sequential, nn.CrossEntropyLoss,
      optim.SGD momentum 0.9, zero_grad, backward, step), the same arrays as tensors, (b)'s batch order.
@@ -41,6 +43,7 @@ from _bench_common import Clock, blas_info, numpy_with_timed_matmul, ratio_text,
 
 import layerwise as lw
 import layerwise.modules.linear as lw_linear
+from layerwise import _blas
 from layerwise.trainer import Trainer
 
 SIZES = (784, 256, 128, 10)
@@ -77,6 +80,12 @@ def hooked_trainer_epoch(X, y, batch, state):
         state["handles"] = [h for m in state["model"] for h in (
             m.register_forward_hook(lambda mod, x, y: None), m.register_backward_hook(lambda mod, gy, gx: None))]
     trainer_epoch(X, y, batch, state)
+
+
+def numpy_update_trainer_epoch(X, y, batch, state):
+    """(f)"""
+    with _blas.numpy_only():
+        trainer_epoch(X, y, batch, state)
 
 
 def layerwise_epoch(X, y, batch, state):
@@ -268,6 +277,7 @@ def main(argv=None):
         ap.error(f"need --samples >= {BATCH} and --rounds >= 1")
 
     variants = {"(a) Trainer.fit": trainer_epoch, "(e) Trainer.fit, no-op hooks": hooked_trainer_epoch,
+                "(f) Trainer.fit, NumPy update": numpy_update_trainer_epoch,
                 "(b) explicit loop": layerwise_epoch, "(g) hand-tuned NumPy loop": tuned_epoch,
                 "(c) PyTorch": torch_epoch,
                 "(d) 8 products alone": floor_epoch, "(a') Trainer.fit, instrumented": instrumented_epoch}
@@ -299,6 +309,7 @@ def main(argv=None):
         ratio = ratio_text(t, ref)
         print(f"  {name:<32} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s {ratio}")
     for name, what in (("(e) Trainer.fit, no-op hooks", "no-op hooks on every layer"),
+                       ("(f) Trainer.fit, NumPy update", "the update in NumPy's passes instead of BLAS axpy"),
                        ("(a') Trainer.fit, instrumented", "instrumentation overhead")):
         if name in times:
             rel = [t / a - 1 for t, a in zip(times[name], times["(a) Trainer.fit"])]

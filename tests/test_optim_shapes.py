@@ -1,15 +1,19 @@
 """Every optimizer on parameters of rank 0 to 4, small and large, against the plain formula."""
 
+import contextlib
 import math
 
 import numpy as np
 import pytest
 
 import layerwise as lw
+from layerwise import _blas
 
-# sizes on both sides of every size threshold in optim.py (64 KiB), in float32 and float64
+# sizes on both sides of every threshold, in float32 and float64: layerwise._blas.MIN_BYTES (64 KiB:
+# 16384 float32, 8192 float64 elements; 128 x 128 float32 is exactly on it) and OpenBLAS's own switch
+# from one thread to two in axpy (10,000 elements: 100 x 100 x 1)
 SHAPES = [(), (7,), (3, 5), (2, 3, 4), (2, 3, 4, 5), (130, 130), (30, 30, 20), (12, 12, 12, 12),
-          (1, 1, 1, 1), (300, 100)]
+          (1, 1, 1, 1), (300, 100), (128, 128), (127, 129), (64, 128), (100, 99), (100, 100, 1), (100, 101)]
 OPTIMIZERS = {
     "sgd": lambda: lw.SGD(lr=0.1),
     "sgd_decay": lambda: lw.SGD(lr=0.1, weight_decay=0.01),
@@ -65,10 +69,17 @@ class Holder(lw.Module):
         self.register_param("p", value, decay=decay)
 
 
+@pytest.mark.parametrize("path", ["blas", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_optimizer_matches_the_plain_formula_on_every_rank_and_size(name, shape, dtype):
+def test_optimizer_matches_the_plain_formula_on_every_rank_and_size(name, shape, dtype, path):
+    """"blas": large parameters take layerwise._blas's BLAS path; "numpy": every one takes NumPy's."""
+    with contextlib.nullcontext() if path == "blas" else _blas.numpy_only():
+        _check_against_the_formula(name, shape, dtype)
+
+
+def _check_against_the_formula(name, shape, dtype):
     rng = np.random.default_rng(math.prod(shape) + len(shape))
     p0 = rng.normal(size=shape).astype(dtype)
     grads = [rng.normal(size=shape).astype(dtype) for _ in range(3)]
