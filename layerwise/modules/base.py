@@ -3,6 +3,7 @@
 import functools
 import inspect
 import itertools
+import types
 
 import numpy as np
 
@@ -48,6 +49,39 @@ def backward_without_input_grad(module, grad_y):
         module.backward(grad_y)
 
 
+def _with_forward_hooks(forward):
+    """``forward`` that then calls the module's forward hooks; once per call, however many classes
+    in the module's hierarchy wrap their own forward (a ``super().forward(x)`` does not call them twice)."""
+    @functools.wraps(forward)
+    def hooked(self, x, *args, **kwargs):
+        if not self._forward_hooks or self._in_forward:
+            return forward(self, x, *args, **kwargs)
+        self._in_forward = True
+        try:
+            y = forward(self, x, *args, **kwargs)
+        finally:
+            self._in_forward = False
+        for fn in list(self._forward_hooks.values()):
+            fn(self, x, y)
+        return y
+    return hooked
+
+
+def _with_backward_hooks(backward):
+    """``backward`` that then calls the module's backward hooks, as :func:`_with_forward_hooks`."""
+    @functools.wraps(backward)
+    def hooked(self, grad_y, *args, **kwargs):
+        if not self._backward_hooks or self._in_backward:
+            return backward(self, grad_y, *args, **kwargs)
+        self._in_backward = True
+        try:
+            grad_x = backward(self, grad_y, *args, **kwargs)
+        finally:
+            self._in_backward = False
+        for fn in list(self._backward_hooks.values()):
+            fn(self, grad_y, grad_x)
+        return grad_x
+    return hooked
 
 
 class Module:
@@ -87,6 +121,15 @@ class Module:
     """
 
     output_range = None
+    _in_forward = _in_backward = False     # a hooked call of this module is running (see _with_forward_hooks)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every ``forward`` and ``backward`` a subclass writes calls its hooks, wherever it is called from."""
+        super().__init_subclass__(**kwargs)
+        for name, wrap in (("forward", _with_forward_hooks), ("backward", _with_backward_hooks)):
+            method = cls.__dict__.get(name)
+            if isinstance(method, types.FunctionType):      # a plain method (not a static one, not None)
+                setattr(cls, name, wrap(method))
 
     def __init__(self):
         self.params = {}
@@ -143,17 +186,20 @@ class Module:
 
     # -- observers ---------------------------------------------------------------------------
     def register_forward_hook(self, fn):
-        """Call ``fn(module, x, y)`` after each forward of this module run by its container.
+        """Call ``fn(module, x, y)`` after each forward of this module.
 
+        Each call of ``forward`` calls it: by a container, by a user module that runs its children
+        itself, or directly (``model.forward(x)`` calls the model's own hooks after its layers').
         Returns a handle whose ``.remove()`` detaches it. ``y`` is the module's output: a hook
         reads it (statistics) and must not change it in place.
         """
         return self._add_hook(self._forward_hooks, fn)
 
     def register_backward_hook(self, fn):
-        """Call ``fn(module, grad_y, grad_x)`` after each backward of this module run by its container.
+        """Call ``fn(module, grad_y, grad_x)`` after each backward of this module, however it is called.
 
-        ``grad_x`` is None when the container did not need ``dL/dx`` (the first layer in training).
+        ``grad_x`` is None when ``dL/dx`` was not computed (``input_grad=False``: the first layer in
+        training).
         Returns a handle whose ``.remove()`` detaches it.
         """
         return self._add_hook(self._backward_hooks, fn)

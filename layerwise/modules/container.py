@@ -113,7 +113,8 @@ class Sequential(Module):
         for position, x in self._swapped_inputs.items():
             relu, pool = self.modules[position], self.modules[position + 1]
             if relu._backward_hooks or pool._backward_hooks:
-                pool.forward(relu.forward(x))
+                # rebuild the caches without calling forward hooks: this is not a new forward
+                type(pool).forward.__wrapped__(pool, type(relu).forward.__wrapped__(relu, x))
                 order[position], order[position + 1] = position, position + 1
                 self._input_shapes[position] = self._input_shapes[position + 1] = np.shape(x)
         return order
@@ -129,10 +130,7 @@ class Sequential(Module):
             shapes[i] = getattr(x, "shape", None)
             m = self.modules[i]
             try:
-                y = m.forward(x)
-                if m._forward_hooks:
-                    for fn in list(m._forward_hooks.values()):
-                        fn(m, x, y)
+                y = m.forward(x)         # then its forward hooks (Module wraps every forward)
             except Exception as err:
                 self._annotate(i, err)
                 raise
@@ -166,9 +164,6 @@ class Sequential(Module):
                                          f"shape {shapes[i]}: dL/dx has the shape of x.")
                 else:
                     grad_x = backward_without_input_grad(m, grad_y)
-                if m._backward_hooks:
-                    for fn in list(m._backward_hooks.values()):
-                        fn(m, grad_y, grad_x)
             except Exception as err:
                 self._annotate(i, err)
                 raise
