@@ -11,7 +11,8 @@ NumPy's to rounding: BLAS computes ``a * x + y`` with one rounding (a fused mult
 
 The BLAS path is taken only when it is safe and pays: float32 or float64 in native byte order, both
 arrays of one shape, both C-contiguous (or both Fortran-contiguous), aligned, ``y`` writeable, not
-partly overlapping, and at least :data:`MIN_BYTES` (below that the ctypes call costs more than the
+partly overlapping, coefficients not 0 (BLAS skips such a term, so an inf or NaN in it would not
+spread as it does in NumPy), and at least :data:`MIN_BYTES` (below that the ctypes call costs more than the
 second pass). Everything else, and any NumPy whose BLAS is not its bundled OpenBLAS, goes through
 NumPy: the same results to rounding.
 """
@@ -19,6 +20,7 @@ NumPy: the same results to rounding.
 import contextlib
 import ctypes
 import os
+import threading
 
 import numpy as np
 
@@ -26,19 +28,23 @@ import numpy as np
 #: 64 KiB of float32 about as much (``scripts/bench_update.py`` prints both)
 MIN_BYTES = 64 * 1024
 
-_FUNCTIONS = None           # resolved on first use: {dtype char: (axpy, axpby)} or {} (no BLAS path)
-_enabled = True
+_FUNCTIONS = None           # resolved on first use: {dtype char: (axpy, axpby, largest n)} or {} (no BLAS)
+_numpy_only = 0             # numpy_only() blocks open, in any thread
+_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def numpy_only():
-    """Within the block every call takes the NumPy path (benchmarks and tests compare the two)."""
-    global _enabled
-    saved, _enabled = _enabled, False
+    """While any such block is open (in any thread) every call takes the NumPy path: benchmarks and
+    tests compare the two."""
+    global _numpy_only
+    with _lock:
+        _numpy_only += 1
     try:
         yield
     finally:
-        _enabled = saved
+        with _lock:
+            _numpy_only -= 1
 
 
 def axpy(a, x, y, tmp):
@@ -47,7 +53,7 @@ def axpy(a, x, y, tmp):
     ``tmp`` (like ``y``, sharing no memory with it) is scratch for the NumPy path; it may be ``x``
     itself when ``x`` may be overwritten.
     """
-    fns = _blas_for(x, y)
+    fns = _blas_for(x, y) if a != 0 else None    # BLAS skips a zero term: 0 * inf would not be NaN
     if fns is not None:
         fns[0](y.size, float(a), x.ctypes.data, 1, y.ctypes.data, 1)
         return
@@ -57,7 +63,7 @@ def axpy(a, x, y, tmp):
 
 def axpby(a, x, b, y, tmp):
     """``y = a * x + b * y`` in place. ``tmp`` as in :func:`axpy`."""
-    fns = _blas_for(x, y)
+    fns = _blas_for(x, y) if a != 0 and b != 0 else None
     if fns is not None:
         fns[1](y.size, float(a), x.ctypes.data, 1, float(b), y.ctypes.data, 1)
         return
@@ -72,7 +78,7 @@ def axpby(a, x, b, y, tmp):
 
 def _blas_for(x, y):
     """``(axpy, axpby)`` for ``x`` and ``y``'s dtype when the BLAS path is safe and pays, else None."""
-    if not _enabled or y.nbytes < MIN_BYTES or x.dtype != y.dtype or x.shape != y.shape:
+    if _numpy_only or y.nbytes < MIN_BYTES or x.dtype != y.dtype or x.shape != y.shape:
         return None
     fns = (_FUNCTIONS if _FUNCTIONS is not None else _load()).get(y.dtype.char)
     if fns is None or y.size > fns[2] or not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):

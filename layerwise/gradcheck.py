@@ -154,6 +154,8 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
     """
     template = copy.deepcopy(module).astype(np.float64)
     template.zero_grad()
+    for _, m in template.named_modules():     # the copies are probes: the module's hooks are not told
+        m._forward_hooks, m._backward_hooks = {}, {}
     x = np.array(x, dtype=np.float64)
     owner = f"gradcheck of {type(module).__name__}"
     upstream = None

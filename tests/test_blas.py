@@ -1,5 +1,7 @@
 """layerwise._blas: y += a x and y = a x + b y on NumPy's BLAS, and the cases that must take NumPy's path."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -151,4 +153,53 @@ def test_numpy_only_restores_the_previous_setting_after_an_error():
     with pytest.raises(RuntimeError), _blas.numpy_only():
         raise RuntimeError
     x, y = _pair(BIG)
+    assert (_blas._blas_for(x, y) is not None) == _bundled_openblas()
+
+
+@pytest.mark.parametrize("fn", ["axpy", "axpby"])
+def test_inf_and_nan_spread_as_in_numpy_when_a_coefficient_is_zero(fn):
+    """BLAS skips a term whose coefficient is 0, so 0 * inf would not become NaN there: such calls take
+    NumPy's path (RMSprop with alpha=1 and Adam with beta1=0 make them)."""
+    x, y = _pair(BIG)
+    x[0, 0], y[0, 1] = np.inf, np.nan
+    results = []
+    for ctx in (lambda: contextlib.nullcontext(), _blas.numpy_only):
+        yy = y.copy()
+        with ctx(), np.errstate(invalid="ignore"):
+            if fn == "axpy":
+                _blas.axpy(0.0, x, yy, np.empty_like(yy))
+            else:
+                _blas.axpby(1.0, x, 0.0, yy, np.empty_like(yy))
+        results.append(yy)
+    np.testing.assert_array_equal(results[0], results[1])
+    assert np.isnan(results[0][0, 0]) if fn == "axpy" else np.isnan(results[0][0, 1])
+
+
+def test_numpy_only_blocks_in_two_threads_leave_the_blas_path_on_after_both():
+    import threading
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with _blas.numpy_only():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with _blas.numpy_only():
+            b_in.set()
+            a_out.wait(5)
+            x, y = _pair(BIG)
+            inside.append(_blas._blas_for(x, y))
+
+    inside = []
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    x, y = _pair(BIG)
+    assert inside == [None]                      # still off: b's block was open
     assert (_blas._blas_for(x, y) is not None) == _bundled_openblas()

@@ -3,6 +3,7 @@
 import functools
 import inspect
 import itertools
+import threading
 import types
 
 import numpy as np
@@ -49,39 +50,62 @@ def backward_without_input_grad(module, grad_y):
         module.backward(grad_y)
 
 
-def _with_forward_hooks(forward):
-    """``forward`` that then calls the module's forward hooks; once per call, however many classes
-    in the module's hierarchy wrap their own forward (a ``super().forward(x)`` does not call them twice)."""
-    @functools.wraps(forward)
-    def hooked(self, x, *args, **kwargs):
-        if not self._forward_hooks or self._in_forward:
-            return forward(self, x, *args, **kwargs)
-        self._in_forward = True
-        try:
-            y = forward(self, x, *args, **kwargs)
-        finally:
-            self._in_forward = False
-        for fn in list(self._forward_hooks.values()):
-            fn(self, x, y)
-        return y
+_HOOKS_OF = {"forward": "_forward_hooks", "backward": "_backward_hooks"}
+_running = threading.local()    # .calls: the (method, module id) of hooked calls running in this thread
+
+
+def _with_hooks(method, name):
+    """``method`` (a subclass's ``forward`` or ``backward``) followed by the module's hooks of that name.
+
+    The hooks get the call's first argument (``x`` or ``grad_y``) and its result. They run once per
+    call: when a subclass's method calls ``super().forward(x)``, only the outermost call runs them (the
+    calls in progress are kept per thread, not on the module, so a copy of it carries none). Without
+    hooks the wrapper costs one Python call (``scripts/bench_mlp.py``'s per-step overhead line).
+    """
+    if name == "forward":
+        @functools.wraps(method)
+        def hooked(self, *args, **kwargs):
+            if not self._forward_hooks:
+                return method(self, *args, **kwargs)
+            return _call_with_hooks(self, method, name, self._forward_hooks, args, kwargs)
+    else:
+        @functools.wraps(method)
+        def hooked(self, *args, **kwargs):
+            if not self._backward_hooks:
+                return method(self, *args, **kwargs)
+            return _call_with_hooks(self, method, name, self._backward_hooks, args, kwargs)
+    hooked._fires_hooks = True
     return hooked
 
 
-def _with_backward_hooks(backward):
-    """``backward`` that then calls the module's backward hooks, as :func:`_with_forward_hooks`."""
-    @functools.wraps(backward)
-    def hooked(self, grad_y, *args, **kwargs):
-        if not self._backward_hooks or self._in_backward:
-            return backward(self, grad_y, *args, **kwargs)
-        self._in_backward = True
-        try:
-            grad_x = backward(self, grad_y, *args, **kwargs)
-        finally:
-            self._in_backward = False
-        for fn in list(self._backward_hooks.values()):
-            fn(self, grad_y, grad_x)
-        return grad_x
-    return hooked
+def _call_with_hooks(module, method, name, hooks, args, kwargs):
+    calls = getattr(_running, "calls", None)
+    if calls is None:
+        calls = _running.calls = set()
+    key = (name, id(module))
+    if key in calls:                      # an inner call (super().forward): the outer one runs the hooks
+        return method(module, *args, **kwargs)
+    calls.add(key)
+    try:
+        out = method(module, *args, **kwargs)
+    finally:
+        calls.discard(key)
+    first = args[0] if args else next(iter(kwargs.values()), None)
+    for fn in list(hooks.values()):
+        fn(module, first, out)
+    return out
+
+
+def fires_own_hooks(bound_method):
+    """True when calling ``bound_method`` (``m.forward``, ``m.backward``) runs m's hooks itself; a
+    container runs them for any other (a method set on the instance, or a class's own wrapper)."""
+    return getattr(bound_method, "_fires_hooks", False)
+
+
+def unhooked(cls, name):
+    """The plain ``cls.forward`` / ``cls.backward``: what runs without calling hooks."""
+    method = getattr(cls, name)
+    return getattr(method, "__wrapped__", method) if fires_own_hooks(method) else method
 
 
 class Module:
@@ -121,15 +145,18 @@ class Module:
     """
 
     output_range = None
-    _in_forward = _in_backward = False     # a hooked call of this module is running (see _with_forward_hooks)
+    # a module whose __init__ does not reach Module's still has (empty, read-only) hook tables
+    _forward_hooks = _backward_hooks = types.MappingProxyType({})
 
     def __init_subclass__(cls, **kwargs):
-        """Every ``forward`` and ``backward`` a subclass writes calls its hooks, wherever it is called from."""
+        """Every ``forward`` and ``backward`` of a subclass (its own or a mixin's) calls the hooks,
+        wherever it is called from; containers call them for a method set any other way."""
         super().__init_subclass__(**kwargs)
-        for name, wrap in (("forward", _with_forward_hooks), ("backward", _with_backward_hooks)):
-            method = cls.__dict__.get(name)
-            if isinstance(method, types.FunctionType):      # a plain method (not a static one, not None)
-                setattr(cls, name, wrap(method))
+        for name in _HOOKS_OF:
+            method = getattr(cls, name, None)
+            if (isinstance(method, types.FunctionType) and not fires_own_hooks(method)
+                    and method is not getattr(Module, name)):
+                setattr(cls, name, _with_hooks(method, name))
 
     def __init__(self):
         self.params = {}

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .activations import ReLU
-from .base import Module, ShapeError, backward_without_input_grad
+from .base import Module, ShapeError, backward_without_input_grad, fires_own_hooks, unhooked
 from .pooling import MaxPool2d
 
 
@@ -114,7 +114,7 @@ class Sequential(Module):
             relu, pool = self.modules[position], self.modules[position + 1]
             if relu._backward_hooks or pool._backward_hooks:
                 # rebuild the caches without calling forward hooks: this is not a new forward
-                type(pool).forward.__wrapped__(pool, type(relu).forward.__wrapped__(relu, x))
+                unhooked(type(pool), "forward")(pool, unhooked(type(relu), "forward")(relu, x))
                 order[position], order[position + 1] = position, position + 1
                 self._input_shapes[position] = self._input_shapes[position + 1] = np.shape(x)
         return order
@@ -130,7 +130,10 @@ class Sequential(Module):
             shapes[i] = getattr(x, "shape", None)
             m = self.modules[i]
             try:
-                y = m.forward(x)         # then its forward hooks (Module wraps every forward)
+                y = m.forward(x)         # which runs m's forward hooks (Module wraps every forward) ...
+                if m._forward_hooks and not fires_own_hooks(m.forward):
+                    for fn in list(m._forward_hooks.values()):   # ... unless set another way
+                        fn(m, x, y)
             except Exception as err:
                 self._annotate(i, err)
                 raise
@@ -164,6 +167,9 @@ class Sequential(Module):
                                          f"shape {shapes[i]}: dL/dx has the shape of x.")
                 else:
                     grad_x = backward_without_input_grad(m, grad_y)
+                if m._backward_hooks and not fires_own_hooks(m.backward):
+                    for fn in list(m._backward_hooks.values()):
+                        fn(m, grad_y, grad_x)
             except Exception as err:
                 self._annotate(i, err)
                 raise
@@ -174,12 +180,15 @@ class Sequential(Module):
         """Table of layer, output shape and parameter count for inputs of shape ``input_shape``.
 
         ``input_shape`` leaves out the batch dimension, e.g. ``(1, 28, 28)``. Runs one forward
-        pass on zeros in eval mode and restores each module's own mode.
+        pass on zeros in eval mode, with no forward hook called (the probe is not data), and
+        restores each module's own mode.
         """
         if dtype is None:
             dtype = next((m.params[k].dtype for _, m, k in self.named_parameters()), np.float32)
-        modes = [(m, m.training) for _, m in self.named_modules()]
+        modes = [(m, m.training, m._forward_hooks) for _, m in self.named_modules()]
         self.eval()
+        for m, _, _ in modes:
+            m._forward_hooks = {}
         x = np.zeros((2, *tuple(input_shape)), dtype=dtype)
         rows = [("input", "", "(N, " + ", ".join(map(str, input_shape)) + ")", "")]
         try:
@@ -192,8 +201,8 @@ class Sequential(Module):
                 rows.append((str(i), repr(m), "(N, " + ", ".join(map(str, x.shape[1:])) + ")",
                              f"{m.n_params():,}"))
         finally:
-            for m, mode in modes:      # each module's own mode: a BatchNorm put in eval stays there
-                m.training = mode
+            for m, mode, hooks in modes:   # each module's own mode: a BatchNorm put in eval stays there
+                m.training, m._forward_hooks = mode, hooks
         rows.append(("", "total", "", f"{self.n_params():,}"))
         head = ("#", "layer", "output shape", "params")
         widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]
