@@ -31,6 +31,7 @@ MIN_BYTES = 64 * 1024
 _FUNCTIONS = None           # resolved on first use: {dtype char: (axpy, axpby, largest n)} or {} (no BLAS)
 _numpy_only = 0             # numpy_only() blocks open, in any thread
 _lock = threading.Lock()
+_PLAIN = (np.ndarray, np.memmap)
 
 
 @contextlib.contextmanager
@@ -81,14 +82,14 @@ def _blas_for(x, y):
     if _numpy_only or y.nbytes < MIN_BYTES or x.dtype != y.dtype or x.shape != y.shape:
         return None
     fns = (_FUNCTIONS if _FUNCTIONS is not None else _load()).get(y.dtype.char)
-    if fns is None or y.size > fns[2] or not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
-        return None
+    if fns is None or y.size > fns[2] or type(x) not in _PLAIN or type(y) not in _PLAIN:
+        return None             # (a masked array's mask, a matrix's rules: NumPy's path)
     fx, fy = x.flags, y.flags
     if not (fy.writeable and fx.aligned and fy.aligned and y.dtype.isnative
             and ((fx.c_contiguous and fy.c_contiguous) or (fx.f_contiguous and fy.f_contiguous))):
         return None
-    if x.ctypes.data != y.ctypes.data and np.may_share_memory(x, y):
-        return None             # a partial overlap: BLAS would read values it has already written
+    if x is not y and np.may_share_memory(x, y):
+        return None             # views of one buffer: BLAS could read values it has already written
     return fns
 
 

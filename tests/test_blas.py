@@ -87,6 +87,8 @@ def _cases():
         "unaligned y": (x, unaligned),
         "partial overlap": (base[64:].reshape(BIG), base[:-64].reshape(BIG)),
         "x is y, transposed": (wide_x.T, wide_x),
+        "the same memory, two views": (y.reshape(-1).reshape(BIG), y),
+        "masked y": (x, np.ma.masked_array(y, mask=np.zeros(BIG, bool))),
     }
 
 
