@@ -207,6 +207,7 @@ class LayerwiseMLP(BaseEstimator):
         finally:
             watcher.score = watcher.best_state = None    # no reference to this fit's data outlives it
             trainer.rng = None
+            _forget_rows(self.model_)
         best = watcher.monitor.best
         if self.early_stopping:
             self.best_loss_, self.best_validation_score_ = None, (-np.inf if best is None else best)
@@ -249,6 +250,7 @@ class LayerwiseMLP(BaseEstimator):
             if len(xb) < c:
                 xb = np.concatenate([xb, np.zeros((c - len(xb), *X.shape[1:]), X.dtype)])
             outs.append(self.model_.forward(xb)[:n - start])
+        _forget_rows(self.model_)
         return np.concatenate(outs)
 
     def _validate(self, X, y="no_validation", reset=True):
@@ -258,3 +260,15 @@ class LayerwiseMLP(BaseEstimator):
         if isinstance(y, str) and y == "no_validation":
             return validate_data(self, X, **kw)
         return validate_data(self, X, y, multi_output=not self._is_classifier, y_numeric=not self._is_classifier, **kw)
+
+
+def _forget_rows(model):
+    """Drop what the last forward kept for a backward (the rows of a batch, their activations): a
+    fitted estimator, pickled, carries weights and optimizer state, not the user's data."""
+    for _, m in model.named_modules():
+        m._cache = None
+        m.grads                         # noqa: B018 - stale gradients (lazily zeroed) become zeros
+        if getattr(m, "_swapped_inputs", None):
+            m._swapped_inputs = {}
+        if getattr(m, "_scratch", None) is not None:
+            m._scratch = None           # Linear's accumulation buffer, made again when needed

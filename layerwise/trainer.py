@@ -5,6 +5,7 @@ progress display and checkpoints are callbacks (:mod:`layerwise.callbacks`), the
 users get. The config-driven driver (:mod:`layerwise.run`) and the scikit-learn estimator stand on it.
 """
 
+import inspect
 import math
 import time
 
@@ -15,6 +16,9 @@ from .losses import get_loss
 from .monitor import check_monitor_has_data
 from .modules.base import backward_without_input_grad
 from .schedules import Schedule
+
+
+_PROGRESS = ("auto", "bar", "lines", "off")
 
 
 class Trainer:
@@ -38,8 +42,10 @@ class Trainer:
     seed : int
         Seeds the shuffling Generator.
     classification : bool, optional
-        Compute accuracies (labels are class codes 0..C-1). Default: whether the loss's first task
-        is classification (``cross_entropy``, ``bce``, ``mse``: yes; ``l1``, ``huber``: no).
+        Compute accuracies (labels are class codes 0..C-1, or one-hot rows). Default: whether the loss
+        is for classification (``cross_entropy``, ``bce``: yes; ``l1``, ``huber``: no); for ``mse``,
+        which serves both, whether the targets are integer codes or one-hot rows (float targets: a
+        regression, no accuracy).
     progress : "auto", "bar", "lines" or "off"
         A progress bar on a terminal, one line per epoch otherwise.
     callbacks : list of Callback (or functions ``f(trainer, event)``)
@@ -61,15 +67,31 @@ class Trainer:
         self.loss = get_loss(loss)
         self.epochs = _count(epochs, "epochs", 0)
         self.batch_size, self.eval_batch_size = _count(batch_size, "batch_size"), _count(eval_batch_size, "eval_batch_size")
+        if schedule is not None and not callable(getattr(schedule, "set_epoch", None)):
+            raise TypeError(f"Trainer's schedule must be a Schedule (layerwise.schedules.make_schedule(...)), "
+                            f"not {schedule!r}.")
+        if early_stopping is not None and not isinstance(early_stopping, dict):
+            raise TypeError("Trainer's early_stopping is a dict of EarlyStopping's arguments, e.g. "
+                            f"{{'patience': 5, 'monitor': 'val_loss'}}; got {early_stopping!r}.")
+        if progress not in _PROGRESS:
+            raise ValueError(f"The 'progress' parameter of Trainer must be one of {list(_PROGRESS)}. "
+                             f"Got {progress!r} instead.")
         self.schedule = schedule or Schedule(self._optimizers(), epochs=epochs)
         self.grad_clip_norm = _clip_limit(grad_clip_norm)
         self.shuffle = shuffle
-        if classification is None:     # the loss's first task: l1 and huber are regressions, mse is not
-            classification = getattr(self.loss, "tasks", ("classification",))[0] == "classification"
+        tasks = getattr(self.loss, "tasks", ("classification",))
+        # a loss for both tasks (mse): the targets decide, at fit and evaluate (see _looks_like_classes)
+        self._task_from_targets = classification is None and len(tasks) > 1
+        if classification is None:
+            classification = tasks[0] == "classification"
         self.classification = bool(classification)
         self.progress = progress
         self.stream = stream            # None: sys.stdout at the time of printing
-        self.early_stopping = EarlyStopping(**early_stopping) if early_stopping else None
+        try:
+            self.early_stopping = EarlyStopping(**early_stopping) if early_stopping else None
+        except TypeError as err:
+            raise TypeError(f"Trainer's early_stopping: {err}. It takes "
+                            f"{list(inspect.signature(EarlyStopping).parameters)}.") from None
         builtin = [NaNGuard(), *([self.early_stopping] if self.early_stopping else []), ProgressLogger()]
         self.callbacks = builtin + [as_callback(cb) for cb in callbacks]
         self.rng = np.random.default_rng(seed)
@@ -115,7 +137,7 @@ class Trainer:
             yb = y[i:i + self.eval_batch_size]
             total += self.loss.forward(out, self.loss.targets(yb, out.shape[-1])) * len(yb)
             if self.classification:
-                correct += int(np.count_nonzero(self.loss.labels(out) == yb))
+                correct += int(np.count_nonzero(self.loss.labels(out) == _codes(yb)))
         result = {"loss": total / max(n, 1)}
         if self.classification:
             result["accuracy"] = correct / max(n, 1)
@@ -124,6 +146,8 @@ class Trainer:
     def _samples(self, X, y, xname, yname):
         """``(X, y)`` as arrays of as many rows; class labels must be the integer codes the loss takes."""
         X, y = _array(X), _array(y)
+        if self._task_from_targets and y is not None:
+            self.classification = _looks_like_classes(y)
         if y is None or len(y) != len(X):
             raise ValueError(f"{xname} has {len(X)} samples but {yname} has "
                              f"{'none' if y is None else len(y)}: give one target per sample.")
@@ -174,7 +198,7 @@ class Trainer:
             self.loss_sum += value * len(idx)
             self.seen += len(idx)
             if self.classification:
-                self.correct += int(np.count_nonzero(loss.labels(out) == yb))
+                self.correct += int(np.count_nonzero(loss.labels(out) == _codes(yb)))
             for fn in after:
                 fn(self, self.step, value)
         self.batch_x = None
@@ -286,6 +310,23 @@ def _check_state(meta):
             raise ValueError(f"the trainer state has no {key!r}")
         if not ok(meta[key]):
             raise ValueError(f"the trainer state's {key!r} is {meta[key]!r}, expected {what}")
+
+
+def _looks_like_classes(y):
+    """Integer (or bool, or string) labels, or rows of 0/1 with one 1 each: classes; anything else a regression."""
+    if y.dtype.kind in "iubUSO":
+        return True
+    if y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind == "f":
+        return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
+    return False
+
+
+def _codes(targets):
+    """Class codes (N,) of a batch's targets: labels as they are, one-hot or probability rows (N, C)
+    by their largest entry, a (N, 1) column as (N,)."""
+    if targets.ndim == 2:
+        return targets[:, 0] if targets.shape[1] == 1 else targets.argmax(axis=1)
+    return targets
 
 
 def _array(a):

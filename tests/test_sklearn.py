@@ -214,3 +214,20 @@ def test_regressor_fits_a_smooth_function():
     y = np.sin(X[:, 0]) + 0.5 * X[:, 1]
     reg = LayerwiseRegressor(hidden_layer_sizes=(32,), max_iter=200, learning_rate_init=0.01, random_state=0).fit(X, y)
     assert reg.score(X, y) > 0.95 and reg.predict(X).shape == (400,)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_pickled_estimator_carries_no_rows_of_the_data():
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 20)) + 1000.0          # rows recognisable by their values
+    y = (X[:, 0] > 1000.0).astype(int)
+    clf = LayerwiseClassifier(hidden_layer_sizes=(8,), max_iter=2, batch_size=50, random_state=0).fit(X, y)
+    clf.predict(X[:7])
+    back = pickle.loads(pickle.dumps(clf))
+    arrays = [v for _, m in back.model_.named_modules() for v in vars(m).values() if isinstance(v, np.ndarray)]
+    arrays += [m._cache for _, m in back.model_.named_modules() if m._cache is not None]
+    arrays += [g for _, m in back.model_.named_modules() for g in m._grads.values()]
+    assert not any(np.any(np.abs(a) > 500) for a in arrays if np.issubdtype(np.asarray(a).dtype, np.floating))
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))

@@ -256,3 +256,45 @@ def test_a_plateau_schedule_on_a_validation_metric_needs_validation_data_before_
     regression = lw.Trainer(model, epochs=2, schedule=schedule, progress="off", classification=False)
     with pytest.raises(ValueError, match="monitors 'train_accuracy', which the epoch's metrics lack; they have"):
         regression.fit(X, y)
+
+
+def test_one_hot_targets_count_accuracy_by_their_class(rng):
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    model = lw.Sequential(lw.Linear(4, 2, rng=0)).set_optimizer(lw.SGD(lr=0.5))
+    trainer = lw.Trainer(model, epochs=5, batch_size=20, progress="off")
+    history = trainer.fit(X, np.eye(2)[y])
+    assert history[-1]["train_accuracy"] > 0.8
+    assert trainer.evaluate(X, np.eye(2)[y])["accuracy"] == trainer.evaluate(X, y)["accuracy"]
+
+
+def test_mse_on_float_targets_is_a_regression_and_on_codes_a_classification(rng):
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    model = lw.Sequential(lw.Linear(3, 1, rng=0)).set_optimizer(lw.SGD(lr=0.05))
+    reg = lw.Trainer(model, "mse", epochs=2, batch_size=10, progress="off")
+    row = reg.fit(X, X[:, :1] * 2.0)[-1]
+    assert "train_accuracy" not in row and "accuracy" not in reg.evaluate(X, X[:, :1] * 2.0)
+    with pytest.raises(ValueError, match="val_accuracy"):
+        lw.Trainer(model, "mse", epochs=2, progress="off", early_stopping={"monitor": "val_accuracy"}).fit(
+            X, X[:, :1], X, X[:, :1])
+    clf = lw.Trainer(lw.Sequential(lw.Linear(3, 2, rng=0)).set_optimizer(lw.SGD(lr=0.05)), "mse", epochs=1,
+                  batch_size=10, progress="off")
+    assert "train_accuracy" in clf.fit(X, (X[:, 0] > 0).astype(int))[-1]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"schedule": {"type": "cosine"}}, "must be a Schedule"),
+    ({"early_stopping": True}, "dict of EarlyStopping's arguments"),
+    ({"early_stopping": {"patiance": 2}}, "It takes \\['monitor', 'patience'"),
+    ({"progress": "of"}, "'progress' parameter of Trainer must be one of"),
+])
+def test_trainer_arguments_of_the_wrong_kind_are_refused_at_once(kwargs, match):
+    model = lw.Sequential(lw.Linear(2, 2, rng=0)).set_optimizer(lw.SGD(lr=0.1))
+    with pytest.raises((TypeError, ValueError), match=match):
+        lw.Trainer(model, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [lw.SGD, "sgd", None])
+def test_set_optimizer_takes_an_optimizer_instance(bad):
+    with pytest.raises(TypeError, match="set_optimizer takes an optimizer"):
+        lw.Linear(2, 2).set_optimizer(bad)

@@ -51,7 +51,8 @@ def backward_without_input_grad(module, grad_y):
 
 
 _HOOKS_OF = {"forward": "_forward_hooks", "backward": "_backward_hooks"}
-_running = threading.local()    # .calls: the (method, module id) of hooked calls running in this thread
+_running = threading.local()    # .calls: the (method, module id) of hooked calls running in this thread;
+                                # .fired: how often each (method, module id) has called its hooks here
 
 
 def _with_hooks(method, name):
@@ -90,10 +91,20 @@ def _call_with_hooks(module, method, name, hooks, args, kwargs):
         out = method(module, *args, **kwargs)
     finally:
         calls.discard(key)
+    fired = getattr(_running, "fired", None)
+    if fired is None:
+        fired = _running.fired = {}
+    fired[key] = fired.get(key, 0) + 1
     first = args[0] if args else next(iter(kwargs.values()), None)
     for fn in list(hooks.values()):
         fn(module, first, out)
     return out
+
+
+def hook_calls(name, module):
+    """How often ``module``'s ``name`` ("forward", "backward") hooks have been called by its own
+    method in this thread: a container compares it around a call to know whether it must call them."""
+    return getattr(_running, "fired", {}).get((name, id(module)), 0)
 
 
 def fires_own_hooks(bound_method):
@@ -261,14 +272,32 @@ class Module:
         return self.buffers[name]
 
     def children(self):
-        """Sub-modules, in order. Containers override this."""
-        return []
+        """Sub-modules, in order: the attributes that hold a Module, in the order they were first set
+        (``self.fc1 = Linear(...)``, as PyTorch registers them; one module held twice counts once).
+        Containers override this (Sequential: its list). A module kept in a list or dict attribute is
+        not found: put it in an attribute of its own, a Sequential, or override ``children()``.
+        """
+        found = [v for v in self.__dict__.values() if isinstance(v, Module)]
+        if len(found) > 1 and len({id(m) for m in found}) < len(found):
+            found = list({id(m): m for m in found}.values())
+        return found
+
+    def named_children(self):
+        """``[(name, child)]``: attribute names for the children :meth:`children` finds in attributes,
+        their positions (``"0"``, ``"1"``...) when a class overrides ``children()``."""
+        if type(self).children is not Module.children:
+            return [(str(i), child) for i, child in enumerate(self.children())]
+        named = {}
+        for name, value in self.__dict__.items():
+            if isinstance(value, Module) and id(value) not in named:
+                named[id(value)] = (name, value)
+        return list(named.values())
 
     def named_modules(self, prefix=""):
-        """Yield ``(dotted_name, module)`` for this module and every descendant."""
+        """Yield ``(dotted_name, module)`` for this module and every descendant (``"fc1."``, ``"0.1."``)."""
         yield prefix, self
-        for i, child in enumerate(self.children()):
-            yield from child.named_modules(f"{prefix}{i}.")
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}{name}.")
 
     def named_parameters(self):
         """Yield ``(flat_name, module, key)`` such as ``("0.W", linear, "W")``."""
@@ -341,6 +370,10 @@ class Module:
 
     def set_optimizer(self, optimizer):
         """Use ``optimizer`` for this module and every child that has none of its own; returns self."""
+        if isinstance(optimizer, type) or not callable(getattr(optimizer, "step", None)):
+            what = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else repr(optimizer)
+            raise TypeError(f"set_optimizer takes an optimizer, such as layerwise.SGD(lr=0.1) or "
+                            f"layerwise.optim.get_optimizer('adam', lr=1e-3); got {what}.")
         self.optimizer = optimizer
         self._optimizer_inherited = False
         for child in self.children():

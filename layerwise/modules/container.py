@@ -3,7 +3,7 @@
 import numpy as np
 
 from .activations import ReLU
-from .base import Module, ShapeError, backward_without_input_grad, fires_own_hooks, unhooked
+from .base import Module, ShapeError, backward_without_input_grad, fires_own_hooks, hook_calls, unhooked
 from .pooling import MaxPool2d
 
 
@@ -130,9 +130,12 @@ class Sequential(Module):
             shapes[i] = getattr(x, "shape", None)
             m = self.modules[i]
             try:
-                y = m.forward(x)         # which runs m's forward hooks (Module wraps every forward) ...
-                if m._forward_hooks and not fires_own_hooks(m.forward):
-                    for fn in list(m._forward_hooks.values()):   # ... unless set another way
+                # m.forward runs m's hooks (Module wraps every forward); one set on the instance may not
+                ours = bool(m._forward_hooks) and not fires_own_hooks(m.forward)
+                mark = hook_calls("forward", m) if ours else 0
+                y = m.forward(x)
+                if ours and hook_calls("forward", m) == mark:
+                    for fn in list(m._forward_hooks.values()):
                         fn(m, x, y)
             except Exception as err:
                 self._annotate(i, err)
@@ -159,6 +162,8 @@ class Sequential(Module):
             i = order[position]          # the module at ``stop`` has parameters: it is never swapped
             m = self.modules[i]
             try:
+                ours = bool(m._backward_hooks) and not fires_own_hooks(m.backward)
+                mark = hook_calls("backward", m) if ours else 0
                 if input_grad or position > stop:
                     grad_x = m.backward(grad_y)
                     if getattr(grad_x, "shape", None) != shapes[i] and shapes[i] is not None:
@@ -167,7 +172,7 @@ class Sequential(Module):
                                          f"shape {shapes[i]}: dL/dx has the shape of x.")
                 else:
                     grad_x = backward_without_input_grad(m, grad_y)
-                if m._backward_hooks and not fires_own_hooks(m.backward):
+                if ours and hook_calls("backward", m) == mark:
                     for fn in list(m._backward_hooks.values()):
                         fn(m, grad_y, grad_x)
             except Exception as err:

@@ -252,3 +252,15 @@ def test_a_class_patched_relu_in_a_swapped_pair_with_a_late_backward_hook(rng, m
     model[0].register_backward_hook(lambda m, gy, gx: seen.append(gx.shape))
     model.backward(np.ones_like(y))
     assert seen == [(2, 1, 4, 4)]
+
+
+def test_an_instance_forward_that_wraps_the_original_calls_the_hooks_once(rng):
+    lin = lw.Linear(4, 3, rng=rng, dtype=np.float64)
+    model = lw.Sequential(lin, lw.ReLU())
+    orig_f, orig_b = lin.forward, lin.backward
+    lin.forward = lambda a: orig_f(a) * 2
+    lin.backward = lambda g, input_grad=True: orig_b(g * 2, input_grad=input_grad)
+    log = _hooked_count(lin)
+    y = model.forward(rng.normal(size=(2, 4)))
+    model.backward(np.ones_like(y))
+    assert log == ["f", "b"]
