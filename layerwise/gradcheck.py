@@ -22,6 +22,21 @@ class GradcheckError(AssertionError):
         self.tensor, self.stats, self.report = tensor, stats, report
 
 
+def _check_deterministic(template, x, owner):
+    """Finite differences compare outputs of one input: two forwards of copies of the module must agree."""
+    first, second = (np.asarray(copy.deepcopy(template).forward(x)) for _ in range(2))
+    if first.shape == second.shape and np.array_equal(first, second, equal_nan=True):
+        return
+    where = ""
+    if first.shape == second.shape:
+        k = np.unravel_index(np.argmax(np.abs(first - second)), first.shape)
+        where = f" (at index {tuple(int(i) for i in k)}: {first[k]:.10g} then {second[k]:.10g})"
+    raise GradcheckError(f"{owner}: forward gives different outputs for the same input and weights{where}, so no "
+                         "finite difference can check it. A module that draws random numbers should draw them "
+                         "from a Generator it owns (self.rng = np.random.default_rng(seed), as Dropout does), "
+                         "not from np.random.", tensor="input")
+
+
 @dataclass
 class GradcheckReport:
     """What :func:`gradcheck` compared: per tensor ``(elements, max abs error, max rel error)``, and the
@@ -176,6 +191,7 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
             return loss.backward()
         return upstream.copy()
 
+    _check_deterministic(template, x, owner)
     m, y, _ = objective(x)
     analytic_x = m.backward(grad_y_of(y))
     analytic = {name: None if mod.grads[key] is None else np.array(mod.grads[key])

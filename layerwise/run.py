@@ -309,7 +309,11 @@ def _train(exp, progress, stream, callbacks=()):
             e.run_dir, e.epoch = exp.run_dir, checkpoint.saved_epoch
         raise
     except TrainingError as e:
-        raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}.") from None
+        # a resume would meet the same step again (and the optimizer is part of what a run is): say so
+        raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}; "
+                            "resuming it would stop at the same step, so start afresh with the change: "
+                            f"layerwise train <config> --set optimizer.lr=... --out {exp.run_dir} "
+                            "--overwrite.") from None
     except Exception as e:    # a bug in a module (a plugin's?): say where its run can be resumed once fixed
         if getattr(e, "layerwise_user_module", False) and checkpoint.saved_epoch is not None:
             e.run_dir, e.epoch = exp.run_dir, checkpoint.saved_epoch
@@ -398,8 +402,9 @@ def evaluate(run_dir, *, overrides=()):
     config = _run_config(run_dir, overrides, resuming=False)
     weights = run_dir / "model.safetensors"
     if not weights.is_file():
-        raise DataError(f"{run_dir}: no model.safetensors: the run has not finished; resume it with "
-                        f"'layerwise train --resume {run_dir}'.")
+        raise DataError(f"{run_dir}: no model.safetensors: the run has not finished; if it was interrupted, "
+                        f"resume it with 'layerwise train --resume {run_dir}' (one the NaN guard stopped must "
+                        "be trained afresh with a change).")
     check_run_files(run_dir, config.run_id, names=("model.safetensors", "summary.json"))   # what evaluate reads
     try:        # a checkpoint of another run still means a mixed folder; a damaged one is not read here
         check_run_files(run_dir, config.run_id, names=("checkpoint.safetensors",))

@@ -149,8 +149,8 @@ def load_run(run_dir, *, plugins=None):
         raise DataError(f"{given}: no such run directory (or model.safetensors file).")
     path, folder = (given / "model.safetensors", given) if given.is_dir() else (given, given.parent)
     if not path.is_file():
-        resume = (f"; resume it with 'layerwise train --resume {folder}'" if (folder / "checkpoint.safetensors").is_file()
-                  else "")
+        resume = (f"; if it was interrupted, resume it with 'layerwise train --resume {folder}'"
+                  if (folder / "checkpoint.safetensors").is_file() else "")
         raise DataError(f"{path}: no such file; a run has model.safetensors once it has finished{resume}.")
     weights, inputs, meta = load_model_file(path)
     if "normalize" not in meta:

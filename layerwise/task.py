@@ -71,6 +71,10 @@ def check_head(config, model, out_shape, loss, data):
     task = getattr(data, "task", "classification")
     if task == "regression":
         width, what = data.n_targets, f"{name} on {data.n_targets} regression target(s)"
+    elif data.n_classes < 2:
+        raise ConfigError(f"{src}: data: the labels hold {data.n_classes} class{'es' if data.n_classes != 1 else ''}; "
+                          "a classifier needs two or more (check the data file and its label column, or set "
+                          "data.task: regression for real-valued targets).")
     else:
         width, what = loss.output_width(data.n_classes), f"{name} on {data.n_classes} classes"
     try:

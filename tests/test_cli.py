@@ -302,6 +302,10 @@ def test_nan_stops_training_naming_the_step_and_keeps_the_checkpoint(tmp_path, c
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "Training stopped at epoch 1, batch" in err and "NaN or Inf" in err and "module" in err
     assert (run / "checkpoint.safetensors").is_file()
+    assert f"resuming it would stop at the same step, so start afresh with the change: layerwise train <config> " \
+           f"--set optimizer.lr=... --out {run} --overwrite." in err
+    assert main(["evaluate", str(run)]) == 2
+    assert "if it was interrupted, resume it with" in capsys.readouterr().err
 
 
 def test_a_device_as_config_and_an_empty_out_path_are_one_line_and_exit_2(tmp_path, capsys):

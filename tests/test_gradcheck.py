@@ -140,3 +140,17 @@ def test_gradcheck_perturbs_inputs_and_parameters_stored_column_major(rng):
     # a conv layer's output is an NCHW view of NHWC memory: the next layer's check gets such inputs
     nhwc = rng.standard_normal((2, 4, 5, 3)).transpose(0, 3, 1, 2)
     assert lw.gradcheck(lw.BatchNorm2d(3), nhwc).tensors["input"][1] < 1e-7
+
+
+def test_a_forward_that_draws_from_numpy_global_random_is_named_not_called_wrong():
+    class GlobalDropout(lw.Module):
+        def forward(self, x):
+            self._cache = (np.random.random(np.shape(x)) > 0.5) * 2.0
+            return x * self._cache
+
+        def backward(self, grad_y):
+            return grad_y * self._cached()
+
+    with pytest.raises(lw.GradcheckError, match="forward gives different outputs for the same input"):
+        lw.gradcheck(GlobalDropout(), np.random.default_rng(0).normal(size=(3, 4)))
+    lw.gradcheck(lw.Dropout(0.5, rng=0), np.random.default_rng(0).normal(size=(3, 4)))   # its own Generator

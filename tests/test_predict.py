@@ -260,15 +260,19 @@ def test_a_model_file_whose_class_list_was_cut_is_refused(digits_run, tmp_path, 
     assert "names 5 classes, but its model gives 10 outputs" in capsys.readouterr().err
 
 
-def test_a_run_with_one_class_and_one_output_loads(tmp_path):
+@pytest.mark.parametrize("units", [1, 2])
+def test_a_classification_whose_labels_hold_one_class_is_refused(tmp_path, capsys, units):
+    """It used to train (to accuracy 1.0) after advice to set units: 1; the data is what is wrong."""
     import yaml
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "one.npz", X=rng.normal(size=(40, 3)), y=np.zeros(40, int))
     (tmp_path / "one.yaml").write_text(yaml.safe_dump({
-        "data": {"dataset": "npz", "path": "one.npz"}, "model": {"layers": [{"type": "linear", "units": 1}]},
+        "data": {"dataset": "npz", "path": "one.npz"}, "model": {"layers": [{"type": "linear", "units": units}]},
         "training": {"epochs": 1, "batch_size": 8}}))
-    assert main(["train", str(tmp_path / "one.yaml"), "--out", str(tmp_path / "r"), "--progress", "off"]) == 0
-    assert list(lw.load_run(tmp_path / "r").predict(rng.normal(size=(2, 3)))) == [0, 0]
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "one.yaml"), "--out", str(tmp_path / "r"), "--progress", "off"]) == 2
+    assert "data: the labels hold 1 class; a classifier needs two or more" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_an_output_file_in_a_folder_that_does_not_exist_is_refused_and_nothing_is_made(digits_run, tmp_path,
