@@ -5,6 +5,7 @@ Ctrl-C exits 130 after saying how to resume. A traceback means a bug in layerwis
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from . import __version__
-from .errors import DataError, LayerwiseError, LayerwiseWarning
+from .errors import DataError, LayerwiseError, LayerwiseWarning, TrainingError
 
 EXAMPLES = {
     "train": "examples:\n  layerwise train configs/digits_mlp.yaml\n"
@@ -129,6 +130,16 @@ def _parser():
     return p
 
 
+@contextlib.contextmanager
+def _afresh_hint(command):
+    """A run the NaN guard stopped cannot be resumed into anything else: say how to start afresh."""
+    try:
+        yield
+    except TrainingError as e:
+        raise TrainingError(f"{e} Resuming it would stop at the same step; start afresh with a change: "
+                            f"{command}") from None
+
+
 def _train(args):
     from . import run
     if args.resume and args.config:
@@ -142,12 +153,17 @@ def _train(args):
                                  "continues in its own directory.")
         if (Path(args.resume) / "config.yaml").is_file():      # not before the error that it is no run
             print(f"resuming {args.resume}", flush=True)
-        exp = run.resume(args.resume, overrides=args.overrides, progress=args.progress)
+        again = f"layerwise train {Path(args.resume) / 'config.yaml'} --set optimizer.lr=... --out NEW_DIR"
+        with _afresh_hint(again):
+            exp = run.resume(args.resume, overrides=args.overrides, progress=args.progress)
     else:
         if args.overwrite and not args.out:
             raise LayerwiseError("--overwrite needs --out DIR: a new run without --out gets a new directory.")
-        exp = run.fit(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
-                      progress=args.progress)
+        again = f"layerwise train {args.config} --set optimizer.lr=..." + (
+            f" --out {args.out} --overwrite" if args.out else "")
+        with _afresh_hint(again):
+            exp = run.fit(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
+                          progress=args.progress)
     if exp.note:
         print(exp.note)
     s = exp.summary

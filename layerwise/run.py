@@ -309,11 +309,7 @@ def _train(exp, progress, stream, callbacks=()):
             e.run_dir, e.epoch = exp.run_dir, checkpoint.saved_epoch
         raise
     except TrainingError as e:
-        # a resume would meet the same step again (and the optimizer is part of what a run is): say so
-        raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}; "
-                            "resuming it would stop at the same step, so start afresh with the change: "
-                            f"layerwise train <config> --set optimizer.lr=... --out {exp.run_dir} "
-                            "--overwrite.") from None
+        raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}.") from None
     except Exception as e:    # a bug in a module (a plugin's?): say where its run can be resumed once fixed
         if getattr(e, "layerwise_user_module", False) and checkpoint.saved_epoch is not None:
             e.run_dir, e.epoch = exp.run_dir, checkpoint.saved_epoch
