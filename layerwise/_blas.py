@@ -78,7 +78,7 @@ def axpby(a, x, b, y, tmp):
 
 
 def _blas_for(x, y):
-    """``(axpy, axpby)`` for ``x`` and ``y``'s dtype when the BLAS path is safe and pays, else None."""
+    """``(axpy, axpby, largest n)`` for ``x`` and ``y``'s dtype when the BLAS path is safe and pays, else None."""
     if _numpy_only or y.nbytes < MIN_BYTES or x.dtype != y.dtype or x.shape != y.shape:
         return None
     fns = (_FUNCTIONS if _FUNCTIONS is not None else _load()).get(y.dtype.char)
@@ -123,15 +123,15 @@ def _numpy_dirs():
 
 def _bind(lib):
     """``{"f": (saxpy, saxpby, largest n), "d": (daxpy, daxpby, n)}`` from NumPy's OpenBLAS (scipy-openblas)."""
-    for prefix, suffix, integer in (("scipy_", "64_", ctypes.c_int64), ("scipy_", "", ctypes.c_int32)):
-        if hasattr(lib, f"{prefix}cblas_saxpy{suffix}"):
+    for suffix, integer in (("64_", ctypes.c_int64), ("", ctypes.c_int32)):     # ILP64 (NumPy 2), LP64
+        if hasattr(lib, f"scipy_cblas_saxpy{suffix}"):
             break
     else:
         return {}
     out = {}
     for char, letter, real in (("f", "s", ctypes.c_float), ("d", "d", ctypes.c_double)):
-        axpy_fn = getattr(lib, f"{prefix}cblas_{letter}axpy{suffix}")
-        axpby_fn = getattr(lib, f"{prefix}cblas_{letter}axpby{suffix}")
+        axpy_fn = getattr(lib, f"scipy_cblas_{letter}axpy{suffix}")
+        axpby_fn = getattr(lib, f"scipy_cblas_{letter}axpby{suffix}")
         axpy_fn.argtypes = [integer, real, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
         axpby_fn.argtypes = [integer, real, ctypes.c_void_p, integer, real, ctypes.c_void_p, integer]
         axpy_fn.restype = axpby_fn.restype = None

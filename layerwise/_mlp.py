@@ -266,9 +266,5 @@ def _forget_rows(model):
     """Drop what the last forward kept for a backward (the rows of a batch, their activations): a
     fitted estimator, pickled, carries weights and optimizer state, not the user's data."""
     for _, m in model.named_modules():
-        m._cache = None
+        m._forget_batch()
         m.grads                         # noqa: B018 - stale gradients (lazily zeroed) become zeros
-        if getattr(m, "_swapped_inputs", None):
-            m._swapped_inputs = {}
-        if getattr(m, "_scratch", None) is not None:
-            m._scratch = None           # Linear's accumulation buffer, made again when needed

@@ -469,6 +469,11 @@ class Module:
         return self
 
     # -- helpers for subclasses ------------------------------------------------------------
+    def _forget_batch(self):
+        """Drop what the last forward kept of its batch for a backward; a module that keeps more
+        (inputs, scratch shaped by the data) extends this."""
+        self._cache = None
+
     def _cached(self):
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward was called before forward: "

@@ -94,6 +94,10 @@ class Sequential(Module):
                 err._layerwise_noted = True
                 err.add_note(note)
 
+    def _forget_batch(self):
+        super()._forget_batch()
+        self._swapped_inputs = {}
+
     def _execution_order(self):
         """Module indices in the order forward runs them: each hook-free (ReLU, MaxPool2d) pair swapped."""
         mods = self.modules

@@ -110,6 +110,10 @@ class Linear(Module):
             return None
         return np.matmul(grad_y, W.T)
 
+    def _forget_batch(self):
+        super()._forget_batch()
+        self._scratch = None        # the accumulation buffer held x.T @ g of a batch; made again when needed
+
     def extra_repr(self):
         n_in, n_out = self.params["W"].shape
         return f"{n_in} -> {n_out}" + ("" if "b" in self.params else ", bias=False")
