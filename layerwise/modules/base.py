@@ -306,16 +306,11 @@ class Module:
                 named[id(value)] = (name, value)
         return list(named.values())
 
-    def named_modules(self, prefix="", _seen=None):
-        """Yield ``(dotted_name, module)`` for this module and every descendant (``"fc1."``, ``"0.1."``),
-        each instance once (a child that holds its parent does not loop; ``set_optimizer`` refuses both)."""
-        seen = set() if _seen is None else _seen
-        if id(self) in seen:
-            return
-        seen.add(id(self))
+    def named_modules(self, prefix=""):
+        """Yield ``(dotted_name, module)`` for this module and every descendant (``"fc1."``, ``"0.1."``)."""
         yield prefix, self
         for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}{name}.", seen)
+            yield from child.named_modules(f"{prefix}{name}.")
 
     def named_parameters(self):
         """Yield ``(flat_name, module, key)`` such as ``("0.W", linear, "W")``."""
@@ -392,26 +387,11 @@ class Module:
             what = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else repr(optimizer)
             raise TypeError(f"set_optimizer takes an optimizer, such as layerwise.SGD(lr=0.1) or "
                             f"layerwise.optim.get_optimizer('adam', lr=1e-3); got {what}.")
-        self._check_each_module_once()
         self.optimizer = optimizer
         self._optimizer_inherited = False
         for child in self.children():
             child._inherit_optimizer(optimizer)
         return self
-
-    def _check_each_module_once(self):
-        """A ValueError when one instance is at two places of this module's tree (or holds an ancestor)."""
-        at, stack = {}, [("", self)]
-        while stack:
-            path, m = stack.pop()
-            if id(m) in at:
-                where = " and ".join(p or "the top" for p in (at[id(m)], path))
-                raise ValueError(f"This {type(m).__name__} instance is at {where} of {type(self).__name__}: a module "
-                                 "keeps its own forward's input for backward, so one instance cannot run at two "
-                                 "places (its gradients would be wrong, and update() would step it twice). Use a "
-                                 "new instance, or share parameters inside one module.")
-            at[id(m)] = path
-            stack.extend(reversed([(f"{path}.{name}" if path else name, child) for name, child in m.named_children()]))
 
     def _inherit_optimizer(self, optimizer):
         if self.optimizer is None or self._optimizer_inherited:

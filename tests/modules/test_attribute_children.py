@@ -88,31 +88,3 @@ def test_hooks_and_frozen_children(make):
     m.update()
     assert seen == [(8, 3)]
     np.testing.assert_array_equal(inner.fc1.params["W"], before)
-
-
-class Block(lw.Module):
-    def __init__(self, shared):
-        super().__init__()
-        self.inner = shared
-
-
-def test_one_instance_under_two_parents_or_holding_its_parent_is_refused():
-    shared = lw.Linear(3, 3)
-    with pytest.raises(ValueError, match=r"already module 0\.inner of the Sequential"):
-        lw.Sequential(Block(shared), Block(shared))
-    model = Block(lw.Tanh())
-    model.a, model.b = Block(shared), Block(shared)
-    with pytest.raises(ValueError, match=r"This Linear instance is at a\.inner and b\.inner of Block"):
-        model.set_optimizer(lw.SGD(lr=0.1))
-    loop = Block(lw.Linear(3, 3))
-    loop.inner.owner = loop                 # a child that keeps a reference to its parent: a cycle
-    with pytest.raises(ValueError, match="This Block instance is at the top and inner.owner of Block"):
-        loop.set_optimizer(lw.SGD(lr=0.1))
-
-
-def test_a_cycle_is_named_not_a_recursion_error():
-    loop = Block(lw.Linear(3, 3))
-    loop.inner.owner = loop
-    assert [name for name, _ in loop.named_modules()] == ["", "inner."]
-    with pytest.raises(ValueError, match=r"This Block instance is at 1 and 1\.inner\.owner of Sequential"):
-        lw.Sequential(lw.ReLU(), loop).set_optimizer(lw.SGD(lr=0.1))
