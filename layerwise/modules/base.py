@@ -51,8 +51,6 @@ def backward_without_input_grad(module, grad_y):
 
 
 _HOOKS_OF = {"forward": "_forward_hooks", "backward": "_backward_hooks"}
-_SET_BY_INIT = frozenset({"params", "_grads", "_unzeroed", "buffers", "optim_state", "training", "frozen",
-                          "optimizer", "_optimizer_inherited", "_no_decay", "_cache"})
 _running = threading.local()    # .calls: the (method, module id) of hooked calls running in this thread;
                                 # .fired: how often each (method, module id) has called its hooks here
 
@@ -170,17 +168,6 @@ class Module:
             if (isinstance(method, types.FunctionType) and not fires_own_hooks(method)
                     and method is not getattr(Module, name)):
                 setattr(cls, name, _with_hooks(method, name))
-
-    def __getattr__(self, name):
-        """Only reached for a missing attribute: Module's own ones are missing when a subclass's
-        ``__init__`` did not call ``super().__init__()``; say so instead of naming the attribute."""
-        prop = getattr(type(self), name, None)
-        if isinstance(prop, property):      # a property that raised AttributeError: its own message
-            return prop.fget(self)
-        if name in _SET_BY_INIT:
-            raise AttributeError(f"{type(self).__name__} has no '{name}': its __init__ must call "
-                                 "super().__init__() first (Module's __init__ sets it).")
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __init__(self):
         self.params = {}

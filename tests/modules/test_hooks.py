@@ -264,20 +264,3 @@ def test_an_instance_forward_that_wraps_the_original_calls_the_hooks_once(rng):
     y = model.forward(rng.normal(size=(2, 4)))
     model.backward(np.ones_like(y))
     assert log == ["f", "b"]
-
-
-def test_a_module_whose_init_skips_modules_says_so():
-    class NoSuper(lw.Module):
-        def __init__(self):          # forgets super().__init__()
-            self.scale = 2.0
-
-        def forward(self, x):
-            return x * self.scale
-
-    m = NoSuper()
-    with pytest.raises(AttributeError, match=r"NoSuper has no 'params': its __init__ must call super\(\)"):
-        m.update()
-    with pytest.raises(AttributeError, match="its __init__ must call super"):
-        lw.Sequential(lw.ReLU(), m).summary((3,))
-    with pytest.raises(AttributeError, match="'NoSuper' object has no attribute 'other'"):
-        m.other  # noqa: B018
