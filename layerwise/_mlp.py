@@ -207,7 +207,7 @@ class LayerwiseMLP(BaseEstimator):
         finally:
             watcher.score = watcher.best_state = None    # no reference to this fit's data outlives it
             trainer.rng = None
-            _forget_rows(self.model_)
+            self._forget_rows()
         best = watcher.monitor.best
         if self.early_stopping:
             self.best_loss_, self.best_validation_score_ = None, (-np.inf if best is None else best)
@@ -232,6 +232,19 @@ class LayerwiseMLP(BaseEstimator):
                              "your dataset.")
         return X_tr, y_tr, X_val, y_val
 
+    def _forget_rows(self):
+        """Drop what the last forward and loss kept of a batch (its rows, activations, targets): a fitted
+        estimator, pickled, carries weights and optimizer state, not the user's data."""
+        for _, m in self.model_.named_modules():
+            m._forget_batch()
+            m.grads                         # noqa: B018 - stale gradients (lazily zeroed) become zeros
+        trainer = getattr(self, "_trainer", None)
+        for loss in (getattr(self, "_loss", None), getattr(trainer, "loss", None)):
+            if loss is not None:
+                loss._cache = None
+        if trainer is not None:
+            trainer.batch_x = None
+
     # -- prediction --------------------------------------------------------------------------------
     def _forward(self, X):
         """Model outputs in eval mode, ``PREDICT_CHUNK`` rows per forward pass.
@@ -250,7 +263,7 @@ class LayerwiseMLP(BaseEstimator):
             if len(xb) < c:
                 xb = np.concatenate([xb, np.zeros((c - len(xb), *X.shape[1:]), X.dtype)])
             outs.append(self.model_.forward(xb)[:n - start])
-        _forget_rows(self.model_)
+        self._forget_rows()
         return np.concatenate(outs)
 
     def _validate(self, X, y="no_validation", reset=True):
@@ -260,11 +273,3 @@ class LayerwiseMLP(BaseEstimator):
         if isinstance(y, str) and y == "no_validation":
             return validate_data(self, X, **kw)
         return validate_data(self, X, y, multi_output=not self._is_classifier, y_numeric=not self._is_classifier, **kw)
-
-
-def _forget_rows(model):
-    """Drop what the last forward kept for a backward (the rows of a batch, their activations): a
-    fitted estimator, pickled, carries weights and optimizer state, not the user's data."""
-    for _, m in model.named_modules():
-        m._forget_batch()
-        m.grads                         # noqa: B018 - stale gradients (lazily zeroed) become zeros

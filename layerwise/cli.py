@@ -136,8 +136,10 @@ def _afresh_hint(command):
     try:
         yield
     except TrainingError as e:
-        raise TrainingError(f"{e} Resuming it would stop at the same step; start afresh with a change: "
-                            f"{command}") from None
+        if "input batch" in str(e):        # bad data: no setting would help
+            raise
+        raise TrainingError(f"{e} Resuming it would stop at the same step; start afresh with a change (and your "
+                            f"other --set options): {command}") from None
 
 
 def _train(args):

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .modules.base import Module
+
 
 class GradcheckError(AssertionError):
     """A backward pass disagrees with centered finite differences.
@@ -167,6 +169,8 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
         Naming the tensor (``input`` or a parameter like ``0.W``), the worst element, and the
         analytic and numeric values.
     """
+    if isinstance(module, Module):
+        module.check_children()
     template = copy.deepcopy(module).astype(np.float64)
     template.zero_grad()
     for _, m in template.named_modules():     # the copies are probes: the module's hooks are not told

@@ -67,6 +67,8 @@ class Trainer:
         self.loss = get_loss(loss)
         self.epochs = _count(epochs, "epochs", 0)
         self.batch_size, self.eval_batch_size = _count(batch_size, "batch_size"), _count(eval_batch_size, "eval_batch_size")
+        schedule = None if schedule is False else schedule              # False: none, as Keras reads it
+        early_stopping = None if early_stopping is False else early_stopping
         if schedule is not None and not callable(getattr(schedule, "set_epoch", None)):
             raise TypeError(f"Trainer's schedule must be a Schedule (layerwise.schedules.make_schedule(...)), "
                             f"not {schedule!r}.")

@@ -302,7 +302,7 @@ def test_nan_stops_training_naming_the_step_and_keeps_the_checkpoint(tmp_path, c
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "Training stopped at epoch 1, batch" in err and "NaN or Inf" in err and "module" in err
     assert (run / "checkpoint.safetensors").is_file()
-    assert err.endswith(f"Resuming it would stop at the same step; start afresh with a change: layerwise train "
+    assert err.endswith(f"Resuming it would stop at the same step; start afresh with a change (and your other --set options): layerwise train "
                         f"{write_config(tmp_path, data)} --set optimizer.lr=... --out {run} --overwrite")
     assert main(["evaluate", str(run)]) == 2
     assert "if it was interrupted, resume it with" in capsys.readouterr().err

@@ -229,5 +229,7 @@ def test_a_pickled_estimator_carries_no_rows_of_the_data():
     arrays = [v for _, m in back.model_.named_modules() for v in vars(m).values() if isinstance(v, np.ndarray)]
     arrays += [m._cache for _, m in back.model_.named_modules() if m._cache is not None]
     arrays += [g for _, m in back.model_.named_modules() for g in m._grads.values()]
+    arrays += [a for a in (back._loss._cache or ()) if isinstance(a, np.ndarray)]
+    assert back._loss._cache is None and back._trainer.batch_x is None
     assert not any(np.any(np.abs(a) > 500) for a in arrays if np.issubdtype(np.asarray(a).dtype, np.floating))
     np.testing.assert_array_equal(back.predict(X), clf.predict(X))

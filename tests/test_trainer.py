@@ -294,6 +294,12 @@ def test_trainer_arguments_of_the_wrong_kind_are_refused_at_once(kwargs, match):
         lw.Trainer(model, **kwargs)
 
 
+def test_false_means_none_for_schedule_and_early_stopping():
+    model = lw.Sequential(lw.Linear(2, 2, rng=0)).set_optimizer(lw.SGD(lr=0.1))
+    trainer = lw.Trainer(model, schedule=False, early_stopping=False, progress="off")
+    assert trainer.early_stopping is None and trainer.schedule is not False
+
+
 @pytest.mark.parametrize("bad", [lw.SGD, "sgd", None])
 def test_set_optimizer_takes_an_optimizer_instance(bad):
     with pytest.raises(TypeError, match="set_optimizer takes an optimizer"):

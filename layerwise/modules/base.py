@@ -272,32 +272,32 @@ class Module:
         return self.buffers[name]
 
     def children(self):
-        """Sub-modules, in order: the attributes that hold a Module, in the order they were first set
-        (``self.fc1 = Linear(...)``, as PyTorch registers them; one module held twice counts once).
-        Containers override this (Sequential: its list). A module kept in a list or dict attribute is
-        not found: put it in an attribute of its own, a Sequential, or override ``children()``.
-        """
-        found = [v for v in self.__dict__.values() if isinstance(v, Module)]
-        if len(found) > 1 and len({id(m) for m in found}) < len(found):
-            found = list({id(m): m for m in found}.values())
-        return found
-
-    def named_children(self):
-        """``[(name, child)]``: attribute names for the children :meth:`children` finds in attributes,
-        their positions (``"0"``, ``"1"``...) when a class overrides ``children()``."""
-        if type(self).children is not Module.children:
-            return [(str(i), child) for i, child in enumerate(self.children())]
-        named = {}
-        for name, value in self.__dict__.items():
-            if isinstance(value, Module) and id(value) not in named:
-                named[id(value)] = (name, value)
-        return list(named.values())
+        """Sub-modules, in order. Containers override this (Sequential: its list); so does a module of
+        yours made of others (``return [self.fc1, self.act, self.fc2]``): only children are trained,
+        saved, converted and checked (:meth:`check_children` refuses a module that forgot one)."""
+        return []
 
     def named_modules(self, prefix=""):
-        """Yield ``(dotted_name, module)`` for this module and every descendant (``"fc1."``, ``"0.1."``)."""
+        """Yield ``(dotted_name, module)`` for this module and every descendant."""
         yield prefix, self
-        for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}{name}.")
+        for i, child in enumerate(self.children()):
+            yield from child.named_modules(f"{prefix}{i}.")
+
+    def check_children(self):
+        """A TypeError when a module of this tree holds, in an attribute, a module that is nowhere in the
+        tree: its parameters would silently never be trained or saved (the PyTorch habit
+        ``self.fc1 = Linear(...)`` without a ``children()`` that returns it). A reference to a module
+        that is in the tree elsewhere (tied weights) is fine. ``set_optimizer`` and ``gradcheck`` call it."""
+        tree = {id(m) for _, m in self.named_modules()}
+        for path, m in self.named_modules():
+            for name, value in vars(m).items():
+                if isinstance(value, Module) and id(value) not in tree:
+                    owner = f"{type(m).__name__} (module {path.rstrip('.')})" if path else type(m).__name__
+                    raise TypeError(f"{owner} holds a {type(value).__name__} in self.{name}, but its children() "
+                                    "does not return it, so its parameters would never be trained, saved or "
+                                    f"checked. Give {type(m).__name__} a children() that returns its modules "
+                                    f"in order (def children(self): return [self.{name}, ...]), or build the "
+                                    "model as a Sequential.")
 
     def named_parameters(self):
         """Yield ``(flat_name, module, key)`` such as ``("0.W", linear, "W")``."""
@@ -374,6 +374,7 @@ class Module:
             what = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else repr(optimizer)
             raise TypeError(f"set_optimizer takes an optimizer, such as layerwise.SGD(lr=0.1) or "
                             f"layerwise.optim.get_optimizer('adam', lr=1e-3); got {what}.")
+        self.check_children()
         self.optimizer = optimizer
         self._optimizer_inherited = False
         for child in self.children():
