@@ -63,6 +63,8 @@ def _with_hooks(method, name):
     calls in progress are kept per thread, not on the module, so a copy of it carries none). Without
     hooks the wrapper costs one Python call (``scripts/bench_mlp.py``'s per-step overhead line).
     """
+    # two closures rather than one reading getattr(self, hooks_attr): the check runs on every call,
+    # and a plain attribute read is the cheaper one
     if name == "forward":
         @functools.wraps(method)
         def hooked(self, *args, **kwargs):
