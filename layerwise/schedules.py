@@ -25,7 +25,13 @@ class Schedule:
         return 1.0
 
     def set_epoch(self, epoch):
-        """Set every optimizer's ``lr`` for this epoch; returns the first one's rate."""
+        """Set every optimizer's ``lr`` for this epoch; returns the first one's rate.
+
+        The constant schedule without warm-up sets nothing: a rate the user changes between epochs
+        (a callback, ``opt.lr = ...`` before another ``fit``) stands, as in PyTorch without a scheduler.
+        """
+        if type(self) is Schedule and not self.warmup_epochs:
+            return self.optimizers[0].lr if self.optimizers else 0.0
         f = self.factor(epoch) * self.scale
         if epoch < self.warmup_epochs:
             f *= (epoch + 1) / self.warmup_epochs

@@ -14,7 +14,7 @@ import numpy as np
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .losses import get_loss
 from .monitor import check_monitor_has_data
-from .modules.base import backward_without_input_grad
+from .modules.base import backward_without_input_grad, modes_kept
 from .schedules import Schedule
 
 
@@ -123,16 +123,20 @@ class Trainer:
 
     # -- passes --------------------------------------------------------------------------------
     def predict(self, X):
-        """Model outputs for ``X`` in eval mode, in batches of ``eval_batch_size``."""
+        """Model outputs for ``X`` in eval mode, in batches of ``eval_batch_size``; each module's mode is put back after."""
         X = _array(X)
-        self.model.eval()
-        outs = [self.model.forward(X[i:i + self.eval_batch_size]) for i in range(0, len(X), self.eval_batch_size)]
+        with modes_kept(self.model):
+            outs = [self.model.forward(X[i:i + self.eval_batch_size]) for i in range(0, len(X), self.eval_batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0,))
 
     def evaluate(self, X, y):
-        """``{"loss": mean loss, "accuracy": fraction correct}`` on ``(X, y)`` in eval mode."""
+        """``{"loss": mean loss, "accuracy": fraction correct}`` on ``(X, y)`` in eval mode (each module's
+        mode is put back after: a callback may evaluate in the middle of an epoch)."""
         X, y = self._samples(X, y, "X", "y")
-        self.model.eval()
+        with modes_kept(self.model):
+            return self._evaluate(X, y)
+
+    def _evaluate(self, X, y):
         total, correct, n = 0.0, 0, len(X)
         for i in range(0, n, self.eval_batch_size):
             out = self.model.forward(X[i:i + self.eval_batch_size])

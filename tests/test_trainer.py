@@ -304,3 +304,45 @@ def test_false_means_none_for_schedule_and_early_stopping():
 def test_set_optimizer_takes_an_optimizer_instance(bad):
     with pytest.raises(TypeError, match="set_optimizer takes an optimizer"):
         lw.Linear(2, 2).set_optimizer(bad)
+
+
+def test_without_a_schedule_a_rate_the_user_changes_stands(rng):
+    """The constant schedule wrote the rate of the Trainer's construction back at every epoch."""
+    X, y = data(rng)
+    m = model_of()
+    opt = m.optimizer
+
+    class Halve(lw.Callback):
+        def on_epoch_end(self, trainer, row):
+            opt.lr *= 0.5
+
+    trainer = lw.Trainer(m, epochs=3, batch_size=32, progress="off", callbacks=[Halve()])
+    assert [row["lr"] for row in trainer.fit(X, y)] == [0.1, 0.05, 0.025]
+    opt.lr = 1e-3
+    trainer.epochs = 4
+    assert trainer.fit(X, y)[-1]["lr"] == 1e-3
+    warm = model_of()
+    schedule = make_schedule({"type": "none", "warmup_epochs": 2}, [warm.optimizer], epochs=2)
+    history = lw.Trainer(warm, epochs=2, batch_size=32, progress="off", schedule=schedule).fit(X, y)
+    assert [row["lr"] for row in history] == [0.05, 0.1]                 # a warm-up still sets the rate
+
+
+def test_evaluating_in_the_middle_of_an_epoch_leaves_the_model_in_training_mode(rng):
+    X, y = data(rng)
+    m = lw.Sequential(lw.Linear(6, 8, rng=0), lw.Dropout(0.5, rng=0), lw.Linear(8, 3, rng=1))
+    m.set_optimizer(lw.SGD(lr=0.1))
+    modes = []
+    m[1].register_forward_hook(lambda mod, x, out: modes.append(mod.training))
+
+    class Validate(lw.Callback):
+        def on_batch_end(self, trainer, step, loss):
+            if step == 1:
+                trainer.evaluate(X, y)
+                trainer.predict(X[:4])
+
+    lw.Trainer(m, epochs=1, batch_size=16, progress="off", callbacks=[Validate()]).fit(X, y)
+    assert modes[0] and not modes[1] and not modes[2]      # batch 1, then the evaluation and the prediction
+    assert all(modes[3:]) and len(modes) == 2 + len(X) // 16     # 6 batches, 2 evaluation passes
+    m[2].eval()
+    lw.Trainer(m, epochs=1).evaluate(X, y)
+    assert m[0].training and not m[2].training            # each module's own mode is put back

@@ -10,18 +10,17 @@ import contextlib
 
 import numpy as np
 
+from ..modules.base import modes_kept
+
 
 @contextlib.contextmanager
 def untouched(model, *, training=False):
     """Run the body in eval mode (or training mode); restore the modes and the gradients after."""
-    modes = [(m, m.training) for _, m in model.named_modules()]
     grads = [(g, g.copy()) for _, m in model.named_modules() for g in m.grads.values()]
-    model.train(training)
     try:
-        yield model
+        with modes_kept(model, training):
+            yield model
     finally:
-        for m, mode in modes:
-            m.training = mode
         for g, saved in grads:
             g[...] = saved
 

@@ -1,5 +1,6 @@
 """The Module contract: explicit forward, backward and update; observers (hooks)."""
 
+import contextlib
 import functools
 import inspect
 import itertools
@@ -36,6 +37,29 @@ class HookHandle:
 @functools.lru_cache(maxsize=None)
 def _takes_input_grad(cls):
     return "input_grad" in inspect.signature(cls.backward).parameters
+
+
+def _held_modules(name, value):
+    """``(where, module)`` for a module in an attribute, or in a list, tuple or dict in one."""
+    if isinstance(value, Module):
+        yield name, value
+    elif isinstance(value, (list, tuple)):
+        yield from ((f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, Module))
+    elif isinstance(value, dict):
+        yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, Module))
+
+
+@contextlib.contextmanager
+def modes_kept(model, training=False):
+    """Run the body with ``model`` in eval mode (or training mode); put every module's own mode back
+    after, so that an evaluation in the middle of an epoch leaves Dropout and BatchNorm as it found them."""
+    modes = [(m, m.training) for _, m in model.named_modules()]
+    model.train(training)
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def backward_without_input_grad(module, grad_y):
@@ -286,20 +310,25 @@ class Module:
             yield from child.named_modules(f"{prefix}{i}.")
 
     def check_children(self):
-        """A TypeError when a module of this tree holds, in an attribute, a module that is nowhere in the
-        tree: its parameters would silently never be trained or saved (the PyTorch habit
-        ``self.fc1 = Linear(...)`` without a ``children()`` that returns it). A reference to a module
-        that is in the tree elsewhere (tied weights) is fine. ``set_optimizer`` and ``gradcheck`` call it."""
+        """A TypeError when a module of this tree holds, in an attribute (or in a list, tuple or dict in
+        one, the ``nn.ModuleList`` habit), a module that is nowhere in the tree: its parameters would
+        silently never be trained or saved (the PyTorch habit ``self.fc1 = Linear(...)`` without a
+        ``children()`` that returns it). A reference to a module that is in the tree elsewhere (tied
+        weights) is fine. ``set_optimizer`` and ``gradcheck`` call it."""
         tree = {id(m) for _, m in self.named_modules()}
         for path, m in self.named_modules():
             for name, value in vars(m).items():
-                if isinstance(value, Module) and id(value) not in tree:
+                for where, held in _held_modules(name, value):
+                    if id(held) in tree:
+                        continue
                     owner = f"{type(m).__name__} (module {path.rstrip('.')})" if path else type(m).__name__
-                    raise TypeError(f"{owner} holds a {type(value).__name__} in self.{name}, but its children() "
-                                    "does not return it, so its parameters would never be trained, saved or "
-                                    f"checked. Give {type(m).__name__} a children() that returns its modules "
-                                    f"in order (def children(self): return [self.{name}, ...]), or build the "
-                                    "model as a Sequential.")
+                    raise TypeError(
+                        f"{owner} holds a {type(held).__name__} in self.{where}, but its children() does not "
+                        "return it, so its parameters would never be trained, saved or checked. Give "
+                        f"{type(m).__name__} a children() that returns its modules in order (def children(self): "
+                        f"return [self.{where}, ...]), or build the model as a Sequential. If it is a layer that "
+                        "a model around this one owns (tied weights), call set_optimizer (or gradcheck) on that "
+                        "model, which sees the layer there.")
 
     def named_parameters(self):
         """Yield ``(flat_name, module, key)`` such as ``("0.W", linear, "W")``."""

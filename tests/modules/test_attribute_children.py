@@ -83,3 +83,32 @@ def test_a_reference_to_a_module_elsewhere_in_the_tree_is_allowed():
         model.backward(2 * (y - X) / y.size)
         model.update()
     assert losses[2] < losses[0]
+
+
+class Listed(lw.Module):
+    """nn.ModuleList's habit: the layers in a list (or a dict) attribute, no children()."""
+
+    def __init__(self, holder):
+        super().__init__()
+        layers = [lw.Linear(6, 5, rng=0), lw.Tanh(), lw.Linear(5, 3, rng=1)]
+        self.layers = layers if holder is list else tuple(layers) if holder is tuple else dict(enumerate(layers))
+
+    def forward(self, x):
+        for m in (self.layers.values() if isinstance(self.layers, dict) else self.layers):
+            x = m.forward(x)
+        return x
+
+
+@pytest.mark.parametrize("holder, where", [(list, r"self\.layers\[0\]"), (tuple, r"self\.layers\[0\]"),
+                                           (dict, r"self\.layers\[0\]")])
+def test_layers_in_a_list_or_dict_attribute_are_refused_too(holder, where):
+    """A list of layers got past the check: update() never changed them, state_dict() was empty."""
+    with pytest.raises(TypeError, match=rf"Listed holds a Linear in {where}, but its children\(\) does not return it"):
+        Listed(holder).set_optimizer(lw.SGD(lr=0.1))
+
+
+def test_a_submodule_holding_a_tied_layer_says_to_set_the_optimizer_on_the_model_around_it():
+    enc = lw.Linear(8, 3, rng=0, dtype=np.float64)
+    model = lw.Sequential(enc, lw.Tanh(), TiedDecoder(enc))
+    with pytest.raises(TypeError, match=r"tied weights\), call set_optimizer \(or gradcheck\) on that model"):
+        model[2].set_optimizer(lw.SGD(lr=0.1))
