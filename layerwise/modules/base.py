@@ -430,21 +430,32 @@ class Module:
         return self.train(False)
 
     def astype(self, dtype):
-        """Convert parameters, gradients, buffers and optimizer state to the float ``dtype``; returns self."""
+        """Convert parameters, gradients, buffers and optimizer state to the float ``dtype``; returns self.
+
+        Arrays already of ``dtype`` are kept as they are. A converted array is a new one: an attribute of
+        a module that held the old array (``self.a = self.register_param("a", ...)``) is pointed at the
+        new one, so that it does not go on reading values the optimizer no longer updates.
+        """
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"astype takes a float dtype (float16, float32, float64) for the parameters and their "
                             f"gradients; got {dtype}.")
-        for _, m in self.named_modules():
-            for store in (m.params, m.grads, m.buffers):
+        modules = [m for _, m in self.named_modules()]
+        replaced = {}                        # id(old array) -> (old, new)
+        for m in modules:
+            stores = [m.params, m.grads, m.buffers, *m.optim_state.values()]
+            for store in stores:
                 for k, v in store.items():
-                    if np.issubdtype(v.dtype, np.floating):
+                    if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating) and v.dtype != dtype:
                         store[k] = v.astype(dtype)
-            for state in m.optim_state.values():
-                for k, v in state.items():
-                    if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
-                        state[k] = v.astype(dtype)
+                        replaced[id(v)] = (v, store[k])
             m._cache = None
+        if replaced:
+            for m in modules:
+                for name, value in list(vars(m).items()):
+                    old_new = replaced.get(id(value))
+                    if old_new is not None and old_new[0] is value:
+                        setattr(m, name, old_new[1])
         return self
 
     # -- saving ----------------------------------------------------------------------------

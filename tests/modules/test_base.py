@@ -240,3 +240,36 @@ def test_astype_takes_only_float_dtypes():
         layer.astype(np.int32)
     assert layer.params["W"].dtype == np.float32
     assert layer.astype("float64").params["W"].dtype == np.float64
+
+
+class _Scale(lw.Module):
+    """Keeps the array register_param returns, as a user module may, and reads it in forward and backward."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.a = self.register_param("a", np.full(n, 2.0, np.float32), decay=False)
+
+    def forward(self, x):
+        self._cache = x
+        return x * self.a
+
+    def backward(self, grad_y):
+        self.grads["a"] += (grad_y * self._cached()).sum(0)
+        return grad_y * self.a
+
+
+def test_astype_points_a_modules_own_reference_to_a_parameter_at_the_converted_array():
+    """astype swapped in new arrays: self.a went stale, so gradcheck called a right gradient wrong
+    and a float64 model silently never trained."""
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    report = lw.gradcheck(_Scale(3), x)                 # raises when a gradient is wrong
+    assert set(report.tensors) == {"input", "a"} and not report.failures
+    model = lw.Sequential(_Scale(3)).astype(np.float64).set_optimizer(lw.SGD(lr=0.1))
+    assert model[0].a is model[0].params["a"] and model[0].a.dtype == np.float64
+    model.forward(x)
+    model.backward(np.ones((4, 3)))
+    model.update()
+    assert model[0].a is model[0].params["a"] and not np.all(model[0].a == 2.0)
+    same = model[0].params["a"]
+    model.astype(np.float64)                           # already float64: nothing is copied
+    assert model[0].params["a"] is same
