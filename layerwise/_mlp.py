@@ -266,6 +266,10 @@ class LayerwiseMLP(BaseEstimator):
         self._forget_rows()
         return np.concatenate(outs)
 
+    def _warm(self):
+        """Whether ``fit`` goes on from the fitted network (``warm_start``): X must keep its features."""
+        return bool(self.warm_start) and hasattr(self, "model_")
+
     def _validate(self, X, y="no_validation", reset=True):
         """X in the dtype of the computation: ``dtype``, or (None) X's own when float32, else float64."""
         dtype = [np.float64, np.float32] if self.dtype is None else np.dtype(self.dtype)

@@ -9,7 +9,7 @@ The shared fitting code is in :mod:`layerwise._mlp`.
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from ._mlp import LayerwiseMLP
@@ -90,8 +90,14 @@ class LayerwiseClassifier(ClassifierMixin, LayerwiseMLP):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on ``(X, y)`` for up to ``max_iter`` epochs."""
-        X, y = self._validate(X, y)
+        warm = self._warm()
+        X, y = self._validate(X, y, reset=not warm)
         check_classification_targets(y)
+        if warm:        # the outputs keep their meaning: refused before anything changes, as MLPClassifier does
+            if set(unique_labels(y)) != set(self.classes_):
+                raise ValueError("warm_start can only be used where `y` has the exact same classes as in the previous "
+                                 f"call to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}")
+            return self._fit(X, self._encoder.transform(y), incremental=False, epochs=self.max_iter)
         self._set_classes(y)
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
@@ -108,6 +114,9 @@ class LayerwiseClassifier(ClassifierMixin, LayerwiseMLP):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             self._set_classes(np.asarray(classes))
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={unique_labels(classes)!r}` is not the same as on last call to partial_fit, "
+                             f"was: {self.classes_!r}")
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
             raise ValueError(f"y has labels {unseen.tolist()} that are not in classes {self.classes_.tolist()}.")
@@ -157,8 +166,12 @@ class LayerwiseRegressor(RegressorMixin, LayerwiseMLP):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on ``(X, y)``; y may have several target columns."""
-        X, y = self._validate(X, y)
-        self._set_targets(y)
+        warm = self._warm()
+        X, y = self._validate(X, y, reset=not warm)
+        if warm:
+            self._check_width(y)
+        else:
+            self._set_targets(y)
         return self._fit(X, y.reshape(len(y), -1).astype(X.dtype), incremental=False, epochs=self.max_iter)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -168,7 +181,16 @@ class LayerwiseRegressor(RegressorMixin, LayerwiseMLP):
         X, y = self._validate(X, y, reset=first)
         if first:
             self._set_targets(y)
+        else:
+            self._check_width(y)
         return self._fit(X, y.reshape(len(y), -1).astype(X.dtype), incremental=True, epochs=1)
+
+    def _check_width(self, y):
+        """Later calls on the same network must give as many targets per sample as the first."""
+        width = y.reshape(len(y), -1).shape[1]
+        if width != self.n_outputs_:
+            raise ValueError(f"y has {width} target(s) per sample, but {type(self).__name__} was fitted with "
+                             f"{self.n_outputs_}: warm_start and partial_fit go on training the same network.")
 
     def _set_targets(self, y):
         self._y_1d = y.ndim == 1

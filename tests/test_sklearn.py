@@ -233,3 +233,28 @@ def test_a_pickled_estimator_carries_no_rows_of_the_data():
     assert back._loss._cache is None and back._trainer.batch_x is None
     assert not any(np.any(np.abs(a) > 500) for a in arrays if np.issubdtype(np.asarray(a).dtype, np.floating))
     np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_and_partial_fit_refuse_other_classes_or_widths_before_changing_anything():
+    """They accepted them: an output trained as class 2 came to mean 7, or classes_ and the network disagreed."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = np.arange(60) % 3
+    warm = LayerwiseClassifier(hidden_layer_sizes=(8,), max_iter=3, warm_start=True, random_state=0).fit(X, y)
+    W = warm.model_[0].params["W"].copy()
+    for other in (np.where(y == 2, 7, y), y % 2):
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the exact same classes"):
+            warm.fit(X, other)
+    with pytest.raises(ValueError, match="X has 5 features, but LayerwiseClassifier is expecting 4"):
+        warm.fit(np.hstack([X, X[:, :1]]), y)
+    assert warm.classes_.tolist() == [0, 1, 2] and np.array_equal(warm.model_[0].params["W"], W)
+    assert np.allclose(warm.predict_proba(X).sum(axis=1), 1)
+    part = LayerwiseClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"`classes=.*` is not the same as on last call to partial_fit"):
+        part.partial_fit(X, y % 2, classes=[0, 1])
+    part.partial_fit(X, y % 2, classes=[2, 1, 0])                  # the same classes in another order
+    reg = LayerwiseRegressor(hidden_layer_sizes=(8,), max_iter=3, warm_start=True, random_state=0).fit(X, X[:, :2])
+    for call in (lambda: reg.fit(X, X[:, 0]), lambda: reg.partial_fit(X, X[:, :3])):
+        with pytest.raises(ValueError, match=r"y has \d target\(s\) per sample, but LayerwiseRegressor was fitted with 2"):
+            call()
