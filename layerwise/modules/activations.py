@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .base import Module
+from .base import Module, float_input
 from .registry import register
 
 
@@ -25,7 +25,7 @@ class ReLU(Module):
         # against a kept zero array, not the scalar 0: NumPy 2.4's maximum takes its SIMD loop only when
         # the broadcast input is not a scalar (0.26 ms instead of 0.60 for a 64x32x28x28 batch). For
         # images one sample's worth of zeros, broadcast over the batch, stays in cache
-        x = np.asarray(x)
+        x = float_input(x)
         key, zeros = self._zeros
         if key != (x.shape, x.dtype, x.strides):
             zeros = np.zeros_like(x[0] if x.ndim > 2 and len(x) else x)
@@ -56,6 +56,7 @@ class LeakyReLU(Module):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x):
+        x = float_input(x)
         positive = x > 0
         self._cache = positive
         return np.where(positive, x, x * self.negative_slope)
@@ -80,7 +81,7 @@ class Sigmoid(Module):
     output_range = (0.0, 1.0)
 
     def forward(self, x):
-        y = sigmoid(x)
+        y = sigmoid(float_input(x))
         self._cache = y
         return y
 
@@ -101,7 +102,7 @@ class Tanh(Module):
     output_range = (-1.0, 1.0)
 
     def forward(self, x):
-        y = np.tanh(x)
+        y = np.tanh(float_input(x))
         self._cache = y
         return y
 
@@ -140,7 +141,7 @@ class Softmax(Module):
     output_range = (0.0, 1.0)
 
     def forward(self, x):
-        y = softmax(x)
+        y = softmax(float_input(x))
         self._cache = y
         return y
 

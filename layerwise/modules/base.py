@@ -39,6 +39,16 @@ def _takes_input_grad(cls):
     return "input_grad" in inspect.signature(cls.backward).parameters
 
 
+def float_input(x):
+    """``x`` as the array a layer computes on: a nested list as NumPy reads it, integer and bool arrays as
+    float32 (the default dtype; a layer with parameters then takes its own). Float arrays pass unchanged."""
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    if x.dtype.kind in "biu":
+        x = x.astype(np.float32)
+    return x
+
+
 def _held_modules(name, value):
     """``(where, module)`` for a module in an attribute, or in a list, tuple or dict in one."""
     if isinstance(value, Module):

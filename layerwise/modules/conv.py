@@ -4,7 +4,7 @@ import numpy as np
 
 from ..init import as_generator, get_initializer
 from ._im2col import Scratch, col2im, expect_nchw, im2col, output_hw, pair
-from .base import Module
+from .base import Module, float_input
 from .linear import _check_int
 from .registry import register
 
@@ -97,6 +97,7 @@ class Conv2d(Module):
     def forward(self, x):
         """(N, C, H, W) -> (N, O, Ho, Wo), an NCHW view of channels-last memory."""
         W = self.params["W"]
+        x = float_input(x)
         expect_nchw("Conv2d", x, W.shape[1])
         ho, wo = output_hw("Conv2d", x.shape[2:], self.kernel_size, self.stride, self.padding)
         if x.dtype != W.dtype:

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..init import as_generator
-from .base import Module
+from .base import Module, float_input
 from .registry import register
 
 
@@ -32,6 +32,7 @@ class Dropout(Module):
         self.rng = as_generator(rng)
 
     def forward(self, x):
+        x = float_input(x)
         if not self.training or self.p == 0:
             self._cache = False
             return x

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from .base import Module, ShapeError
+from .base import Module, ShapeError, float_input
 from .linear import _check_int
 from .registry import register
 
@@ -89,6 +89,7 @@ class BatchNorm(Module):
 
     def forward(self, x):
         """Same shape in and out."""
+        x = float_input(x)
         self._check(x)
         gamma = self.params["gamma"]
         if x.dtype != gamma.dtype:

@@ -9,7 +9,7 @@ allocates in that order, so the layers after it keep it.
 import numpy as np
 
 from ._im2col import expect_nchw, output_hw, pair
-from .base import Module
+from .base import Module, float_input
 from .registry import register
 
 
@@ -121,7 +121,7 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         """(N, C, H, W) -> (N, C, Ho, Wo)."""
-        x = np.asarray(x)
+        x = float_input(x)
         ho, wo = self._output_hw(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         if self._quarters(x.shape):
@@ -201,7 +201,7 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         """(N, C, H, W) -> (N, C, Ho, Wo)."""
-        x = np.asarray(x)
+        x = float_input(x)
         ho, wo = self._output_hw(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         rows = sum(_along(x, 3, kw, sw, wo))
@@ -230,7 +230,7 @@ class GlobalAvgPool2d(Module):
 
     def forward(self, x):
         """(N, C, H, W) -> (N, C)."""
-        x = np.asarray(x)
+        x = float_input(x)
         expect_nchw("GlobalAvgPool2d", x)
         self._cache = x.shape
         return x.mean(axis=(2, 3))

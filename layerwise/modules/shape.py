@@ -1,6 +1,6 @@
 """Shape layers."""
 
-from .base import Module
+from .base import Module, float_input
 from .registry import register
 
 
@@ -14,6 +14,7 @@ class Flatten(Module):
     """
 
     def forward(self, x):
+        x = float_input(x)
         self._cache = x.shape
         return x.reshape(x.shape[0], -1)
 

@@ -1,5 +1,6 @@
 """Every registered module passes gradcheck; a registered module without a case fails the suite."""
 
+import numpy as np
 import pytest
 
 import layerwise as lw
@@ -63,3 +64,21 @@ def test_a_deep_mlp_passes_gradcheck_with_a_loss(rng):
     x = rng.normal(size=(7, 6))
     report = lw.gradcheck(model, x, loss=lw.CrossEntropyLoss(), target=rng.integers(0, 3, 7))
     assert set(report.tensors) == {"input", "0.W", "0.b", "2.W", "2.b", "5.W", "5.b"}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_module_takes_integer_arrays_and_nested_lists_as_float32(name):
+    """Pooling, Softmax, Dropout, Flatten and LeakyReLU crashed on them (a NumPy casting error, or a list
+    with no .shape), and Conv2d's message on a list contradicted itself."""
+    make, shape = CASES[name]
+    ints = np.random.default_rng(1).integers(-3, 4, size=shape).astype(np.int8)
+    outs = []
+    for x in (ints.astype(np.float32), ints, ints.tolist()):
+        m = make(np.random.default_rng(0))
+        m = m.astype(np.float32) if m.params else m
+        y = m.forward(x)
+        assert isinstance(y, np.ndarray) and y.dtype == np.float32, type(x)
+        m.backward(np.ones_like(y))
+        outs.append(y)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
