@@ -31,6 +31,7 @@ class Sequential(Module):
         self._order = None    # the execution order of the last forward (see _execution_order)
         self._swapped_inputs = {}
         self._input_shapes = []    # the shape of each module's input in the last forward (backward checks)
+        self._output_shape = None  # the shape of the last forward's output: dL/dy must have it
         for m in modules:
             self.append(m)
 
@@ -145,6 +146,7 @@ class Sequential(Module):
                 self._annotate(i, err)
                 raise
             x = y
+        self._output_shape = getattr(x, "shape", None)
         return x
 
     def backward(self, grad_y, input_grad=True):
@@ -158,6 +160,9 @@ class Sequential(Module):
             stop = next((i for i, m in enumerate(self.modules)
                          if m.params or next(m.named_parameters(), None) is not None), len(self.modules))
         order, shapes = self._order, self._input_shapes
+        if self._output_shape is not None and np.shape(grad_y) != self._output_shape:
+            raise ShapeError(f"{type(self).__name__}.backward got dL/dy of shape {np.shape(grad_y)}, but the last "
+                             f"forward's output had shape {self._output_shape}: dL/dy has the shape of y.")
         if order is None or len(order) != len(self.modules):
             order, shapes = range(len(self.modules)), [None] * len(self.modules)
         elif self._swapped_inputs:

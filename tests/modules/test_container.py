@@ -23,7 +23,7 @@ def state_of(model):
     for their lazy zeroing): what a call may not change."""
     out = []
     skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones", "_order", "_swapped_inputs",
-            "_input_shapes")
+            "_input_shapes", "_output_shape")
     for name, m in model.named_modules():
         attrs = {k: v for k, v in vars(m).items() if k not in skip}
         out.append((name, repr(sorted(attrs.items(), key=lambda kv: kv[0]))))
@@ -273,3 +273,13 @@ def test_summary_gives_back_each_modules_own_mode(rng):
     model[2].train()
     model.summary((3,))
     assert [m.training for m in model] == [False, False, True, False] and not model.training
+
+
+def test_an_upstream_gradient_of_the_wrong_shape_names_the_output_shape():
+    """It ended in NumPy's matmul message about core dimensions, without the shape dL/dy must have."""
+    model = lw.Sequential(lw.Linear(4, 5, rng=0), lw.ReLU(), lw.Linear(5, 3, rng=1))
+    model.forward(np.ones((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"Sequential.backward got dL/dy of shape \(2, 4\), but the last forward's "
+                                            r"output had shape \(2, 3\)"):
+        model.backward(np.zeros((2, 4), np.float32))
+    assert model.backward(np.ones((2, 3), np.float32)).shape == (2, 4)
