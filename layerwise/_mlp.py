@@ -243,7 +243,7 @@ class LayerwiseMLP(BaseEstimator):
             if loss is not None:
                 loss._cache = None
         if trainer is not None:
-            trainer.batch_x = None
+            trainer.batch_x = trainer.batch_y = None
 
     # -- prediction --------------------------------------------------------------------------------
     def _forward(self, X):

@@ -13,7 +13,7 @@ Events, in the order of one training run::
     on_train_end(trainer)
     on_exception(trainer, error)                   # instead of the rest when training is interrupted
 
-During an epoch the trainer exposes ``batch`` (index in the epoch), ``batch_x`` (the input batch),
+During an epoch the trainer exposes ``batch`` (index in the epoch), ``batch_x`` and ``batch_y`` (the batch),
 ``seen``, ``loss_sum`` and ``correct`` (running totals of the epoch) and ``n_train``.
 
 Setting ``trainer.stop_training = True`` ends training after the current epoch. A callback whose
@@ -122,6 +122,9 @@ class NaNGuard(Callback):
                                      f"({type(m).__name__}) holds NaN or Inf. {advice}")
         if xb is not None and not np.all(np.isfinite(xb)):
             return TrainingError(f"Training stopped at {where}: the input batch holds NaN or Inf; check the data.")
+        yb = getattr(trainer, "batch_y", None)
+        if yb is not None and np.asarray(yb).dtype.kind == "f" and not np.all(np.isfinite(yb)):
+            return TrainingError(f"Training stopped at {where}: the targets of the batch hold NaN or Inf; check the data.")
         bad, handles = [], []
         for name, m in model.named_modules():
             def record(mod, x, y, name=name):

@@ -136,7 +136,7 @@ def _afresh_hint(command):
     try:
         yield
     except TrainingError as e:
-        if "input batch" in str(e):        # bad data: no setting would help
+        if "check the data" in str(e):     # bad data (inputs or targets): no setting would help
             raise
         raise TrainingError(f"{e} Resuming it would stop at the same step; start afresh with a change (and your "
                             f"other --set options): {command}") from None

@@ -193,6 +193,7 @@ def _adam_update(opt, p, g, state, tmp):
     """The Adam step on ``p`` from the (possibly decayed) gradient ``g``; ``tmp`` is scratch like ``p``."""
     b1, b2 = opt.betas
     if "exp_avg" not in state:
+        _check_eps(opt, p)
         state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
     state["step"] += 1
     t = state["step"]
@@ -245,6 +246,7 @@ class RMSprop(Optimizer):
         tmp = self._tmp(p)
         g = self._decayed(p, g, decay, tmp)
         if "square_avg" not in state:
+            _check_eps(self, p)
             state.update(step=0, square_avg=np.zeros_like(p))
             if self.momentum:
                 state["momentum_buffer"] = np.zeros_like(p)
@@ -279,6 +281,7 @@ class Adagrad(Optimizer):
         tmp = self._tmp(p)
         g = self._decayed(p, g, decay, tmp)
         if "sum" not in state:
+            _check_eps(self, p)
             state.update(step=0, sum=np.zeros_like(p))
         state["step"] += 1
         s = state["sum"]
@@ -288,6 +291,15 @@ class Adagrad(Optimizer):
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
         axpy(-self.lr, tmp, p, tmp)
+
+
+def _check_eps(opt, p):
+    """A ValueError when ``eps`` rounds to 0 in the parameter's dtype (1e-8 in float16): a weight whose
+    gradient and moment are 0 would then step by 0 / 0 = NaN, and the NaN guard would blame the rate."""
+    if opt.eps > 0 and p.dtype.kind == "f" and p.dtype.type(opt.eps) == 0:
+        raise ValueError(f"{type(opt).__name__}'s eps={opt.eps!r} is 0 in {p.dtype}, so a zero gradient would step by "
+                         f"0 / 0 = NaN. Give eps >= {float(np.finfo(p.dtype).tiny):.0e} (1e-4 is usual for float16), "
+                         "or train in float32.")
 
 
 def get_optimizer(name, **hyperparams):

@@ -106,7 +106,7 @@ class Trainer:
         self.X_val = None
         self.batch = self.seen = self.correct = self.n_train = 0
         self.loss_sum = 0.0
-        self.batch_x = None
+        self.batch_x = self.batch_y = None
 
     @property
     def stopped_early(self):
@@ -191,7 +191,7 @@ class Trainer:
             if self.augment is not None:
                 xb = self.augment(xb)
             yb = y[idx]
-            self.batch, self.batch_x = b, xb
+            self.batch, self.batch_x, self.batch_y = b, xb, yb
             out = model.forward(xb)
             value = loss.forward(out, loss.targets(yb, out.shape[-1]))
             for fn in before:
@@ -207,7 +207,7 @@ class Trainer:
                 self.correct += int(np.count_nonzero(loss.labels(out) == _codes(yb)))
             for fn in after:
                 fn(self, self.step, value)
-        self.batch_x = None
+        self.batch_x = self.batch_y = None
         row = {"train_loss": self.loss_sum / max(self.seen, 1)}
         if self.classification:
             row["train_accuracy"] = self.correct / max(self.seen, 1)
@@ -221,6 +221,8 @@ class Trainer:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
         if X_val is not None:
             X_val, y_val = self._samples(X_val, y_val, "X_val", "y_val")
+            for name, values in (("X_val", X_val), ("y_val", y_val)):
+                _check_finite(values, name)
         has_val = X_val is not None and len(X_val) > 0
         self.X_val = X_val if has_val else None
         check_monitor_has_data(getattr(self.schedule, "monitor", None), has_val, f"The {type(self.schedule).__name__}")
@@ -325,6 +327,19 @@ def _looks_like_classes(y):
     if y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind == "f":
         return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
     return False
+
+
+def _check_finite(values, name, chunk=1 << 16):
+    """A ValueError naming the first row of ``values`` that holds NaN or Inf (float arrays; in chunks of
+    rows, so that no mask as large as the data is made). Validation data is checked once, before training:
+    a NaN there would only show as a NaN ``val_loss`` at the end of each epoch."""
+    if values.dtype.kind not in "fc":
+        return
+    for start in range(0, len(values), chunk):
+        part = values[start:start + chunk]
+        if not np.isfinite(part).all():
+            row = start + int(np.argwhere(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))[0][0])
+            raise ValueError(f"{name} holds NaN or Inf (row {row}); check the data.")
 
 
 def _codes(targets):

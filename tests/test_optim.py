@@ -171,3 +171,18 @@ def test_gradient_accumulation_equals_one_step_on_the_summed_gradient(rng):
     b.backward(np.concatenate([g, g]))
     b.update()
     assert np.allclose(a.params["W"], b.params["W"], rtol=1e-14)
+
+
+@pytest.mark.parametrize("make", [lambda: lw.Adam(), lambda: lw.AdamW(), lambda: lw.RMSprop(), lambda: lw.Adagrad()])
+def test_an_eps_that_is_zero_in_float16_is_refused_naming_it(make):
+    """It stepped a weight with zero gradient by 0 / 0 = NaN, and the NaN guard blamed the learning rate."""
+    model = lw.Sequential(lw.Linear(3, 2, rng=0)).astype(np.float16).set_optimizer(make())
+    model.forward(np.ones((2, 3), np.float16))
+    model.backward(np.zeros((2, 2), np.float16))
+    with pytest.raises(ValueError, match=r"eps=1e-\d+ is 0 in float16, so a zero gradient would step by 0 / 0 = NaN"):
+        model.update()
+    ok = lw.Sequential(lw.Linear(3, 2, rng=0)).astype(np.float16).set_optimizer(type(make())(eps=1e-4))
+    ok.forward(np.ones((2, 3), np.float16))
+    ok.backward(np.zeros((2, 2), np.float16))
+    ok.update()
+    assert all(np.isfinite(v).all() for v in ok.state_dict().values())

@@ -346,3 +346,19 @@ def test_evaluating_in_the_middle_of_an_epoch_leaves_the_model_in_training_mode(
     m[2].eval()
     lw.Trainer(m, epochs=1).evaluate(X, y)
     assert m[0].training and not m[2].training            # each module's own mode is put back
+
+
+def test_nan_in_regression_targets_or_in_validation_data_is_named(rng):
+    """NaN targets were blamed on the learning rate; NaN in X_val only showed as val_loss nan."""
+    X = rng.normal(size=(40, 6)).astype(np.float32)
+    t = X[:, :1].copy()
+    t[13] = np.nan
+    model = lw.Sequential(lw.Linear(6, 1, rng=0)).set_optimizer(lw.SGD(lr=0.01))
+    with pytest.raises(TrainingError, match=r"batch 2 \(step 2\): the targets of the batch hold NaN or Inf; check"):
+        lw.Trainer(model, "mse", epochs=1, batch_size=8, shuffle=False, progress="off").fit(X, t)
+    X_val = X.copy()
+    X_val[7, 2] = np.inf
+    y = np.arange(40) % 3
+    for Xv, yv, name in ((X_val, y, "X_val"), (X, np.where(np.arange(40) == 7, np.nan, 1.0), "y_val")):
+        with pytest.raises(ValueError, match=rf"{name} holds NaN or Inf \(row 7\); check the data"):
+            lw.Trainer(model_of(), "mse", epochs=1, progress="off").fit(X, y, Xv, yv)
