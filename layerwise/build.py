@@ -2,7 +2,10 @@
 
 Before a layer is constructed, its parameters, their gradients and optimizer state, and one batch
 of activations are counted against the memory available (:class:`~layerwise.memory.MemoryPlan`):
-a layer that would not fit is refused by name before any of its arrays exist. A layer with a
+a layer that would not fit is refused by name before any of its arrays exist. First a look-ahead
+counts, from the entries alone, every layer whose class tells its parameter and output shapes
+(``param_shapes`` and ``output_shape`` classmethods: every built-in layer), up to the first that does
+not: a model too large is refused before any layer of it is built. A layer with a
 ``work_values(input_shape)`` method (Conv2d: its im2col columns) has that work space counted too,
 per sample, before the first batch: what it keeps from forward to backward, and the largest of what
 exists only during one layer's backward.
@@ -169,6 +172,53 @@ def layer_optimizer(spec, default, *, where):
     return get_optimizer(params.pop("type"), **params)
 
 
+def planned_output(cls, input_shape, kwargs):
+    """One sample's output shape of the entry's layer, or None when its class cannot tell beforehand."""
+    shape_of = getattr(cls, "output_shape", None)
+    if shape_of is None or not (is_builtin(cls) or "output_shape" in vars(cls)):
+        return None             # a user subclass of a built-in layer may change what it returns
+    try:
+        shape = tuple(shape_of(tuple(input_shape), **kwargs))
+    except (TypeError, ValueError, IndexError):     # a bad entry: the constructor says what is wrong
+        return None
+    except Exception:           # a plugin's own output_shape bug: building it will say more
+        if is_builtin(cls):
+            raise
+        return None
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
+        return None
+    return shape
+
+
+def _state_of(spec, optimizer, label):
+    """How many parameter-sized arrays the entry's optimizer keeps (0 without one, or frozen)."""
+    if optimizer is None or spec.get("frozen") is True:
+        return 0
+    return state_arrays(layer_optimizer(spec, optimizer, where=label) or optimizer)
+
+
+def _look_ahead(layers, shape, batch_size, dtype, optimizer, where):
+    """Count the layers whose sizes follow from their entries, in order, before any is built: a model
+    too large for memory is refused (a ConfigError naming the layer) before its first array exists.
+    Stops at the first entry it cannot plan (the build then counts it as it goes)."""
+    plan = MemoryPlan(batch_size, shape, dtype)
+    for i, spec in enumerate(layers):
+        label = f"{where}[{i}]"
+        if not isinstance(spec, dict) or spec.get("type") not in MODULES:
+            return
+        cls, kwargs, _ = check_entry(spec, label)
+        n_params, out = planned_params(cls, shape, kwargs), planned_output(cls, shape, kwargs)
+        if n_params is None or out is None:
+            return
+        what = f"{label} ({spec['type']})"
+        plan.add_params(n_params, _state_of(spec, optimizer, label), what)
+        plan.add_output(out, what)
+        work = getattr(cls, "planned_work", None)
+        if work is not None and (is_builtin(cls) or "planned_work" in vars(cls)):
+            plan.add_work_space(*work(shape, **kwargs), what)
+        shape = out
+
+
 def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=None, batch_size=1,
                 where="model.layers"):
     """A :class:`Sequential` from layer entries; each layer's input size is inferred from the last.
@@ -199,15 +249,15 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     model = Sequential()
     shape = tuple(input_shape)
+    _look_ahead(layers, shape, batch_size, dtype, optimizer, where)
     plan = MemoryPlan(batch_size, shape, dtype)
     probe = np.zeros((2, *shape), dtype=dtype)
     for i, spec in enumerate(layers):
         label = f"{where}[{i}]"
         if not isinstance(spec, dict):
             raise ConfigError(f"{label} must be a mapping such as {{type: relu}}, got {spec!r}.")
-        opt = (layer_optimizer(spec, optimizer, where=label) or optimizer) if optimizer is not None else None
-        state = state_arrays(opt) if opt is not None and spec.get("frozen") is not True else 0
-        module = build_layer(spec, shape, rng=rng, dtype=dtype, where=label, plan=plan, state=state)
+        module = build_layer(spec, shape, rng=rng, dtype=dtype, where=label, plan=plan,
+                             state=_state_of(spec, optimizer, label))
         module.eval()
         try:
             probe = module.forward(probe)

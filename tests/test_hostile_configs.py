@@ -210,3 +210,43 @@ def test_a_batch_larger_than_the_data_counts_as_the_data_and_trains(tmp_path, ca
                                           r"one batch of 100,000,000,000, the model up to it would need 23.3 TiB"):
         build_model([{"type": "flatten"}, {"type": "linear", "units": 10}], (1, 8, 8), rng=0,
                     batch_size=100_000_000_000)
+
+
+@pytest.mark.parametrize("layers, input_shape, batch_size, message", [
+    # layers[1] fits; layers[2] does not: layers[1]'s 26 MB used to be allocated before the refusal
+    ([{"type": "flatten"}, {"type": "linear", "units": 100_000}, {"type": "linear", "units": 64}], (1, 8, 8), 1,
+     r"^model.layers\[2\] \(linear\) has 6,400,064 parameters: .* would need 99.\d MiB, but this machine has 80 MiB"),
+    # 150 parameters whose padded output holds 64 million values a sample: it used to be run to be measured
+    ([{"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": 2000}, {"type": "relu"}], (1, 8, 8), 4,
+     r"^model.layers\[0\] \(conv2d\) outputs 64,192,144 values per sample: .* one batch of 4"),
+    # after layers that change shape (pool, global pool, batchnorm, dropout), a wide linear is still seen ahead
+    ([{"type": "conv2d", "filters": 8, "kernel_size": 3}, {"type": "maxpool2d", "kernel_size": 2},
+      {"type": "batchnorm"}, {"type": "dropout", "p": 0.5}, {"type": "globalavgpool2d"},
+      {"type": "linear", "units": 4_000_000}], (1, 8, 8), 1,
+     r"^model.layers\[5\] \(linear\) has 36,000,000 parameters"),
+])
+def test_a_model_too_large_is_refused_before_any_layer_is_built(monkeypatch, layers, input_shape, batch_size, message):
+    too_little_memory(monkeypatch, 80 * 2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=message):
+            build_model(layers, input_shape, rng=0, batch_size=batch_size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_the_look_ahead_counts_what_the_build_counts(monkeypatch):
+    """For every built-in layer the planned parameter and output sizes are those of the built model."""
+    layers = [{"type": "conv2d", "filters": 6, "kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 0)},
+              {"type": "batchnorm"}, {"type": "leakyrelu"}, {"type": "avgpool2d", "kernel_size": 2, "stride": 1},
+              {"type": "maxpool2d", "kernel_size": (2, 3)}, {"type": "dropout"}, {"type": "flatten"},
+              {"type": "linear", "units": 7}, {"type": "tanh"}, {"type": "sigmoid"}, {"type": "softmax"}]
+    counted = []
+    monkeypatch.setattr(memory.MemoryPlan, "_add", lambda self, n, what: counted.append((n, what)))
+    build_model(layers, (3, 11, 9), rng=0, batch_size=5, optimizer=Adam())
+    half = len(counted) // 2
+    # the input; the conv's parameters, output and work space; the batchnorm's parameters and output;
+    # the linear's parameters; one output for each of the other nine layers
+    assert counted[:half] == counted[half:] and half == 1 + 3 + 2 + 1 + 9

@@ -6,8 +6,22 @@ from .base import Module, float_input
 from .registry import register
 
 
+class _Elementwise(Module):
+    """A layer applied value by value: no parameters, the output shaped like the input."""
+
+    @classmethod
+    def param_shapes(cls, input_shape, **_):
+        """No parameters (the builder's look-ahead memory check)."""
+        return {}
+
+    @classmethod
+    def output_shape(cls, input_shape, **_):
+        """One sample's output shape: the input's (the builder's look-ahead memory check)."""
+        return tuple(input_shape)
+
+
 @register
-class ReLU(Module):
+class ReLU(_Elementwise):
     r"""``y = max(x, 0)``.
 
     Notes
@@ -40,7 +54,7 @@ class ReLU(Module):
 
 
 @register
-class LeakyReLU(Module):
+class LeakyReLU(_Elementwise):
     r"""``y = x if x > 0 else negative_slope * x``.
 
     Notes
@@ -70,7 +84,7 @@ class LeakyReLU(Module):
 
 
 @register
-class Sigmoid(Module):
+class Sigmoid(_Elementwise):
     r"""``y = 1 / (1 + exp(-x))``, computed as ``(1 + tanh(x / 2)) / 2`` so it never overflows.
 
     Notes
@@ -91,7 +105,7 @@ class Sigmoid(Module):
 
 
 @register
-class Tanh(Module):
+class Tanh(_Elementwise):
     r"""``y = tanh(x)``.
 
     Notes
@@ -128,7 +142,7 @@ def softmax(x, axis=-1):
 
 
 @register
-class Softmax(Module):
+class Softmax(_Elementwise):
     r"""``y_k = exp(x_k) / sum_c exp(x_c)`` along the last axis.
 
     Notes

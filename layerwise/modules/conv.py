@@ -84,15 +84,23 @@ class Conv2d(Module):
         kh, kw = pair(kernel_size, "kernel_size", "Conv2d")
         return {"W": (filters, input_shape[0], kh, kw), **({"b": (filters,)} if bias else {})}
 
+    @classmethod
+    def output_shape(cls, input_shape, *, filters, kernel_size, stride=1, padding=0, **_):
+        """``(filters, Ho, Wo)``: one sample's output shape (the builder's look-ahead memory check)."""
+        c, h, w = input_shape
+        window = _window(kernel_size, stride, padding)
+        return (filters, *output_hw("Conv2d", (h, w), *window))
+
+    @classmethod
+    def planned_work(cls, input_shape, *, kernel_size, stride=1, padding=0, **_):
+        """:meth:`work_values` from a config entry, before the layer exists."""
+        return _work_values(input_shape, *_window(kernel_size, stride, padding))
+
     def work_values(self, input_shape):
         """Values per sample of the work arrays, for the memory check: ``(kept, passing)``, im2col's
         columns and the padded input kept from forward to backward, and the backward's per-offset
         blocks, which exist only while this layer's backward runs."""
-        c, h, w = input_shape
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        ho, wo = output_hw("Conv2d", (h, w), self.kernel_size, self.stride, self.padding)
-        padded = (h + 2 * ph) * (w + 2 * pw) * c if ph or pw else 0
-        return ho * wo * (kh * kw * c + 1) + padded, kh * kw * ho * wo * c
+        return _work_values(input_shape, self.kernel_size, self.stride, self.padding)
 
     def forward(self, x):
         """(N, C, H, W) -> (N, O, Ho, Wo), an NCHW view of channels-last memory."""
@@ -152,3 +160,18 @@ class Conv2d(Module):
         if self.padding != (0, 0):
             parts.append(f"padding={self.padding}")
         return ", ".join(parts) + ("" if "b" in self.params else ", bias=False")
+
+
+def _window(kernel_size, stride, padding):
+    """``(kernel, stride, padding)`` pairs from a Conv2d entry's values, or the house ValueError."""
+    return (pair(kernel_size, "kernel_size", "Conv2d"), pair(stride, "stride", "Conv2d"),
+            pair(padding, "padding", "Conv2d", low=0))
+
+
+def _work_values(input_shape, kernel, stride, padding):
+    """``(kept, passing)`` values per sample of a convolution's work arrays (see ``Conv2d.work_values``)."""
+    c, h, w = input_shape
+    (kh, kw), (ph, pw) = kernel, padding
+    ho, wo = output_hw("Conv2d", (h, w), kernel, stride, padding)
+    padded = (h + 2 * ph) * (w + 2 * pw) * c if ph or pw else 0
+    return ho * wo * (kh * kw * c + 1) + padded, kh * kw * ho * wo * c

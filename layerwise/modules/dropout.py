@@ -31,6 +31,16 @@ class Dropout(Module):
         self.p = float(p)
         self.rng = as_generator(rng)
 
+    @classmethod
+    def param_shapes(cls, input_shape, **_):
+        """No parameters (the builder's look-ahead memory check)."""
+        return {}
+
+    @classmethod
+    def output_shape(cls, input_shape, **_):
+        """One sample's output shape: the input's (the builder's look-ahead memory check)."""
+        return tuple(input_shape)
+
     def forward(self, x):
         x = float_input(x)
         if not self.training or self.p == 0:

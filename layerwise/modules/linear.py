@@ -64,6 +64,11 @@ class Linear(Module):
         (n_in,) = input_shape
         return {"W": (n_in, units), **({"b": (units,)} if bias else {})}
 
+    @classmethod
+    def output_shape(cls, input_shape, *, units, **_):
+        """``(units,)``: one sample's output shape (the builder's look-ahead memory check)."""
+        return (units,)
+
     def forward(self, x):
         """(N, in) -> (N, out)."""
         W = self.params["W"]

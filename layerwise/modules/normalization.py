@@ -79,6 +79,11 @@ class BatchNorm(Module):
         """The shapes of the parameters ``from_config`` would create, before creating them (memory check)."""
         return {"gamma": (input_shape[0],), "beta": (input_shape[0],)}
 
+    @classmethod
+    def output_shape(cls, input_shape, **_):
+        """One sample's output shape: the input's (the builder's look-ahead memory check)."""
+        return tuple(input_shape)
+
     def _check(self, x):
         c, ndim = self.params["gamma"].shape[0], getattr(x, "ndim", 0)
         if (ndim == self.rank or (self.rank is None and ndim >= 2)) and x.shape[1] == c:

@@ -90,6 +90,19 @@ class _Pool2d(Module):
         self.kernel_size = pair(kernel_size, "kernel_size", name)
         self.stride = self.kernel_size if stride is None else pair(stride, "stride", name)
 
+    @classmethod
+    def param_shapes(cls, input_shape, **_):
+        """No parameters (the builder's look-ahead memory check)."""
+        return {}
+
+    @classmethod
+    def output_shape(cls, input_shape, *, kernel_size, stride=None):
+        """``(C, Ho, Wo)`` for ``(C, H, W)``: one sample's output shape (the builder's look-ahead memory check)."""
+        c, h, w = input_shape
+        kernel = pair(kernel_size, "kernel_size", cls.__name__)
+        step = kernel if stride is None else pair(stride, "stride", cls.__name__)
+        return (c, *output_hw(cls.__name__, (h, w), kernel, step, (0, 0)))
+
     def _output_hw(self, x):
         expect_nchw(type(self).__name__, x)
         return output_hw(type(self).__name__, x.shape[2:], self.kernel_size, self.stride, (0, 0))
@@ -227,6 +240,17 @@ class GlobalAvgPool2d(Module):
     Forward: ``y[n, c] = (1 / (H W)) sum_{i, j} x[n, c, i, j]``.
     Backward: ``dL/dx[n, c, i, j] = g[n, c] / (H W)`` (N, C, H, W).
     """
+
+    @classmethod
+    def param_shapes(cls, input_shape, **_):
+        """No parameters (the builder's look-ahead memory check)."""
+        return {}
+
+    @classmethod
+    def output_shape(cls, input_shape, **_):
+        """``(C,)`` for ``(C, H, W)`` (the builder's look-ahead memory check)."""
+        c, _h, _w = input_shape
+        return (c,)
 
     def forward(self, x):
         """(N, C, H, W) -> (N, C)."""

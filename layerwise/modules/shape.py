@@ -1,5 +1,7 @@
 """Shape layers."""
 
+import math
+
 from .base import Module, float_input
 from .registry import register
 
@@ -12,6 +14,16 @@ class Flatten(Module):
     -----
     ``dL/dx = reshape(dL/dy, x.shape)``: flattening moves no value.
     """
+
+    @classmethod
+    def param_shapes(cls, input_shape, **_):
+        """No parameters (the builder's look-ahead memory check)."""
+        return {}
+
+    @classmethod
+    def output_shape(cls, input_shape, **_):
+        """``(C * H * W,)`` for ``(C, H, W)``: one sample's output shape (the builder's look-ahead memory check)."""
+        return (math.prod(input_shape),)
 
     def forward(self, x):
         x = float_input(x)
