@@ -288,6 +288,10 @@ def _section(raw, where, registry, default, model_of, make):
         raise ConfigError(describe(e.errors()[0], where)) from None
     params = section.model_dump()
     del params["type"]
+    for key, value in (section.model_extra or {}).items():     # a plugin's own keys: no model bounds them
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{where}.{key} must be a finite number, got {value!r}.")
     try:
         make(cls, params)
     except (TypeError, ValueError) as e:

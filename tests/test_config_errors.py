@@ -162,8 +162,12 @@ class SignSGD(Optimizer):
 
 
 class Halving(Schedule):
+    def __init__(self, optimizers, *, epochs, rate=0.5, warmup_epochs=0):
+        super().__init__(optimizers, epochs=epochs, warmup_epochs=warmup_epochs)
+        self.rate = rate
+
     def factor(self, epoch):
-        return 0.5 ** epoch
+        return self.rate ** epoch
 
 
 LOSSES["ce"] = CrossEntropyLoss
@@ -198,6 +202,10 @@ def test_a_plugin_loss_optimizer_and_schedule_are_config_names_with_their_own_bo
     assert "p.yaml: optimizer.lr must be a number > 0, got -1." in capsys.readouterr().err
     assert main(["validate", str(config), "--set", "optimizer.momentum=0.9"]) == 2
     assert "unknown key 'optimizer.momentum'. Known keys of optimizer: type, lr, weight_decay." in capsys.readouterr().err
+    for value, shown in ((".nan", "nan"), ("-.inf", "-inf")):    # a plugin schedule's own key: NaN may not pass
+        assert main(["validate", str(config), "--set", f"schedule.rate={value}"]) == 2
+        assert f"p.yaml: schedule.rate must be a finite number, got {shown}." in capsys.readouterr().err
+    assert main(["validate", str(config), "--set", "schedule.rate=0.25"]) == 0
 
 
 def accepts(section):
