@@ -81,7 +81,7 @@ DATA_KEYS_READ_BY = {"path": ("mnist", "fashion_mnist", "npz", "csv"), "download
 
 
 class DataConfig(_Strict):
-    dataset: _one_of(DATASETS) = "digits"
+    dataset: str = "digits"       # checked against DATASETS once the plugins are imported
     path: Optional[str] = None
     download: bool = False
     mirrors: Optional[list[str]] = None
@@ -344,6 +344,8 @@ def validate(data, source="<config>", base_dir="."):
     try:
         if config.loss not in LOSSES:
             raise ConfigError(one_of("loss", config.loss, LOSSES))
+        if config.data.dataset not in DATASETS:
+            raise ConfigError(one_of("data.dataset", config.data.dataset, DATASETS))
         task = resolve_task(config.data.dataset, config.data.task, config.loss)
         config = config.model_copy(update={"data": config.data.model_copy(update={"task": task})})
         config = config.model_copy(update={"optimizer": optimizer_config(config.optimizer),
@@ -371,8 +373,9 @@ def _check_consistency(config):
     if config.data.dataset in ("npz", "csv") and not config.data.path:
         raise ConfigError(f"{src}: data.path is required for dataset '{config.data.dataset}'.")
     data, defaults = config.data, DataConfig()
+    plugin = DATASETS[data.dataset] is not DATASETS["digits"]      # a plugin's loader reads data.path
     for key, readers in DATA_KEYS_READ_BY.items():
-        if data.dataset not in readers and getattr(data, key) != getattr(defaults, key):
+        if data.dataset not in readers and not (plugin and key == "path") and getattr(data, key) != getattr(defaults, key):
             raise ConfigError(f"{src}: data.{key} does nothing for dataset '{data.dataset}' (only "
                               f"{', '.join(readers)} {'reads' if len(readers) == 1 else 'read'} it); remove it.")
     if config.analysis.every is not None and not config.analysis.layer_stats:

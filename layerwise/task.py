@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .data.datasets import DATASET_TASKS
+from .data.datasets import dataset_task
 from .errors import ConfigError, LayerwiseWarning
 from .losses import LOSSES
 from .registry import is_builtin
@@ -28,7 +28,7 @@ def resolve_task(dataset, task, loss):
 
     A ConfigError when the dataset has another task, or the loss does not do the task.
     """
-    own, tasks = DATASET_TASKS.get(dataset), _tasks_of(LOSSES[loss])
+    own, tasks = dataset_task(dataset), _tasks_of(LOSSES[loss])
     resolved = task or own or tasks[0]
     if own and resolved != own:
         raise ConfigError(f"data.task is '{resolved}', but {dataset} is a {own} dataset.")

@@ -1,5 +1,7 @@
 """Broken configs and bad data: one clear line on stderr naming file and key, exit status 2."""
 
+import json
+
 import pytest
 import yaml
 
@@ -178,11 +180,12 @@ SCHEDULES["halving"] = Halving
 
 @pytest.fixture
 def registries(plugin_sandbox):
-    """Also undo what a plugin adds to the loss, optimizer and schedule tables (restored in place)."""
+    """Also undo what a plugin adds to the loss, optimizer, schedule and dataset tables (restored in place)."""
     from layerwise.losses import LOSSES
     from layerwise.optim import OPTIMIZERS
+    from layerwise.data import DATASETS
     from layerwise.schedules import SCHEDULES
-    saved = [(table, dict(table)) for table in (LOSSES, OPTIMIZERS, SCHEDULES)]
+    saved = [(table, dict(table)) for table in (LOSSES, OPTIMIZERS, SCHEDULES, DATASETS)]
     yield
     for table, entries in saved:
         table.clear()
@@ -242,3 +245,61 @@ def test_a_name_set_to_null_falls_back_to_the_file_stem(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     assert load_config(path, ["name="]).name == "digits_try"
     assert load_config(path, ["name=abc"]).name == "abc"
+
+
+DATASET_PLUGIN = """
+import numpy as np
+from sklearn.datasets import load_iris
+from layerwise.data import DATASETS
+
+
+def iris(path):
+    X, y = load_iris(return_X_y=True)
+    return X, load_iris().target_names[y]            # string labels, encoded as any dataset's
+
+
+def broken(path):
+    return np.zeros(3)
+
+
+def held_out(path):
+    X, y = load_iris(return_X_y=True)
+    return X[::2], y[::2], X[1::2], y[1::2]
+
+
+def widths(path):
+    X, y = load_iris(return_X_y=True)
+    return X[:, 1:], X[:, 0]
+widths.task = "regression"
+
+
+DATASETS["iris"] = iris
+DATASETS["broken"] = broken
+DATASETS["held_out"] = held_out
+DATASETS["widths"] = widths
+"""
+
+
+def test_a_plugin_dataset_is_a_config_name(tmp_path, capsys, registries):
+    """datasets were a fixed tuple: a plugin could add a layer, loss, optimizer or schedule, never a dataset."""
+    (tmp_path / "data.py").write_text(DATASET_PLUGIN)
+    layers = [{"type": "linear", "units": 8}, {"type": "relu"}, {"type": "linear", "units": 3}]
+    config = tmp_path / "iris.yaml"
+    config.write_text(with_(plugins=["data.py"], data={"dataset": "iris"}, model={"layers": layers},
+                            training={"epochs": 3}))
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--progress", "off"]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["test_accuracy"] > 0.3                # three classes, three epochs
+    assert main(["train", str(config), "--out", str(tmp_path / "held"), "--progress", "off",
+                 "--set", "data.dataset=held_out"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(config), "--set", "data.dataset=iriss"]) == 2
+    assert "iris.yaml: data.dataset must be one of 'digits', " in capsys.readouterr().err
+    assert main(["train", str(config), "--out", str(tmp_path / "b"), "--set", "data.dataset=broken"]) == 2
+    assert ("dataset 'broken': broken returned ndarray; a dataset loader returns (X, y) or (X, y, X_test, y_test)."
+            in capsys.readouterr().err)
+    regression = [{"type": "linear", "units": 8}, {"type": "relu"}, {"type": "linear", "units": 1}]
+    assert main(["train", str(config), "--out", str(tmp_path / "w"), "--progress", "off", "--set", "data.dataset=widths",
+                 "--set", "loss=mse", "--set", f"model.layers={json.dumps(regression)}"]) == 0
+    assert {"test_rmse", "test_r2"} <= set(json.loads((tmp_path / "w" / "summary.json").read_text()))  # a regression
+    assert main(["validate", str(config), "--set", "data.path=somewhere.csv"]) == 0    # a plugin's loader reads it

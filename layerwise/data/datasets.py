@@ -1,7 +1,12 @@
-"""Datasets as arrays, split and normalized: digits, mnist, fashion_mnist, diabetes, npz, csv.
+"""Datasets as arrays, split and normalized: digits, mnist, fashion_mnist, diabetes, npz, csv, and plugins.
 
 Images keep the shape (N, 1, H, W); flattening is a layer. Normalization statistics come from the
 training split only.
+
+A plugin adds a dataset to :data:`DATASETS` under a name: a function ``load(path)`` (``data.path``,
+None when the config gives none) that returns ``(X, y)`` or ``(X, y, X_test, y_test)``; an attribute
+``load.task = "regression"`` makes it a regression by default. Splitting, label encoding and
+normalization are then the same as for the built-in sets.
 """
 
 import difflib
@@ -13,12 +18,22 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ..errors import DataError
+from ..registry import Registry, is_builtin
 from .download import cache_dir, fetch_dataset_files
 from .idx import read_idx
 from .normalize import NORMALIZATIONS, Normalizer
 from .tabular import _is_number, read_csv, read_npz
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "diabetes", "npz", "csv")
+
+
+def _builtin(path=None):
+    """The loader registered under each built-in name; :func:`load_dataset` reads those itself."""
+    raise NotImplementedError("load_dataset reads the built-in datasets")
+
+
+#: name -> loader; plugins add to it (see the module's docstring)
+DATASETS = Registry("dataset", {name: _builtin for name in ("digits", "mnist", "fashion_mnist", "diabetes", "npz",
+                                                             "csv")})
 TASKS = ("classification", "regression")
 # The task of the datasets that have one; npz and csv hold what the config says (data.task).
 DATASET_TASKS = {"digits": "classification", "mnist": "classification", "fashion_mnist": "classification",
@@ -174,6 +189,37 @@ def _regression_targets(where, dtype, *ys):
     return out
 
 
+def dataset_task(name):
+    """The task a dataset is of by itself (``DATASET_TASKS``, a plugin loader's ``task``), or None (npz, csv)."""
+    loader = DATASETS.get(name)
+    if loader is not None and loader is not _builtin:
+        return getattr(loader, "task", None)
+    return DATASET_TASKS.get(name)
+
+
+def _plugin_arrays(dataset, path):
+    """``(X, y, X_test, y_test)`` from a plugin's loader, or a DataError naming it and what it returned."""
+    loader = DATASETS[dataset]
+    try:
+        out = loader(path)
+    except DataError:
+        raise
+    except Exception as e:      # the plugin's own code: its error on one line (a built-in's is a bug)
+        if is_builtin(loader):
+            raise
+        raise DataError(f"dataset {dataset!r}: {loader.__name__}(path={path!r}) raised {type(e).__name__}: {e}") from e
+    if not isinstance(out, tuple) or len(out) not in (2, 4):
+        raise DataError(f"dataset {dataset!r}: {loader.__name__} returned {type(out).__name__}"
+                        f"{f' of {len(out)}' if isinstance(out, tuple) else ''}; a dataset loader returns (X, y) "
+                        "or (X, y, X_test, y_test).")
+    arrays = [np.asarray(a) for a in out] + [None] * (4 - len(out))
+    for name, X, y in (("", arrays[0], arrays[1]), ("test ", arrays[2], arrays[3])):
+        if X is not None and (X.ndim < 2 or X.dtype.kind not in "biuf" or len(X) != len(y)):
+            raise DataError(f"dataset {dataset!r}: the {name}samples must be a numeric array (N, features...) with "
+                            f"one target each; got X of shape {X.shape} ({X.dtype}) and {len(y)} targets.")
+    return tuple(arrays)
+
+
 def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_fraction=0.2, normalize="scale",
                  seed=0, label_column=-1, dtype=np.float32, mirrors=None, files=None, task=None, delimiter=","):
     """Load, split and normalize a dataset.
@@ -232,7 +278,7 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     by index while still uint8, and each part is converted to ``dtype`` and scaled in place, so an
     MNIST-sized set is never held twice in floating point.
     """
-    if dataset not in DATASETS:
+    if not isinstance(dataset, str) or dataset not in DATASETS:
         raise _choice("dataset", dataset, DATASETS)
     if normalize not in NORMALIZATIONS:
         raise _choice("normalize", normalize, NORMALIZATIONS)
@@ -241,7 +287,7 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise DataError(f"The 'dtype' parameter of load_dataset must be a float dtype. Got {dtype} instead.")
-    task = task or DATASET_TASKS.get(dataset, "classification")
+    task = task or dataset_task(dataset) or "classification"
     if task not in TASKS:
         raise _choice("task", task, TASKS)
     image_max, classes, names = None, None, None
@@ -256,6 +302,8 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         from sklearn.datasets import load_diabetes
         X, y = load_diabetes(return_X_y=True, scaled=False)
         X_test = y_test = None
+    elif DATASETS[dataset] is not _builtin:
+        X, y, X_test, y_test = _plugin_arrays(dataset, path)
     elif path is None:
         raise DataError(f"Dataset {dataset!r} needs a path to its file (data.path).")
     elif dataset == "npz":

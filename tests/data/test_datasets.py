@@ -256,7 +256,7 @@ def test_bad_parameters(kwargs, message):
 
 
 def test_public_names():
-    assert DATASETS == ("digits", "mnist", "fashion_mnist", "diabetes", "npz", "csv")
+    assert list(DATASETS) == ["digits", "mnist", "fashion_mnist", "diabetes", "npz", "csv"]
     assert {"input_shape", "n_classes"} <= set(dir(Dataset))
 
 
