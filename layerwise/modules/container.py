@@ -75,11 +75,12 @@ class Sequential(Module):
         """
         path = getattr(err, "layerwise_path", None)
         if path is None:
-            err._layerwise_leaf = type(self.modules[i]).__name__
+            inner, leaf = _innermost(self.modules[i], err)
+            err._layerwise_leaf = type(leaf).__name__
             # raised in a module written outside layerwise (a plugin's, a user's): the CLI says so on one line
-            err.layerwise_user_module = not type(self.modules[i]).__module__.startswith("layerwise.")
+            err.layerwise_user_module = not type(leaf).__module__.startswith("layerwise.")
             err._layerwise_msg = str(err) if err.args else ""
-            path = str(i)
+            path = f"{i}.{inner}" if inner else str(i)
         else:
             path = f"{i}.{path}"
         err.layerwise_path = path
@@ -230,3 +231,17 @@ class Sequential(Module):
             return "Sequential()"
         inner = "\n".join(f"  ({i}): " + repr(m).replace("\n", "\n  ") for i, m in enumerate(self.modules))
         return f"Sequential(\n{inner}\n)"
+
+
+def _innermost(module, err):
+    """``(path inside module, module)`` of the innermost module of ``module``'s tree whose method is on
+    ``err``'s traceback: a user module that runs its own children names the child that raised."""
+    paths = {id(m): (p.rstrip("."), m) for p, m in module.named_modules()}
+    found = ("", module)
+    tb = err.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if owner is not None and id(owner) in paths and paths[id(owner)][1] is owner:
+            found = paths[id(owner)]
+        tb = tb.tb_next
+    return found

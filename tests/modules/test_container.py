@@ -283,3 +283,35 @@ def test_an_upstream_gradient_of_the_wrong_shape_names_the_output_shape():
                                             r"output had shape \(2, 3\)"):
         model.backward(np.zeros((2, 4), np.float32))
     assert model.backward(np.ones((2, 3), np.float32)).shape == (2, 4)
+
+
+class Block(lw.Module):
+    """A user module that runs its own children (no Sequential inside)."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = list(layers)
+
+    def children(self):
+        return self.layers
+
+    def forward(self, x):
+        for m in self.layers:
+            x = m.forward(x)
+        return x
+
+    def backward(self, grad_y):
+        for m in reversed(self.layers):
+            grad_y = m.backward(grad_y)
+        return grad_y
+
+
+def test_an_error_inside_a_user_module_names_the_child_that_raised():
+    """It named the user module (In module 1 (Block)), not the child of it that raised."""
+    model = lw.Sequential(lw.ReLU(), Block(lw.ReLU(), lw.Tanh(), Broken(ZeroDivisionError("division by zero"))))
+    for method in ("forward", "backward"):
+        with pytest.raises(ZeroDivisionError, match=r"^In module 1\.2 \(Broken\) of Sequential: division by zero"):
+            getattr(model, method)(np.ones((1, 2)))
+    inner = lw.Sequential(Block(lw.Linear(2, 3, rng=0), Block(lw.ReLU(), lw.Linear(4, 1, rng=0))))
+    with pytest.raises(ValueError, match=r"^In module 0\.1\.1 \(Linear\) of Sequential: Linear expected input"):
+        inner.forward(np.ones((1, 2), np.float32))
