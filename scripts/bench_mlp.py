@@ -9,7 +9,8 @@ over rounds; ratios to PyTorch are taken within each round, then the median over
 
 (a)  ``Trainer(model, "cross_entropy", epochs=1, batch_size=128, progress="off", seed=0).fit(X, y)``,
      what ``layerwise train`` runs (no validation set).
-(e)  (a) with a no-op forward and a no-op backward hook on every layer (what hooks cost; (a) has none).
+(e)  (a) with a no-op forward and a no-op backward hook on every layer (what hooks cost; (a) has none;
+     a forward hook also makes every batch a fresh array, which a hook may keep).
 (f)  (a) with every optimizer pass in NumPy (``layerwise._blas.numpy_only()``): what the update's one-pass
      ``y += a x`` and ``y = a x + b y`` on NumPy's own BLAS (two threads for large weights) save.
 (b)  the README's explicit loop: shuffled ``X[idx]`` batches, forward, loss, backward(input_grad=False), update.

@@ -362,3 +362,26 @@ def test_nan_in_regression_targets_or_in_validation_data_is_named(rng):
     for Xv, yv, name in ((X_val, y, "X_val"), (X, np.where(np.arange(40) == 7, np.nan, 1.0), "y_val")):
         with pytest.raises(ValueError, match=rf"{name} holds NaN or Inf \(row 7\); check the data"):
             lw.Trainer(model_of(), "mse", epochs=1, progress="off").fit(X, y, Xv, yv)
+
+
+def test_what_a_forward_hook_or_augment_is_given_it_may_keep(rng):
+    """Every batch was gathered into one buffer: a hook that kept its inputs held the last batch n times."""
+    X, y = data(rng, n=64)
+    model = model_of()
+    seen = []
+    model[0].register_forward_hook(lambda m, x, out: seen.append(x))
+    lw.Trainer(model, epochs=1, batch_size=16, shuffle=False, progress="off").fit(X, y)
+    assert len(seen) == 4 and all(np.array_equal(x, X[16 * i:16 * (i + 1)]) for i, x in enumerate(seen))
+    kept = []
+    lw.Trainer(model_of(), epochs=1, batch_size=16, shuffle=False, progress="off",
+               augment=lambda xb: kept.append(xb) or xb).fit(X, y)
+    assert all(np.array_equal(x, X[16 * i:16 * (i + 1)]) for i, x in enumerate(kept))
+
+    class AddsAHook(lw.Callback):                 # from the batch after it is added, the batches are fresh
+        def on_batch_end(self, trainer, step, loss):
+            if step == 2:
+                trainer.model[0].register_forward_hook(lambda m, x, out: seen.append(x))
+
+    seen.clear()
+    lw.Trainer(model_of(), epochs=1, batch_size=16, shuffle=False, progress="off", callbacks=[AddsAHook()]).fit(X, y)
+    assert len(seen) == 2 and np.array_equal(seen[0], X[32:48]) and np.array_equal(seen[1], X[48:])
