@@ -8,6 +8,8 @@ from .errors import ConfigError
 
 # a config has tens of values; past this, aliases are being used to blow it up ("billion laughs")
 MAX_NODES = 100_000
+#: the largest config file read (the largest real one is a few KiB; YAML parses about 2.5 MB a second)
+MAX_BYTES = 2**20
 
 
 class _DuplicateKey(yaml.constructor.ConstructorError):
@@ -81,7 +83,12 @@ def read_text(path):
     if not path.is_file():
         raise ConfigError(f"{path}: {'not a regular file' if path.exists() else 'no such config file'}.")
     try:
-        return path.read_bytes().decode("utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_BYTES // 2**20} MiB; a config is a few lines of YAML "
+                              "(is this the right file?).")
+        return data.decode("utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config: {e.strerror}.") from None
     except UnicodeDecodeError as e:

@@ -76,6 +76,7 @@ CORPUS = {
     "UTF-16": (LAYERS.encode("utf-16"), "not a text file in UTF-8 (byte 0xff at offset 0)"),
     "a NUL character": (LAYERS + "\x00", "invalid YAML: unacceptable character #x0000"),
     "a directory": (DIRECTORY, "is a directory, not a config file."),
+    "2 MB of comments": (LAYERS + ("# " + "x" * 98 + "\n") * 21_000, "larger than 1 MiB; a config is a few lines"),
 }
 
 
