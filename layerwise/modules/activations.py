@@ -133,12 +133,19 @@ def sigmoid(x):
     return y
 
 
+def softmax_parts(x, axis=-1):
+    """``(x - max, exp(x - max), sum of exp)`` along ``axis`` (the sum keeps the axis): the max is
+    subtracted so exp cannot overflow. :func:`softmax` divides the two; cross-entropy also takes the log."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return shifted, e, e.sum(axis=axis, keepdims=True)
+
+
 def softmax(x, axis=-1):
-    """Softmax along ``axis``; subtracts the max so exp cannot overflow."""
-    z = x - x.max(axis=axis, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=axis, keepdims=True)
-    return z
+    """Softmax along ``axis``: ``exp(x - max) / sum exp(x - max)``, a new array."""
+    _, e, total = softmax_parts(x, axis)
+    e /= total
+    return e
 
 
 @register
