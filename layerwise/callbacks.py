@@ -126,7 +126,8 @@ class NaNGuard(Callback):
             return TrainingError(f"Training stopped at {where}: the input batch holds NaN or Inf; check the data.")
         yb = getattr(trainer, "batch_y", None)
         if yb is not None and np.asarray(yb).dtype.kind == "f" and not np.all(np.isfinite(yb)):
-            return TrainingError(f"Training stopped at {where}: the targets of the batch hold NaN or Inf; check the data.")
+            return TrainingError(f"Training stopped at {where}: the targets of the batch hold NaN or Inf; "
+                                 "check the data.")
         bad, handles = [], []
         for name, m in model.named_modules():
             def record(mod, x, y, name=name):

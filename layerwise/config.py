@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 from . import schedules
 from .config_errors import UNION_TAGS, describe, did_you_mean, one_of, unknown_key, unknown_name
 from .config_yaml import apply_override, parse_yaml, read_text
-from .data.datasets import DATASETS, NORMALIZATIONS, TASKS
+from .data.datasets import DATASETS, NORMALIZATIONS, TASKS, is_plugin_dataset
 from .errors import ConfigError
 from .losses import LOSSES
 from .optim import OPTIMIZERS, SGD
@@ -373,9 +373,10 @@ def _check_consistency(config):
     if config.data.dataset in ("npz", "csv") and not config.data.path:
         raise ConfigError(f"{src}: data.path is required for dataset '{config.data.dataset}'.")
     data, defaults = config.data, DataConfig()
-    plugin = DATASETS[data.dataset] is not DATASETS["digits"]      # a plugin's loader reads data.path
     for key, readers in DATA_KEYS_READ_BY.items():
-        if data.dataset not in readers and not (plugin and key == "path") and getattr(data, key) != getattr(defaults, key):
+        if key == "path" and is_plugin_dataset(data.dataset):       # a plugin's loader may read it
+            continue
+        if data.dataset not in readers and getattr(data, key) != getattr(defaults, key):
             raise ConfigError(f"{src}: data.{key} does nothing for dataset '{data.dataset}' (only "
                               f"{', '.join(readers)} {'reads' if len(readers) == 1 else 'read'} it); remove it.")
     if config.analysis.every is not None and not config.analysis.layer_stats:

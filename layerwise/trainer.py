@@ -123,7 +123,8 @@ class Trainer:
 
     # -- passes --------------------------------------------------------------------------------
     def predict(self, X):
-        """Model outputs for ``X`` in eval mode, in batches of ``eval_batch_size``; each module's mode is put back after."""
+        """Model outputs for ``X`` in eval mode, in batches of ``eval_batch_size`` (each module's mode is put
+        back after)."""
         X = _array(X)
         with modes_kept(self.model):
             outs = [self.model.forward(X[i:i + self.eval_batch_size]) for i in range(0, len(X), self.eval_batch_size)]

@@ -25,7 +25,6 @@ from .normalize import NORMALIZATIONS, Normalizer
 from .tabular import _is_number, read_csv, read_npz
 
 
-
 def _builtin(path=None):
     """The loader registered under each built-in name; :func:`load_dataset` reads those itself."""
     raise NotImplementedError("load_dataset reads the built-in datasets")
@@ -189,6 +188,11 @@ def _regression_targets(where, dtype, *ys):
     return out
 
 
+def is_plugin_dataset(name):
+    """True for a name a plugin put in :data:`DATASETS` (its loader reads ``data.path``, if it wants one)."""
+    return DATASETS.get(name, _builtin) is not _builtin
+
+
 def dataset_task(name):
     """The task a dataset is of by itself (``DATASET_TASKS``, a plugin loader's ``task``), or None (npz, csv)."""
     loader = DATASETS.get(name)
@@ -214,9 +218,9 @@ def _plugin_arrays(dataset, path):
                         "or (X, y, X_test, y_test).")
     arrays = [np.asarray(a) for a in out] + [None] * (4 - len(out))
     for name, X, y in (("", arrays[0], arrays[1]), ("test ", arrays[2], arrays[3])):
-        if X is not None and (X.ndim < 2 or X.dtype.kind not in "biuf" or len(X) != len(y)):
+        if X is not None and (X.ndim < 2 or X.dtype.kind not in "biuf" or y.ndim == 0 or len(X) != len(y)):
             raise DataError(f"dataset {dataset!r}: the {name}samples must be a numeric array (N, features...) with "
-                            f"one target each; got X of shape {X.shape} ({X.dtype}) and {len(y)} targets.")
+                            f"one target each; got X of shape {X.shape} ({X.dtype}) and y of shape {y.shape}.")
     return tuple(arrays)
 
 
@@ -302,7 +306,7 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         from sklearn.datasets import load_diabetes
         X, y = load_diabetes(return_X_y=True, scaled=False)
         X_test = y_test = None
-    elif DATASETS[dataset] is not _builtin:
+    elif is_plugin_dataset(dataset):
         X, y, X_test, y_test = _plugin_arrays(dataset, path)
     elif path is None:
         raise DataError(f"Dataset {dataset!r} needs a path to its file (data.path).")
