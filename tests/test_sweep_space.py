@@ -1,5 +1,6 @@
 """Sweep specs, the ``sweep:`` section, the plan, the pruning callback and the one-line errors (no workers)."""
 
+import re
 import sys
 from types import SimpleNamespace
 
@@ -172,3 +173,23 @@ def test_a_second_driver_on_the_same_study_draws_new_points_and_a_new_study_the_
     points = draw("first", 3) + draw("first", 3)
     assert len(set(points)) == 6
     assert draw("again", 6) == points      # the same sweep run again: the same points
+
+
+def test_sweep_out_must_be_new_empty_or_a_sweeps_folder(tmp_path, capsys):
+    """--out / wrote best.yaml, sweep.* and trials/ into the root; a user's sweep.md was replaced; a run got
+    a sweep mixed into it."""
+    path = write(tmp_path)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "sweep.md").write_text("my notes")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text("{}")
+    (tmp_path / "afile").write_text("x")
+    for out, message in ((notes, r"notes is not empty \(sweep.md\) and holds no sweep; give a new or empty folder"),
+                         (run, r"run holds a run \(.*summary.json.*\); give the sweep a folder of its own"),
+                         (tmp_path / "afile", r"afile is a file; --out names the sweep's folder")):
+        assert main(["sweep", str(path), "--param", "optimizer.lr=0.1,0.2", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(message, err), err
+    assert (notes / "sweep.md").read_text() == "my notes" and sorted(p.name for p in run.iterdir()) == ["summary.json"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..checkpoint import atomic_write
 from ..errors import ConfigError, LayerwiseError
+from ..rundir import held_run_files
 from . import report
 from .plan import make_plan, require, show
 from .space import SAMPLERS
@@ -27,6 +28,23 @@ DRIVER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 # -- the study ------------------------------------------------------------------------------------
+def check_sweep_out(out):
+    """A ConfigError unless ``out`` is new, empty, or a sweep's folder (sweep.json): a sweep writes
+    best.yaml, sweep.* and trials/ there, and must not mix them into a run or overwrite other files."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; --out names the sweep's folder.")
+    if not out.is_dir() or (out / "sweep.json").is_file() or (out / "sweep.db").is_file():
+        return          # a sweep's folder (sweep.db alone: stopped before its marker was written)
+    held = held_run_files(out)
+    if held:
+        raise ConfigError(f"{out} holds a run ({', '.join(held)}); give the sweep a folder of its own.")
+    others = sorted(p.name for p in out.iterdir())
+    if others:
+        raise ConfigError(f"{out} is not empty ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) and "
+                          "holds no sweep; give a new or empty folder for the sweep.")
+
+
 def open_study(plan, out, storage=None):
     """The Optuna study of ``plan``: in ``out/sweep.db`` (SQLite) unless ``storage`` names another URL."""
     optuna = require("optuna")
@@ -235,6 +253,7 @@ def sweep(config, *, params=(), overrides=(), method=None, trials=None, metric=N
     plan = make_plan(config, params=params, overrides=overrides, method=method, trials=trials, metric=metric,
                      prune=prune)
     out = Path(out) if out else Path("runs") / f"{plan.base.name}-sweep-{plan.identity}"
+    check_sweep_out(out)
     out.mkdir(parents=True, exist_ok=True)
     study = open_study(plan, out, storage)
     stale = recover_stale(study)
