@@ -44,6 +44,19 @@ def _accepted(cls):
     return names
 
 
+def _takes_bool(cls, key):
+    """True when the entry's constructor (``from_config``, else ``__init__``) defaults ``key`` to True or False:
+    a value of another type (``bias: "false"``, ``bias: 2``) would be read by its truth, silently."""
+    for fn in (cls.from_config, cls.__init__):
+        try:
+            p = inspect.signature(fn).parameters.get(key)
+        except (TypeError, ValueError):
+            continue
+        if p is not None:
+            return isinstance(p.default, bool)
+    return False
+
+
 def _check_required(cls, kind, kwargs, input_shape, where):
     """A class built by ``__init__`` alone (no ``from_config``) gets every required argument from the entry."""
     if cls.from_config.__func__ is not Module.from_config.__func__:
@@ -102,6 +115,11 @@ def check_entry(spec, where):
     for key in MODEL_KEYS.keys() & kwargs.keys():
         raise ConfigError(f"{where}: '{key}' is not a key of a layer entry: the model sets it for every layer "
                           f"from {MODEL_KEYS[key]}.")
+    for key, value in kwargs.items():
+        if _takes_bool(cls, key) and not isinstance(value, bool):
+            raise ConfigError(f"{where}.{key} must be true or false, got {value!r}.")
+    if "frozen" in spec and not isinstance(spec["frozen"], bool):
+        raise ConfigError(f"{where}.frozen must be true or false, got {spec['frozen']!r}.")
     accepted = _accepted(cls)
     if accepted is not None:
         own = [k for k in accepted if k not in MODEL_KEYS]
@@ -145,8 +163,6 @@ def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
                           f"(return cls(...)).")
     if n_params is None:
         plan.add_params(module.n_params(), state, f"{where} ({kind})")
-    if spec.get("frozen", False) not in (True, False):
-        raise ConfigError(f"{where}.frozen must be true or false, got {spec['frozen']!r}.")
     module.frozen = bool(spec.get("frozen", False))
     given = [k for k in ("lr", "optimizer") if k in spec] + (["frozen"] if module.frozen else [])
     if given and not module.n_params():

@@ -76,6 +76,14 @@ CORPUS = {
     "UTF-16": (LAYERS.encode("utf-16"), "not a text file in UTF-8 (byte 0xff at offset 0)"),
     "a NUL character": (LAYERS + "\x00", "invalid YAML: unacceptable character #x0000"),
     "a directory": (DIRECTORY, "is a directory, not a config file."),
+    # a bool given as something else was read by its truth ("false" is true)
+    "bias as a string": (with_layer("{type: linear, units: 8, bias: 'false'}"),
+                         "model.layers[1].bias must be true or false, got 'false'."),
+    "conv bias 2": (LAYERS.replace("{type: flatten}", "{type: conv2d, filters: 2, kernel_size: 3, bias: 2}, "
+                                                      "{type: flatten}"),
+                    "model.layers[0].bias must be true or false, got 2."),
+    "frozen 1": (with_layer("{type: linear, units: 8, frozen: 1}"),
+                 "model.layers[1].frozen must be true or false, got 1."),
     "2 MB of comments": (LAYERS + ("# " + "x" * 98 + "\n") * 21_000, "larger than 1 MiB; a config is a few lines"),
 }
 
