@@ -171,7 +171,7 @@ def _train(args):
     s = exp.summary
     acc = "".join(f"{k.replace('_', ' ')} {s[k]:.4f}  " for k in _metrics(s))
     watch = getattr(getattr(getattr(exp, "trainer", None), "early_stopping", None), "monitor", "monitored")
-    stopped = (f" (stopped early; the weights of epoch {s['best_epoch']}, the best {watch} value, were kept)"
+    stopped = (f" (stopped early; the weights of epoch {s['kept_epoch']}, the best {watch} value, were kept)"
                if s.get("stopped_early") else "")
     print(f"{acc}test loss {s['test_loss']:.4f}  epochs {s['epochs_run']}{stopped}  "
           f"train {s['train_seconds']:.1f}s  ->  {exp.run_dir}")

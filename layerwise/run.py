@@ -219,10 +219,13 @@ def _finish(exp):
                 "normalize": data.normalizer.how, "run_id": config.run_id, "layerwise_version": __version__,
                 "feature_names": getattr(data, "feature_names", None)},
                inputs=data.normalizer.arrays())
-    best = ("best_val_accuracy", max) if data.task == "classification" else ("best_val_loss", min)
-    val = [r[best[0][5:]] for r in trainer.history if best[0][5:] in r]
-    summary = {"name": config.name, **test, best[0]: best[1](val) if val else None, "epochs_run": trainer.epoch,
-               "stopped_early": trainer.stopped_early, "best_epoch": trainer.best_epoch or trainer.epoch,
+    key, sign = ("best_val_accuracy", 1) if data.task == "classification" else ("best_val_loss", -1)
+    # best_epoch: the epoch of that best value (the first, on ties); kept_epoch: the epoch whose weights
+    # were saved (early stopping's best on its own monitor, else the last)
+    top = max(((sign * r[key[5:]], -r["epoch"]) for r in trainer.history if key[5:] in r), default=None)
+    summary = {"name": config.name, **test, key: sign * top[0] if top else None, "epochs_run": trainer.epoch,
+               "stopped_early": trainer.stopped_early, "best_epoch": -top[1] if top else None,
+               "kept_epoch": trainer.best_epoch or trainer.epoch,
                "train_seconds": trainer.train_seconds, "n_params": exp.model.n_params(), "seed": config.seed,
                "n_train": len(data.X_train), "n_val": len(data.X_val), "n_test": len(data.X_test),
                "versions": versions(), "run_id": config.run_id}

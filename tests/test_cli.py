@@ -190,7 +190,7 @@ def test_early_stopping_restores_the_best_weights(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     rows = metrics(out)
     assert summary["stopped_early"] and summary["epochs_run"] == len(rows) < 30
-    assert summary["best_epoch"] == len(rows) - 2
+    assert summary["kept_epoch"] == len(rows) - 2
     assert (f"epochs {len(rows)} (stopped early; the weights of epoch {len(rows) - 2}, the best val_loss value, "
             "were kept)") in capsys.readouterr().out
     # the saved model holds the best epoch's weights: it reproduces that epoch's validation loss
@@ -200,7 +200,7 @@ def test_early_stopping_restores_the_best_weights(tmp_path, capsys):
     load_model_state(exp.model, out / "model.safetensors")
     val_loss = exp.trainer.evaluate(exp.data.X_val, exp.data.y_val)["loss"]
     # evaluate pads its last pass, the epoch's validation does not: equal up to float32 rounding
-    assert val_loss == pytest.approx(float(rows[summary["best_epoch"] - 1]["val_loss"]), rel=1e-5)
+    assert val_loss == pytest.approx(float(rows[summary["kept_epoch"] - 1]["val_loss"]), rel=1e-5)
     assert val_loss != pytest.approx(float(rows[-1]["val_loss"]), rel=1e-3)
 
 
@@ -352,3 +352,15 @@ def test_every_help_example_is_valid_shell_and_parses():
         words = shlex.split(line)
         assert words[0] == "layerwise", line
         parser.parse_args(words[1:])
+
+
+def test_best_epoch_is_the_epoch_of_the_best_validation_value_and_kept_epoch_the_saved_weights(tmp_path):
+    """Without early stopping best_epoch was the last epoch, next to a best_val_accuracy of another."""
+    data = {**SMALL, "training": {"epochs": 5, "batch_size": 64}, "optimizer": {"type": "sgd", "lr": 10.0},
+            "schedule": {"type": "none"}}                  # a rate so large the validation accuracy jumps about
+    out = tmp_path / "run"
+    assert main(["train", str(write_config(tmp_path, data)), "--out", str(out), "--progress", "off"]) == 0
+    summary, rows = json.loads((out / "summary.json").read_text()), metrics(out)
+    accuracies = [float(r["val_accuracy"]) for r in rows]
+    assert summary["best_val_accuracy"] == pytest.approx(max(accuracies))
+    assert summary["best_epoch"] == accuracies.index(max(accuracies)) + 1 < 5 == summary["kept_epoch"]
