@@ -10,7 +10,9 @@ import json
 import math
 import os
 import shlex
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -252,8 +254,10 @@ def _compare(args):
             raise
         # train --resume would only train: compare starts again, baselines included
         sets = "".join(f" --set {shlex.quote(o)}" for o in args.overrides or ())
-        print(f"\nlayerwise: interrupted. Run the comparison again from its start with: layerwise compare "
-              f"{shlex.quote(str(args.config))} --out {shlex.quote(str(e.run_dir))} --overwrite{sets}", file=sys.stderr)
+        with _no_second_interrupt():
+            print(f"\nlayerwise: interrupted. Run the comparison again from its start with: layerwise compare "
+                  f"{shlex.quote(str(args.config))} --out {shlex.quote(str(e.run_dir))} --overwrite{sets}",
+                  file=sys.stderr)
         return 130
     print(format_table(rows))
     print(f"-> {out_dir}/{', '.join(sorted(p.name for p in Path(out_dir).glob('compare*')))}")
@@ -310,8 +314,9 @@ def _sweep(args):
     except KeyboardInterrupt as e:
         if getattr(e, "sweep_dir", None) is None:
             raise
-        print(f"\nlayerwise: interrupted. {e.done} of {e.total} trials are done and kept in {e.sweep_dir}; the "
-              "running ones are queued again. Run the same command to resume.", file=sys.stderr)
+        with _no_second_interrupt():
+            print(f"\nlayerwise: interrupted. {e.done} of {e.total} trials are done and kept in {e.sweep_dir}; the "
+                  "running ones are queued again. Run the same command to resume.", file=sys.stderr)
         return 130
     out, best, m = result.out, result.best, result.metric
     if best is None:
@@ -353,7 +358,8 @@ def main(argv=None):
         print(f"layerwise: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        print(f"\nlayerwise: interrupted.{_resume_hint(e)}", file=sys.stderr)
+        with _no_second_interrupt():
+            print(f"\nlayerwise: interrupted.{_resume_hint(e)}", file=sys.stderr)
         return 130
     except BrokenPipeError as e:
         # the program reading the output has gone (layerwise train ... | head): stop as Unix tools do, with
@@ -396,5 +402,31 @@ def _os_error_text(error):
     return f"{where}{reason}{hints.get(type(error), '')}."
 
 
+@contextlib.contextmanager
+def _no_second_interrupt():
+    """Ignore Ctrl-C while the first one is reported (GNU ``timeout -s INT`` sends two: to the process and to
+    its group), then restore the handler (``main`` also runs inside other programs, the tests)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        yield
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def console():
+    """The ``layerwise`` console script: :func:`main`, then exit with its status. A Ctrl-C that lands while
+    the first one unwinds ends in status 130 too, and none during shutdown prints a traceback."""
+    try:
+        status = main()
+    except KeyboardInterrupt:           # the second one, landed before main's handler had its first
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\nlayerwise: interrupted.", file=sys.stderr)
+        status = 130
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -364,3 +365,21 @@ def test_best_epoch_is_the_epoch_of_the_best_validation_value_and_kept_epoch_the
     accuracies = [float(r["val_accuracy"]) for r in rows]
     assert summary["best_val_accuracy"] == pytest.approx(max(accuracies))
     assert summary["best_epoch"] == accuracies.index(max(accuracies)) + 1 < 5 == summary["kept_epoch"]
+
+
+def test_more_ctrl_c_while_the_first_is_handled_print_no_traceback(tmp_path):
+    """GNU timeout -s INT sends two SIGINTs; one that landed while the first was reported (or during the
+    interpreter's shutdown) printed a traceback."""
+    config = write_config(tmp_path, {**SMALL, "training": {"epochs": 60, "batch_size": 16}})
+    proc = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "train", str(config), "--out", str(tmp_path / "r"),
+                             "--progress", "lines"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith("epoch   2/"):
+            break
+    while proc.poll() is None:          # a Ctrl-C every 2 ms until the process has ended
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    err = proc.stderr.read()
+    assert proc.wait() == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "layerwise: interrupted." in err
