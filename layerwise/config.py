@@ -151,12 +151,19 @@ def _run_id(value):
     return value
 
 
+def _name_from(path):
+    """The default run name: the config file's stem made a plain name (``.hidden.yaml`` -> ``hidden``,
+    `` lead.yaml`` -> ``lead``), or ``experiment`` when nothing is left."""
+    name = "".join(c if c.isprintable() else "_" for c in path.stem).strip().lstrip(".").strip()
+    return name or "experiment"
+
+
 def _plain_name(value):
     """A run's name becomes a folder name under runs/: one plain name, not a path."""
     if (value.strip() in ("", ".", "..") or value.startswith(".") or value != value.strip()
             or any(c in value for c in "/\\") or not value.isprintable()):
-        raise PydanticCustomError("name", "must be a plain name for the run folder (letters, digits, '-', '_'; "
-                                          "no path, no leading '.' or spaces); choose where runs go with --out")
+        raise PydanticCustomError("name", "must be a plain name for the run folder (no '/' or '\\', no leading '.', "
+                                          "no spaces around it); choose where runs go with --out")
     return value
 
 
@@ -406,7 +413,7 @@ def load_config(path_or_dict, overrides=(), *, source=None):
         for assignment in overrides:
             apply_override(data, assignment)
         if data.get("name") is None and not isinstance(path_or_dict, dict):
-            data["name"] = path.stem      # also after --set name= (null)
+            data["name"] = _name_from(path)       # also after --set name= (null)
     config = validate(data, source, base)
     if config.name is None:
         config = config.model_copy(update={"name": "experiment"})

@@ -245,6 +245,10 @@ def test_a_name_set_to_null_falls_back_to_the_file_stem(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     assert load_config(path, ["name="]).name == "digits_try"
     assert load_config(path, ["name=abc"]).name == "abc"
+    for stem, name in ((".hidden", "hidden"), (" lead", "lead"), ("..", "experiment"), ("a\tb", "a_b")):
+        other = tmp_path / f"{stem}.yaml"       # the default name was the stem as it is, then refused
+        other.write_text(yaml.safe_dump(GOOD))
+        assert load_config(other).name == name
 
 
 DATASET_PLUGIN = """
