@@ -39,6 +39,18 @@ def resolve_task(dataset, task, loss):
     return resolved
 
 
+def _test_only_classes(data):
+    """``" (2 of them only in the test labels: 7, 9)"``, or "" when the training labels have every class."""
+    train, test, classes = (getattr(data, k, None) for k in ("y_train", "y_test", "classes"))
+    if train is None or test is None or classes is None or getattr(data, "task", None) == "regression":
+        return ""
+    only = np.setdiff1d(test, np.concatenate([train, getattr(data, "y_val", train)]))
+    if not len(only):
+        return ""
+    names = ", ".join(str(classes[c]) for c in only[:5]) + (", ..." if len(only) > 5 else "")
+    return f" ({len(only)} of them only in the test labels: {names})"
+
+
 def _targets_probe(data, n=16):
     """A few targets as the trainer gets them; class codes ``0..C-1`` when the data is not loaded yet."""
     y = getattr(data, "y_train", None)
@@ -89,8 +101,9 @@ def check_head(config, model, out_shape, loss, data):
     if tuple(out_shape) != (width,):
         hint = ("; for real-valued targets set data.task: regression"
                 if task == "classification" and "regression" in getattr(loss, "tasks", ()) else "")
-        raise ConfigError(f"{src}: {last}: the model outputs shape {tuple(out_shape)} per sample, but {what} "
-                          f"needs ({width},); set units: {width} on the last linear layer{hint}.")
+        raise ConfigError(f"{src}: {last}: the model outputs shape {tuple(out_shape)} per sample, but {what}"
+                          f"{_test_only_classes(data)} needs ({width},); set units: {width} on the last linear "
+                          f"layer{hint}.")
     _check_loss_input(src, name, last, model[len(model) - 1], loss, task)
 
 

@@ -71,3 +71,16 @@ def test_probabilities_into_a_loss_on_logits_is_a_one_line_warning(tmp_path, cap
     with pytest.warns(UserWarning, match="takes logits"):      # a Python warning for Python callers
         from layerwise import run
         run.prepare(str(path))
+
+
+def test_a_width_mismatch_names_the_classes_only_the_test_labels_have(tmp_path, capsys):
+    """'cross_entropy on 4 classes ... set units: 4' while the user counted the 3 of the training labels."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(60, 4)), y=np.arange(60) % 3, X_test=rng.normal(size=(6, 4)),
+             y_test=np.array([0, 1, 2, 7, 2, 1]))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({
+        "data": {"dataset": "npz", "path": "d.npz"}, "training": {"epochs": 1},
+        "model": {"layers": [{"type": "linear", "units": 8}, {"type": "relu"}, {"type": "linear", "units": 3}]}}))
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert ("but cross_entropy on 4 classes (1 of them only in the test labels: 7) needs (4,); set units: 4"
+            in capsys.readouterr().err)
