@@ -75,6 +75,13 @@ class AugmentConfig(_Strict):
     rotate: float = Field(0.0, ge=0.0, le=180.0)
 
 
+def _column(value):
+    """``data.label_column``: a column index (an int, not a bool) or a header name."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise PydanticCustomError("column", "must be a column index (an integer) or a header name (a string)")
+    return value
+
+
 # the data keys that only some datasets read: one set for any other is refused (it would silently do nothing)
 DATA_KEYS_READ_BY = {"path": ("mnist", "fashion_mnist", "npz", "csv"), "download": ("mnist", "fashion_mnist"),
                      "mirrors": ("mnist", "fashion_mnist"), "label_column": ("csv",), "delimiter": ("csv",)}
@@ -88,7 +95,7 @@ class DataConfig(_Strict):
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     normalize: _one_of(NORMALIZATIONS) = "scale"
-    label_column: Union[int, str] = -1
+    label_column: Annotated[Any, AfterValidator(_column)] = -1
     delimiter: Annotated[str, AfterValidator(_one_character)] = ","
     task: Optional[_one_of(TASKS)] = None
     augment: Optional[AugmentConfig] = None

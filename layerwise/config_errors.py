@@ -78,4 +78,6 @@ def describe(err, where=""):
         noun = "an integer" if isinstance(bound, int) else "a number"
         values = {k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()}
         return f"{path} must be {_EXPECT[kind].format(noun=noun, **values)}, got {_short(got)}."
+    if kind == "sweep_spec":          # its message quotes the bad item itself
+        return f"{path}: {err['msg']}."
     return f"{path}: {err['msg']}, got {_short(got)}."

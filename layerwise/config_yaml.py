@@ -132,9 +132,9 @@ def parse_yaml(text, source):
         raise ConfigError(f"{source}: a value cannot be read ({e}).") from None
 
 
-def parse_scalar(text):
+def parse_scalar(text, source="--set"):
     """A ``--set`` value parsed as a YAML scalar (``0.1`` -> float, ``true`` -> bool, ``null`` -> None)."""
-    return parse_yaml(text, "--set")
+    return parse_yaml(text, source)
 
 
 def apply_override(data, assignment):

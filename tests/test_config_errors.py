@@ -24,6 +24,10 @@ def with_(**changes):
 
 
 CASES = [
+    ("a label column as a float", with_(data={"dataset": "csv", "path": "d.csv", "label_column": 1.0}),
+     "bad.yaml: data.label_column: must be a column index (an integer) or a header name (a string), got 1.0."),
+    ("sweep parameters nested by their dots", with_(sweep={"parameters": {"optimizer": {"lr": [0.1, 0.2]}}}),
+     "bad.yaml: sweep.parameters.optimizer: is a mapping, not a spec: sweep.parameters keys keep their dots"),
     ("unknown top key", with_(trainig={"epochs": 3}), "bad.yaml: unknown key 'trainig'. Did you mean 'training'?"),
     ("negative lr", with_(optimizer={"type": "sgd", "lr": -0.1}), "bad.yaml: optimizer.lr must be a number > 0, got -0.1."),
     ("unknown optimizer", with_(optimizer={"type": "sgdd"}), "optimizer.type must be one of 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', got 'sgdd'. Did you mean 'sgd'?"),

@@ -193,3 +193,11 @@ def test_sweep_out_must_be_new_empty_or_a_sweeps_folder(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and re.search(message, err), err
     assert (notes / "sweep.md").read_text() == "my notes" and sorted(p.name for p in run.iterdir()) == ["summary.json"]
+
+
+def test_a_param_given_as_a_yaml_list_is_its_values():
+    """--param optimizer.lr=[0.1,0.2] split at its commas into '[0.1' and '0.2]', then blamed --set."""
+    assert parse_param("optimizer.lr=[0.1, 0.2]")[1].values == (0.1, 0.2)
+    assert parse_param("model.layers[1].units=[8,16]")[1].values == (8, 16)
+    with pytest.raises(ConfigError, match=r"^--param optimizer.lr=\[0.1,0.2: the list: line 1, column 9: invalid YAML"):
+        parse_param("optimizer.lr=[0.1,0.2")

@@ -90,7 +90,7 @@ RANGES = ("uniform", "loguniform", "int")
 def _choices(values):
     for v in values:
         if not (v is None or isinstance(v, (bool, int, float, str))):
-            raise ValueError(f"a list item must be a number, a string, true/false or null, got {v!r}")
+            raise ValueError(f"a list item must be a number, a string, true/false or null; {v!r} is not")
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"a list item must be finite, got {v}")
     repeated = [v for i, v in enumerate(values) if v in values[:i]]
@@ -121,7 +121,10 @@ def parse_spec(spec):
         if not rest.endswith(")"):
             raise ValueError(f"{kind}(...) is missing its closing parenthesis")
         return _range(kind, rest[:-1].split(","))
-    return _choices([parse_scalar(item.strip()) for item in text.split(",")])
+    if text.startswith("["):                # a YAML list, as sweep.parameters takes it: [0.1, 0.2]
+        values = parse_scalar(text, "the list")
+        return _choices(values if isinstance(values, list) else [values])
+    return _choices([parse_scalar(item.strip(), "the value") for item in text.split(",")])
 
 
 def parse_param(assignment):
@@ -138,6 +141,10 @@ def parse_param(assignment):
 def check_spec(value):
     """Pydantic validator of a ``sweep.parameters`` entry: the value stays as written."""
     from pydantic_core import PydanticCustomError
+    if isinstance(value, dict):             # --set sweep.parameters.optimizer.lr=... splits the key at its dots
+        raise PydanticCustomError("sweep_spec", "is a mapping, not a spec: sweep.parameters keys keep their dots "
+                                  "(optimizer.lr: [0.1, 0.2] in the file); on the command line use --param "
+                                  "optimizer.lr=0.1,0.2")
     try:
         parse_spec(value)
     except (ValueError, ConfigError) as e:
