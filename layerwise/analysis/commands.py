@@ -128,7 +128,7 @@ def run_check(args):
             raise LayerwiseError(f"--args must be a JSON object such as '{{\"features\": 8}}': {e}.") from None
         if not isinstance(kwargs, dict):
             raise LayerwiseError(f"--args must be a JSON object such as '{{\"features\": 8}}', got {args.args!r}.")
-        shape = tuple(_ints(args.input_shape, "--input-shape", 1)) if args.input_shape else None
+        shape = tuple(_ints(args.input_shape, "--input-shape", 1)) if args.input_shape is not None else None
         results = [check_class(load_class(args.module), kwargs=kwargs, input_shape=shape, seed=args.seed)]
     print(format_results(results))
     bad = [r for r in results if not r.ok]

@@ -96,6 +96,7 @@ def test_check_finds_a_gradient_that_is_wrong_only_in_eval_mode(user_file, capsy
     (["check", "{file}:ScaledTanh", "--args", "[8]"], "--args must be a JSON object"),
     (["check", "{file}:ScaledTanh", "--args", "{features: 8}"], "--args must be a JSON object"),
     (["check", "{file}:Picky", "--input-shape", "4,x"], "--input-shape must be comma-separated integers >= 1"),
+    (["check", "{file}:Picky", "--input-shape", ""], "--input-shape must be comma-separated integers >= 1, got ''"),
     (["check"], "check takes FILE.py:ClassName or --all"),
 ])
 def test_check_usage_errors_exit_2_with_one_line(user_file, capsys, argv, message):
