@@ -127,22 +127,8 @@ class Trainer:
         back after)."""
         X = _array(X)
         with modes_kept(self.model):
-            outs = [out for _, out in self._passes(X)]
+            outs = [self.model.forward(X[i:i + self.eval_batch_size]) for i in range(0, len(X), self.eval_batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0,))
-
-    def _passes(self, X, padded=True):
-        """``(start, outputs)`` of ``X``'s rows, ``eval_batch_size`` rows per forward pass, the last pass padded
-        with zeros: BLAS picks its kernel, and so the rounding of a row's products, by the shape of the whole
-        product, so with every pass of one shape a row's output has the same bits whatever rows are passed
-        with it (``predict`` on one sample gives what ``evaluate`` scored). The validation pass of each epoch
-        is not padded (a validation set of 144 rows would cost 1024): its figures may differ from
-        ``evaluate``'s on the same rows in the last bits."""
-        size = self.eval_batch_size
-        for start in range(0, len(X), size):
-            xb = X[start:start + size]
-            if padded and len(xb) < size:
-                xb = np.concatenate([xb, np.zeros((size - len(xb), *X.shape[1:]), X.dtype)])
-            yield start, self.model.forward(xb)[:len(X) - start]
 
     def evaluate(self, X, y):
         """``{"loss": mean loss, "accuracy": fraction correct}`` on ``(X, y)`` in eval mode (each module's
@@ -151,9 +137,10 @@ class Trainer:
         with modes_kept(self.model):
             return self._evaluate(X, y)
 
-    def _evaluate(self, X, y, padded=True):
+    def _evaluate(self, X, y):
         total, correct, n = 0.0, 0, len(X)
-        for i, out in self._passes(X, padded):
+        for i in range(0, n, self.eval_batch_size):
+            out = self.model.forward(X[i:i + self.eval_batch_size])
             yb = y[i:i + self.eval_batch_size]
             total += self.loss.forward(out, self.loss.targets(yb, out.shape[-1])) * len(yb)
             if self.classification:
@@ -259,8 +246,7 @@ class Trainer:
                 seconds = time.perf_counter() - started
                 self.train_seconds += seconds
                 if has_val:
-                    with modes_kept(self.model):   # unpadded passes: a small validation set is not made 1024 rows
-                        row.update({f"val_{k}": v for k, v in self._evaluate(X_val, y_val, padded=False).items()})
+                    row.update({f"val_{k}": v for k, v in self.evaluate(X_val, y_val).items()})
                 row["seconds"] = seconds
                 row["samples_per_second"] = len(X) / seconds if seconds > 0 else float("inf")
                 self.epoch += 1

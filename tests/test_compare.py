@@ -39,14 +39,14 @@ def test_layerwise_fit_seconds_is_the_whole_fit_with_its_validation(tmp_path, mo
     import time
     from layerwise.baselines import compare
     from layerwise.trainer import Trainer
-    now, evaluate = [0.0], Trainer._evaluate
+    now, evaluate = [0.0], Trainer.evaluate
 
-    def timed_evaluate(self, X, y, padded=True):
+    def timed_evaluate(self, X, y):
         now[0] += 100.0
-        return evaluate(self, X, y, padded)
+        return evaluate(self, X, y)
 
     monkeypatch.setattr(time, "perf_counter", lambda: now[0])
-    monkeypatch.setattr(Trainer, "_evaluate", timed_evaluate)
+    monkeypatch.setattr(Trainer, "evaluate", timed_evaluate)
     config = {**SMALL, "training": {"epochs": 3, "batch_size": 64}, "baselines": ["knn"]}
     rows, out = compare(config, out=tmp_path / "cmp")
     summary = json.loads((out / "summary.json").read_text())

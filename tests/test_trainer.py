@@ -385,19 +385,3 @@ def test_what_a_forward_hook_or_augment_is_given_it_may_keep(rng):
     seen.clear()
     lw.Trainer(model_of(), epochs=1, batch_size=16, shuffle=False, progress="off", callbacks=[AddsAHook()]).fit(X, y)
     assert len(seen) == 2 and np.array_equal(seen[0], X[32:48]) and np.array_equal(seen[1], X[48:])
-
-
-def test_a_rows_prediction_has_the_same_bits_whatever_rows_are_passed_with_it(rng):
-    """predict on one sample differed from the same sample inside a larger batch (BLAS takes another kernel
-    for another shape), so saved.predict was not what evaluate scored."""
-    X = rng.normal(size=(300, 6)).astype(np.float32)
-    y = np.arange(300) % 3
-    model = lw.Sequential(lw.Linear(6, 64, rng=0), lw.ReLU(), lw.Linear(64, 3, rng=1))
-    trainer = lw.Trainer(model.set_optimizer(lw.SGD(lr=0.1)), epochs=1, eval_batch_size=128, progress="off")
-    whole = trainer.predict(X)
-    order = rng.permutation(300)
-    assert np.array_equal(np.concatenate([trainer.predict(X[i:i + 1]) for i in range(0, 300, 37)]), whole[::37])
-    assert np.array_equal(trainer.predict(X[order]), whole[order])
-    assert np.array_equal(trainer.predict(X[order[:77]]), whole[order[:77]])
-    loss = lw.CrossEntropyLoss()
-    assert trainer.evaluate(X, y)["accuracy"] == np.mean(loss.labels(whole) == y)
