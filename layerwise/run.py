@@ -306,6 +306,7 @@ def _train(exp, progress, stream, callbacks=()):
     d = exp.data
     try:
         exp.trainer.fit(d.X_train, d.y_train, d.X_val, d.y_val)
+        exp.model.eval()   # trained: exp.model.forward predicts (Dropout off, BatchNorm's running statistics)
         _finish(exp)   # an interrupt while the plots are written is resumed too: resume writes them
     except (KeyboardInterrupt, BrokenPipeError) as e:    # Ctrl-C, or the reader of the output left (| head)
         if checkpoint.saved_epoch is not None:   # there is a checkpoint to resume from

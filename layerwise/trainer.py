@@ -224,7 +224,12 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, X, y, X_val=None, y_val=None):
-        """Train from the current epoch up to ``epochs``; returns the history (one dict per epoch)."""
+        """Train from the current epoch up to ``epochs``; returns the history (one dict per epoch).
+
+        Each epoch sets the whole model to training mode (``model.train()``, as PyTorch's loops do); the
+        validation pass puts every module's mode back, so the model is left in training mode: call
+        ``model.eval()`` before predicting with ``model.forward`` (``predict`` and ``evaluate`` do it).
+        """
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")

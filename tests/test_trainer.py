@@ -385,3 +385,16 @@ def test_what_a_forward_hook_or_augment_is_given_it_may_keep(rng):
     seen.clear()
     lw.Trainer(model_of(), epochs=1, batch_size=16, shuffle=False, progress="off", callbacks=[AddsAHook()]).fit(X, y)
     assert len(seen) == 2 and np.array_equal(seen[0], X[32:48]) and np.array_equal(seen[1], X[48:])
+
+
+def test_a_config_run_leaves_its_model_in_eval_mode(tmp_path):
+    """run.fit's model ended in eval mode only because the test evaluation left it so; once evaluate put
+    the modes back it was left training, and exp.model.forward ran Dropout."""
+    from layerwise import run
+    layers = [{"type": "flatten"}, {"type": "linear", "units": 16}, {"type": "dropout", "p": 0.5},
+              {"type": "linear", "units": 10}]
+    config = {"data": {"dataset": "digits"}, "training": {"epochs": 1}, "model": {"layers": layers}}
+    exp = run.fit(config, out=tmp_path / "r", progress="off")
+    assert not any(m.training for _, m in exp.model.named_modules())
+    x = exp.data.X_test[:4]
+    assert np.array_equal(exp.model.forward(x), exp.model.forward(x))
