@@ -115,8 +115,8 @@ def check_entry(spec, where):
     for key in MODEL_KEYS.keys() & kwargs.keys():
         raise ConfigError(f"{where}: '{key}' is not a key of a layer entry: the model sets it for every layer "
                           f"from {MODEL_KEYS[key]}.")
-    for key, value in kwargs.items():
-        if _takes_bool(cls, key) and not isinstance(value, bool):
+    for key, value in kwargs.items():      # a plugin's constructor checks its own (a bool default may take more)
+        if is_builtin(cls) and _takes_bool(cls, key) and not isinstance(value, bool):
             raise ConfigError(f"{where}.{key} must be true or false, got {value!r}.")
     if "frozen" in spec and not isinstance(spec["frozen"], bool):
         raise ConfigError(f"{where}.frozen must be true or false, got {spec['frozen']!r}.")
@@ -222,17 +222,34 @@ def _look_ahead(layers, shape, batch_size, dtype, optimizer, where):
         label = f"{where}[{i}]"
         if not isinstance(spec, dict) or spec.get("type") not in MODULES:
             return
-        cls, kwargs, _ = check_entry(spec, label)
+        try:
+            cls, kwargs, _ = check_entry(spec, label)
+        except ConfigError:         # the build reports it, after the errors of the entries before it
+            return
         n_params, out = planned_params(cls, shape, kwargs), planned_output(cls, shape, kwargs)
         if n_params is None or out is None:
             return
         what = f"{label} ({spec['type']})"
         plan.add_params(n_params, _state_of(spec, optimizer, label), what)
         plan.add_output(out, what)
-        work = getattr(cls, "planned_work", None)
-        if work is not None and (is_builtin(cls) or "planned_work" in vars(cls)):
-            plan.add_work_space(*work(shape, **kwargs), what)
+        work = _planned_work(cls, shape, kwargs)
+        if work is not None:
+            plan.add_work_space(*work, what)
         shape = out
+
+
+def _planned_work(cls, input_shape, kwargs):
+    """``(kept, passing)`` work values per sample from the entry (Conv2d's ``planned_work``), or None."""
+    work_of = getattr(cls, "planned_work", None)
+    if work_of is None or not (is_builtin(cls) or "planned_work" in vars(cls)):
+        return None
+    try:
+        kept, passing = work_of(tuple(input_shape), **kwargs)
+    except Exception:               # a plugin's own bug (a built-in's is ours): building it will say more
+        if is_builtin(cls):
+            raise
+        return None
+    return kept, passing
 
 
 def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=None, batch_size=1,

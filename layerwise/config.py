@@ -161,7 +161,7 @@ def _run_id(value):
 def _name_from(path):
     """The default run name: the config file's stem made a plain name (``.hidden.yaml`` -> ``hidden``,
     `` lead.yaml`` -> ``lead``), or ``experiment`` when nothing is left."""
-    name = "".join(c if c.isprintable() else "_" for c in path.stem).strip().lstrip(".").strip()
+    name = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in path.stem).strip().lstrip(".").strip()
     return name or "experiment"
 
 

@@ -249,7 +249,8 @@ def test_a_name_set_to_null_falls_back_to_the_file_stem(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     assert load_config(path, ["name="]).name == "digits_try"
     assert load_config(path, ["name=abc"]).name == "abc"
-    for stem, name in ((".hidden", "hidden"), (" lead", "lead"), ("..", "experiment"), ("a\tb", "a_b")):
+    for stem, name in ((".hidden", "hidden"), (" lead", "lead"), ("..", "experiment"), ("a\tb", "a_b"),
+                       ("my\\run", "my_run")):
         other = tmp_path / f"{stem}.yaml"       # the default name was the stem as it is, then refused
         other.write_text(yaml.safe_dump(GOOD))
         assert load_config(other).name == name
@@ -285,6 +286,14 @@ DATASETS["iris"] = iris
 DATASETS["broken"] = broken
 DATASETS["held_out"] = held_out
 DATASETS["widths"] = widths
+
+
+def raises(path, n):
+    raise OSError(f"no {n} here")
+
+
+import functools
+DATASETS["partial"] = functools.partial(raises, n=3)
 """
 
 
@@ -311,3 +320,6 @@ def test_a_plugin_dataset_is_a_config_name(tmp_path, capsys, registries):
                  "--set", "loss=mse", "--set", f"model.layers={json.dumps(regression)}"]) == 0
     assert {"test_rmse", "test_r2"} <= set(json.loads((tmp_path / "w" / "summary.json").read_text()))  # a regression
     assert main(["validate", str(config), "--set", "data.path=somewhere.csv"]) == 0    # a plugin's loader reads it
+    capsys.readouterr()
+    assert main(["train", str(config), "--out", str(tmp_path / "p"), "--set", "data.dataset=partial"]) == 2
+    assert "dataset 'partial': functools.partial(<function raises" in capsys.readouterr().err

@@ -6,10 +6,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
+import layerwise as lw
 from layerwise import memory
 from layerwise.build import build_model
 from layerwise.cli import main
 from layerwise.errors import ConfigError
+from layerwise.modules import MODULES
 from layerwise.optim import SGD, Adam
 
 LAYERS = "model: {layers: [{type: flatten}, {type: linear, units: 10}]}\ntraining: {epochs: 1}\n"
@@ -259,3 +261,28 @@ def test_the_look_ahead_counts_what_the_build_counts(monkeypatch):
     # the input; the conv's parameters, output and work space; the batchnorm's parameters and output;
     # the linear's parameters; one output for each of the other nine layers
     assert counted[:half] == counted[half:] and half == 1 + 3 + 2 + 1 + 9
+
+
+def test_the_look_ahead_leaves_the_first_bad_entry_to_be_reported_first():
+    """A bad key in layers[2] was reported before layers[0]'s wrong input shape."""
+    layers = [{"type": "batchnorm"}, {"type": "relu"}, {"type": "relu", "foo": 1}]
+    with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(batchnorm\): "):
+        build_model(layers, (3, 4), rng=0)
+
+
+class Normed(lw.Module):
+    """A plugin layer whose argument defaults to False but takes a name too."""
+
+    def __init__(self, norm=False):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):
+        return x
+
+
+def test_a_plugin_argument_with_a_bool_default_takes_what_its_constructor_takes(monkeypatch):
+    """Only built-in layers' bool arguments must be true or false: norm: l2 was refused."""
+    monkeypatch.setitem(MODULES, "normed", Normed)
+    model, _ = build_model([{"type": "normed", "norm": "l2"}], (3,), rng=0)
+    assert model[0].norm == "l2"

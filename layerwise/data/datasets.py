@@ -204,6 +204,7 @@ def dataset_task(name):
 def _plugin_arrays(dataset, path):
     """``(X, y, X_test, y_test)`` from a plugin's loader, or a DataError naming it and what it returned."""
     loader = DATASETS[dataset]
+    name = getattr(loader, "__name__", repr(loader))       # a functools.partial has none
     try:
         out = loader(path)
     except DataError:
@@ -211,9 +212,9 @@ def _plugin_arrays(dataset, path):
     except Exception as e:      # the plugin's own code: its error on one line (a built-in's is a bug)
         if is_builtin(loader):
             raise
-        raise DataError(f"dataset {dataset!r}: {loader.__name__}(path={path!r}) raised {type(e).__name__}: {e}") from e
+        raise DataError(f"dataset {dataset!r}: {name}(path={path!r}) raised {type(e).__name__}: {e}") from e
     if not isinstance(out, tuple) or len(out) not in (2, 4):
-        raise DataError(f"dataset {dataset!r}: {loader.__name__} returned {type(out).__name__}"
+        raise DataError(f"dataset {dataset!r}: {name} returned {type(out).__name__}"
                         f"{f' of {len(out)}' if isinstance(out, tuple) else ''}; a dataset loader returns (X, y) "
                         "or (X, y, X_test, y_test).")
     arrays = [np.asarray(a) for a in out] + [None] * (4 - len(out))

@@ -39,13 +39,14 @@ def _takes_input_grad(cls):
     return "input_grad" in inspect.signature(cls.backward).parameters
 
 
-def float_input(x):
+def float_input(x, dtype=np.float64):
     """``x`` as the array a layer computes on: a nested list as NumPy reads it, integer and bool arrays as
-    float32 (the default dtype; a layer with parameters then takes its own). Float arrays pass unchanged."""
+    ``dtype`` (a layer with parameters gives theirs; float64 otherwise, which holds every int32 exactly).
+    Float arrays pass unchanged."""
     if type(x) is not np.ndarray:
         x = np.asarray(x)
     if x.dtype.kind in "biu":
-        x = x.astype(np.float32)
+        x = x.astype(dtype)
     return x
 
 
@@ -442,9 +443,11 @@ class Module:
     def astype(self, dtype):
         """Convert parameters, gradients, buffers and optimizer state to the float ``dtype``; returns self.
 
-        Arrays already of ``dtype`` are kept as they are. A converted array is a new one: an attribute of
-        a module that held the old array (``self.a = self.register_param("a", ...)``) is pointed at the
-        new one, so that it does not go on reading values the optimizer no longer updates.
+        Arrays already of ``dtype`` are kept as they are. A converted array is a new one, made once even
+        when several modules share it (tied weights stay tied); an attribute of a module that held the
+        old array (``self.a = self.register_param("a", ...)``) is pointed at the new one, so that it does
+        not go on reading values the optimizer no longer updates. A view kept in an attribute
+        (``self.Wt = W.T``) is not followed: take it from ``params`` when it is used.
         """
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
@@ -457,8 +460,9 @@ class Module:
             for store in stores:
                 for k, v in store.items():
                     if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating) and v.dtype != dtype:
-                        store[k] = v.astype(dtype)
-                        replaced[id(v)] = (v, store[k])
+                        if id(v) not in replaced:
+                            replaced[id(v)] = (v, v.astype(dtype))
+                        store[k] = replaced[id(v)][1]
             m._cache = None
         if replaced:
             for m in modules:

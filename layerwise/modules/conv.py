@@ -105,7 +105,7 @@ class Conv2d(Module):
     def forward(self, x):
         """(N, C, H, W) -> (N, O, Ho, Wo), an NCHW view of channels-last memory."""
         W = self.params["W"]
-        x = float_input(x)
+        x = float_input(x, W.dtype)
         expect_nchw("Conv2d", x, W.shape[1])
         ho, wo = output_hw("Conv2d", x.shape[2:], self.kernel_size, self.stride, self.padding)
         if x.dtype != W.dtype:

@@ -94,7 +94,7 @@ class BatchNorm(Module):
 
     def forward(self, x):
         """Same shape in and out."""
-        x = float_input(x)
+        x = float_input(x, self.params["gamma"].dtype)
         self._check(x)
         gamma = self.params["gamma"]
         if x.dtype != gamma.dtype:

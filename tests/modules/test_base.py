@@ -273,3 +273,22 @@ def test_astype_points_a_modules_own_reference_to_a_parameter_at_the_converted_a
     same = model[0].params["a"]
     model.astype(np.float64)                           # already float64: nothing is copied
     assert model[0].params["a"] is same
+
+
+class _Shares(lw.Module):
+    """Registers an array it is given (another module's) and keeps it in an attribute too."""
+
+    def __init__(self, W):
+        super().__init__()
+        self.W = self.register_param("W", W)
+
+    def forward(self, x):
+        return x @ self.W
+
+
+def test_astype_converts_an_array_two_modules_share_once():
+    """Each module got its own copy (tied weights untied), and one's attribute pointed at the other's copy."""
+    a = _Shares(np.ones((2, 2), np.float32))
+    b = _Shares(a.params["W"])
+    lw.Sequential(a, b).astype(np.float64)
+    assert a.params["W"] is b.params["W"] is a.W is b.W and a.W.dtype == np.float64

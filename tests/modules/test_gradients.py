@@ -67,18 +67,29 @@ def test_a_deep_mlp_passes_gradcheck_with_a_loss(rng):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_every_module_takes_integer_arrays_and_nested_lists_as_float32(name):
+def test_every_module_takes_integer_arrays_and_nested_lists(name):
     """Pooling, Softmax, Dropout, Flatten and LeakyReLU crashed on them (a NumPy casting error, or a list
-    with no .shape), and Conv2d's message on a list contradicted itself."""
+    with no .shape), and Conv2d's message on a list contradicted itself. A layer with parameters computes
+    in their dtype; one without in float64, which holds every int32 exactly."""
     make, shape = CASES[name]
     ints = np.random.default_rng(1).integers(-3, 4, size=shape).astype(np.int8)
+    dtype = np.float32 if make(np.random.default_rng(0)).params else np.float64
     outs = []
-    for x in (ints.astype(np.float32), ints, ints.tolist()):
+    for x in (ints.astype(dtype), ints, ints.tolist()):
         m = make(np.random.default_rng(0))
         m = m.astype(np.float32) if m.params else m
         y = m.forward(x)
-        assert isinstance(y, np.ndarray) and y.dtype == np.float32, type(x)
+        assert isinstance(y, np.ndarray) and y.dtype == dtype, type(x)
         m.backward(np.ones_like(y))
         outs.append(y)
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], outs[2])
+
+
+def test_large_integers_reach_a_float64_layer_exactly():
+    """They went through float32 first: 2**24 + 1 came out as 2**24."""
+    linear = lw.Linear(1, 1, bias=False, dtype=np.float64)
+    linear.params["W"][:] = 1
+    big = np.array([[2 ** 24 + 1]], np.int64)
+    assert lw.Sequential(lw.Flatten(), linear).forward(big)[0, 0] == 2 ** 24 + 1
+    assert lw.Sequential(lw.ReLU(), linear).forward(big)[0, 0] == 2 ** 24 + 1
