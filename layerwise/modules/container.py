@@ -81,9 +81,10 @@ class Sequential(Module):
             err.layerwise_user_module = not type(leaf).__module__.startswith("layerwise.")
             err._layerwise_msg = str(err) if err.args else ""
             path = f"{i}.{inner}" if inner else str(i)
-        else:
-            path = f"{i}.{path}"
-        err.layerwise_path = path
+        else:           # an inner Sequential named it: the path down to that one, inside a user module too
+            inner = next((p.rstrip(".") for p, m in self.modules[i].named_modules() if m is err._layerwise_by), "")
+            path = f"{i}.{inner}.{path}" if inner else f"{i}.{path}"
+        err.layerwise_path, err._layerwise_by = path, self
         msg = f"In module {path} ({err._layerwise_leaf}) of Sequential: {err._layerwise_msg}"
         if len(err.args) == 1 and isinstance(err.args[0], str) and not isinstance(err, KeyError):
             err.args = (msg,)

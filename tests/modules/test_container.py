@@ -315,3 +315,10 @@ def test_an_error_inside_a_user_module_names_the_child_that_raised():
     inner = lw.Sequential(Block(lw.Linear(2, 3, rng=0), Block(lw.ReLU(), lw.Linear(4, 1, rng=0))))
     with pytest.raises(ValueError, match=r"^In module 0\.1\.1 \(Linear\) of Sequential: Linear expected input"):
         inner.forward(np.ones((1, 2), np.float32))
+
+
+def test_an_error_in_a_sequential_inside_a_user_module_names_the_whole_path():
+    """It named 0.1 (Broken), a path that does not exist: the user module's own index was left out."""
+    model = lw.Sequential(Block(lw.ReLU(), lw.Sequential(lw.ReLU(), Broken(ZeroDivisionError("division by zero")))))
+    with pytest.raises(ZeroDivisionError, match=r"^In module 0\.1\.1 \(Broken\) of Sequential: division by zero"):
+        model.forward(np.ones((1, 2)))
