@@ -186,14 +186,16 @@ class Trainer:
         # the batches are gathered into one kept buffer: a fresh 400 KB array a step pays for its pages
         # again (a throwaway timing, a 128 x 784 batch before its product: 53 against 130 us).
         # Anything that could keep a batch beyond its step gets fresh ones: a forward hook anywhere in
-        # the model (one a callback adds too, from the next batch on), and an augment.
+        # the model (one a callback adds too, from the next batch on), and an augment that does not say
+        # it keeps nothing (``keeps_batch = False``, as layerwise.data.augment.Augment).
         buf = np.empty((min(bs, n), *X.shape[1:]), dtype=X.dtype)
         modules = [m for _, m in model.named_modules()]
+        shared = self.augment is None or getattr(self.augment, "keeps_batch", True) is False
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
         model.train()
         for b, start in enumerate(range(0, n, bs)):
             idx = order[start:start + bs]
-            if len(idx) == len(buf) and self.augment is None and not any(m._forward_hooks for m in modules):
+            if shared and len(idx) == len(buf) and not any(m._forward_hooks for m in modules):
                 xb = np.take(X, idx, axis=0, out=buf, mode="clip")
             else:
                 xb = X[idx]

@@ -377,6 +377,17 @@ def test_what_a_forward_hook_or_augment_is_given_it_may_keep(rng):
                augment=lambda xb: kept.append(xb) or xb).fit(X, y)
     assert all(np.array_equal(x, X[16 * i:16 * (i + 1)]) for i, x in enumerate(kept))
 
+    class Keeps:                                  # an augment that says it keeps nothing gets the kept buffer
+        keeps_batch = False
+
+        def __call__(self, xb):
+            kept.append(xb)
+            return xb.copy()
+
+    kept.clear()
+    lw.Trainer(model_of(), epochs=1, batch_size=16, shuffle=False, progress="off", augment=Keeps()).fit(X, y)
+    assert len(kept) == 4 and all(x is kept[0] for x in kept)
+
     class AddsAHook(lw.Callback):                 # from the batch after it is added, the batches are fresh
         def on_batch_end(self, trainer, step, loss):
             if step == 2:
