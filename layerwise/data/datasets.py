@@ -26,8 +26,9 @@ from .tabular import _is_number, read_csv, read_npz
 
 
 def _builtin(path=None):
-    """The loader registered under each built-in name; :func:`load_dataset` reads those itself."""
-    raise NotImplementedError("load_dataset reads the built-in datasets")
+    """The marker registered under each built-in name (it keeps plugins off those names): :func:`load_dataset`
+    reads the built-in datasets itself, with their own options, so this is never called for data."""
+    raise TypeError("the built-in datasets are read by load_dataset(name, ...), not by calling DATASETS[name]")
 
 
 #: name -> loader; plugins add to it (see the module's docstring)

@@ -2,26 +2,12 @@
 
 import numpy as np
 
-from .base import Module, float_input
+from .base import Elementwise, float_input
 from .registry import register
 
 
-class _Elementwise(Module):
-    """A layer applied value by value: no parameters, the output shaped like the input."""
-
-    @classmethod
-    def param_shapes(cls, input_shape, **_):
-        """No parameters (the builder's look-ahead memory check)."""
-        return {}
-
-    @classmethod
-    def output_shape(cls, input_shape, **_):
-        """One sample's output shape: the input's (the builder's look-ahead memory check)."""
-        return tuple(input_shape)
-
-
 @register
-class ReLU(_Elementwise):
+class ReLU(Elementwise):
     r"""``y = max(x, 0)``.
 
     Notes
@@ -54,7 +40,7 @@ class ReLU(_Elementwise):
 
 
 @register
-class LeakyReLU(_Elementwise):
+class LeakyReLU(Elementwise):
     r"""``y = x if x > 0 else negative_slope * x``.
 
     Notes
@@ -84,7 +70,7 @@ class LeakyReLU(_Elementwise):
 
 
 @register
-class Sigmoid(_Elementwise):
+class Sigmoid(Elementwise):
     r"""``y = 1 / (1 + exp(-x))``, computed as ``(1 + tanh(x / 2)) / 2`` so it never overflows.
 
     Notes
@@ -105,7 +91,7 @@ class Sigmoid(_Elementwise):
 
 
 @register
-class Tanh(_Elementwise):
+class Tanh(Elementwise):
     r"""``y = tanh(x)``.
 
     Notes
@@ -149,7 +135,7 @@ def softmax(x, axis=-1):
 
 
 @register
-class Softmax(_Elementwise):
+class Softmax(Elementwise):
     r"""``y_k = exp(x_k) / sum_c exp(x_c)`` along the last axis.
 
     Notes

@@ -552,3 +552,17 @@ class Module:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class Elementwise(Module):
+    """A layer applied value by value (activations, Dropout): no parameters, the output shaped like the input."""
+
+    @classmethod
+    def param_shapes(cls, input_shape, **_):
+        """No parameters (the builder's look-ahead memory check)."""
+        return {}
+
+    @classmethod
+    def output_shape(cls, input_shape, **_):
+        """One sample's output shape: the input's (the builder's look-ahead memory check)."""
+        return tuple(input_shape)

@@ -3,12 +3,12 @@
 import numpy as np
 
 from ..init import as_generator
-from .base import Module, float_input
+from .base import Elementwise, float_input
 from .registry import register
 
 
 @register
-class Dropout(Module):
+class Dropout(Elementwise):
     r"""Inverted dropout: zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
 
     Parameters
@@ -30,16 +30,6 @@ class Dropout(Module):
             raise ValueError(f"The 'p' parameter of Dropout must be a float in [0, 1). Got {p!r} instead.")
         self.p = float(p)
         self.rng = as_generator(rng)
-
-    @classmethod
-    def param_shapes(cls, input_shape, **_):
-        """No parameters (the builder's look-ahead memory check)."""
-        return {}
-
-    @classmethod
-    def output_shape(cls, input_shape, **_):
-        """One sample's output shape: the input's (the builder's look-ahead memory check)."""
-        return tuple(input_shape)
 
     def forward(self, x):
         x = float_input(x)
