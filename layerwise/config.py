@@ -9,6 +9,7 @@ is validated, so names a plugin registers are valid too.
 import copy
 import functools
 import math
+import re
 import numbers
 from pathlib import Path
 from typing import Annotated, Any, Optional, Union
@@ -401,6 +402,20 @@ def _check_consistency(config):
             raise ConfigError(f"{src}: model.layers[{i}] needs a 'type', such as {{type: linear, units: 10}}.")
 
 
+def _from_set(message, source, overrides):
+    """``message`` with "(from --set KEY=VALUE)" when the key it names was given on the command line: the
+    file it names (a run's config.yaml on --resume) does not hold that value."""
+    def canonical(key):
+        return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key.strip())
+    named = message[len(source) + 2:] if message.startswith(f"{source}: ") else ""
+    for assignment in overrides:
+        key = canonical(assignment.partition("=")[0])
+        if key and ((named.startswith(key) and named[len(key):len(key) + 1] in (" ", ":", ".", "["))
+                    or named.startswith(f"unknown key '{key}'")):
+            return f"{message.rstrip('.')} (from --set {assignment})."
+    return message
+
+
 def load_config(path_or_dict, overrides=(), *, source=None):
     """Load, override and validate a config from a YAML file path or a dict.
 
@@ -421,7 +436,10 @@ def load_config(path_or_dict, overrides=(), *, source=None):
             apply_override(data, assignment)
         if data.get("name") is None and not isinstance(path_or_dict, dict):
             data["name"] = _name_from(path)       # also after --set name= (null)
-    config = validate(data, source, base)
+    try:
+        config = validate(data, source, base)
+    except ConfigError as e:
+        raise ConfigError(_from_set(str(e), source, overrides)) from None
     if config.name is None:
         config = config.model_copy(update={"name": "experiment"})
     return config

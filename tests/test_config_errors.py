@@ -99,7 +99,11 @@ def test_bad_override_and_missing_file(tmp_path, capsys):
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "optimizer.lr"]) == 2
     assert "--set optimizer.lr: expected KEY=VALUE" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "optimizer.lr=-1"]) == 2
-    assert "ok.yaml: optimizer.lr must be a number > 0, got -1." in capsys.readouterr().err
+    assert "ok.yaml: optimizer.lr must be a number > 0, got -1 (from --set optimizer.lr=-1)." in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "ok.yaml"), "--set", "training.epochz=3"]) == 2
+    assert "unknown key 'training.epochz'. Did you mean 'epochs'? (from --set training.epochz=3)." in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "ok.yaml"), "--set", "model.layers.1.units=0"]) == 2
+    assert "(from --set" not in capsys.readouterr().err      # the layer's own check, after validation: not matched
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml: no such config file." in capsys.readouterr().err
 
@@ -206,12 +210,13 @@ def test_a_plugin_loss_optimizer_and_schedule_are_config_names_with_their_own_bo
     assert resolved["optimizer"] == {"type": "signsgd", "lr": 0.05, "weight_decay": 0.0}
     capsys.readouterr()
     assert main(["validate", str(config), "--set", "optimizer.lr=-1"]) == 2
-    assert "p.yaml: optimizer.lr must be a number > 0, got -1." in capsys.readouterr().err
+    assert "p.yaml: optimizer.lr must be a number > 0, got -1 (from --set optimizer.lr=-1)." in capsys.readouterr().err
     assert main(["validate", str(config), "--set", "optimizer.momentum=0.9"]) == 2
-    assert "unknown key 'optimizer.momentum'. Known keys of optimizer: type, lr, weight_decay." in capsys.readouterr().err
+    assert ("unknown key 'optimizer.momentum'. Known keys of optimizer: type, lr, weight_decay (from --set "
+            "optimizer.momentum=0.9).") in capsys.readouterr().err
     for value, shown in ((".nan", "nan"), ("-.inf", "-inf")):    # a plugin schedule's own key: NaN may not pass
         assert main(["validate", str(config), "--set", f"schedule.rate={value}"]) == 2
-        assert f"p.yaml: schedule.rate must be a finite number, got {shown}." in capsys.readouterr().err
+        assert f"p.yaml: schedule.rate must be a finite number, got {shown} (from --set" in capsys.readouterr().err
     assert main(["validate", str(config), "--set", "schedule.rate=0.25"]) == 0
 
 

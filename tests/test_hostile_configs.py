@@ -119,7 +119,8 @@ def test_a_directory_that_holds_a_config_is_named(tmp_path, capsys):
 def test_nan_from_the_command_line_is_refused_too(tmp_path, capsys):
     (tmp_path / "ok.yaml").write_text(LAYERS)
     assert main(["validate", str(tmp_path / "ok.yaml"), "--set", "optimizer.weight_decay=.nan"]) == 2
-    assert "ok.yaml: optimizer.weight_decay must be a finite number, got nan." in capsys.readouterr().err
+    assert ("ok.yaml: optimizer.weight_decay must be a finite number, got nan (from --set optimizer.weight_decay=.nan)."
+            in capsys.readouterr().err)
 
 
 def too_little_memory(monkeypatch, nbytes):
