@@ -84,8 +84,8 @@ def _probe_error(module, kind, label, shape, e):
 def planned_params(cls, input_shape, kwargs):
     """How many parameters the entry's layer will have, or None when its class cannot tell beforehand."""
     shapes_of = getattr(cls, "param_shapes", None)
-    if shapes_of is None:
-        return None
+    if shapes_of is None or not (is_builtin(cls) or "param_shapes" in vars(cls)):
+        return None             # a user subclass of a built-in layer may add parameters: counted once built
     try:
         shapes = shapes_of(tuple(input_shape), **kwargs)
         dims = [d for shape in shapes.values() for d in shape]

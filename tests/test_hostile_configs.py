@@ -287,3 +287,19 @@ def test_a_plugin_argument_with_a_bool_default_takes_what_its_constructor_takes(
     monkeypatch.setitem(MODULES, "normed", Normed)
     model, _ = build_model([{"type": "normed", "norm": "l2"}], (3,), rng=0)
     assert model[0].norm == "l2"
+
+
+class ScaledReLU(lw.ReLU):
+    """A user subclass of a parameterless built-in layer that adds a parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_param("scale", np.ones(4_000_000, np.float32))
+
+
+def test_a_user_subclass_that_adds_parameters_is_counted(monkeypatch):
+    """It inherited ReLU's 'no parameters' and its 4 million were never counted."""
+    monkeypatch.setitem(MODULES, "scaledrelu", ScaledReLU)
+    too_little_memory(monkeypatch, 20 * 2**20)
+    with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(scaledrelu\) has 4,000,000 parameters"):
+        build_model([{"type": "scaledrelu"}], (3,), rng=0)
