@@ -115,8 +115,9 @@ def check_entry(spec, where):
     for key in MODEL_KEYS.keys() & kwargs.keys():
         raise ConfigError(f"{where}: '{key}' is not a key of a layer entry: the model sets it for every layer "
                           f"from {MODEL_KEYS[key]}.")
-    for key, value in kwargs.items():      # a plugin's constructor checks its own (a bool default may take more)
-        if is_builtin(cls) and _takes_bool(cls, key) and not isinstance(value, bool):
+    for key, value in kwargs.items():      # a built-in's (or inherited) bool; a plugin's own it checks itself
+        if not isinstance(value, bool) and any(is_builtin(base) and issubclass(base, Module) and base is not Module
+                                                and _takes_bool(base, key) for base in cls.__mro__):
             raise ConfigError(f"{where}.{key} must be true or false, got {value!r}.")
     if "frozen" in spec and not isinstance(spec["frozen"], bool):
         raise ConfigError(f"{where}.frozen must be true or false, got {spec['frozen']!r}.")
@@ -248,6 +249,8 @@ def _planned_work(cls, input_shape, kwargs):
     except Exception:               # a plugin's own bug (a built-in's is ours): building it will say more
         if is_builtin(cls):
             raise
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (kept, passing)):
         return None
     return kept, passing
 

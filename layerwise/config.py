@@ -416,7 +416,7 @@ def _from_set(message, source, overrides):
     return message
 
 
-def load_config(path_or_dict, overrides=(), *, source=None):
+def load_config(path_or_dict, overrides=(), *, source=None, given=None):
     """Load, override and validate a config from a YAML file path or a dict.
 
     Parameters
@@ -424,6 +424,9 @@ def load_config(path_or_dict, overrides=(), *, source=None):
     path_or_dict : str, Path or dict
     overrides : sequence of "KEY=VALUE"
         Dotted keys, values parsed as YAML scalars: ``["optimizer.lr=0.05", "training.epochs=3"]``.
+    given : sequence of "KEY=VALUE", optional
+        The overrides the user typed as ``--set`` (default: all of them), which an error names as such;
+        a sweep's trial values are overrides too, but not ``--set``.
     """
     if isinstance(path_or_dict, dict):
         data, source, base = copy.deepcopy(path_or_dict), source or "<config>", Path.cwd()
@@ -439,7 +442,7 @@ def load_config(path_or_dict, overrides=(), *, source=None):
     try:
         config = validate(data, source, base)
     except ConfigError as e:
-        raise ConfigError(_from_set(str(e), source, overrides)) from None
+        raise ConfigError(_from_set(str(e), source, overrides if given is None else given)) from None
     if config.name is None:
         config = config.model_copy(update={"name": "experiment"})
     return config

@@ -375,6 +375,7 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
                            stopped_early=exp.trainer.stopped_early, finished=summary is not None)
     if exp.note:
         exp.summary = summary
+        exp.model.eval()    # nothing to train: as after fit, the model predicts
         return exp
     # training goes on: the final model and summary of an earlier finish no longer describe the run (a folder
     # with summary.json is finished), nor does a comparison made with them (layerwise compare --out): the

@@ -303,3 +303,13 @@ def test_a_user_subclass_that_adds_parameters_is_counted(monkeypatch):
     too_little_memory(monkeypatch, 20 * 2**20)
     with pytest.raises(ConfigError, match=r"^model.layers\[0\] \(scaledrelu\) has 4,000,000 parameters"):
         build_model([{"type": "scaledrelu"}], (3,), rng=0)
+
+
+class MyLinear(lw.Linear):
+    """A plugin subclass of a built-in layer: it takes the built-in's bool arguments."""
+
+
+def test_a_subclass_of_a_built_in_layer_keeps_its_bool_checks(monkeypatch):
+    monkeypatch.setitem(MODULES, "mylinear", MyLinear)
+    with pytest.raises(ConfigError, match=r"model.layers\[0\].bias must be true or false, got 'false'"):
+        build_model([{"type": "mylinear", "units": 3, "bias": "false"}], (4,), rng=0)

@@ -201,3 +201,10 @@ def test_a_param_given_as_a_yaml_list_is_its_values():
     assert parse_param("model.layers[1].units=[8,16]")[1].values == (8, 16)
     with pytest.raises(ConfigError, match=r"^--param optimizer.lr=\[0.1,0.2: the list: line 1, column 9: invalid YAML"):
         parse_param("optimizer.lr=[0.1,0.2")
+
+
+def test_a_bad_swept_value_is_not_called_a_set_option(tmp_path):
+    """A trial's values are overrides too; the error said '(from --set optimizer.lr=-1)'."""
+    with pytest.raises(ConfigError) as info:
+        make_plan(write(tmp_path), params=["optimizer.lr=0.1,-1"])
+    assert "optimizer.lr must be a number > 0, got -1" in str(info.value) and "--set" not in str(info.value)

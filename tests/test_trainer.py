@@ -407,5 +407,7 @@ def test_a_config_run_leaves_its_model_in_eval_mode(tmp_path):
     config = {"data": {"dataset": "digits"}, "training": {"epochs": 1}, "model": {"layers": layers}}
     exp = run.fit(config, out=tmp_path / "r", progress="off")
     assert not any(m.training for _, m in exp.model.named_modules())
+    again = run.resume(tmp_path / "r", progress="off")       # nothing left to train: the same
+    assert again.note and not any(m.training for _, m in again.model.named_modules())
     x = exp.data.X_test[:4]
     assert np.array_equal(exp.model.forward(x), exp.model.forward(x))

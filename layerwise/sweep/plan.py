@@ -48,7 +48,8 @@ class Plan:
         """The validated config of one trial: the base with ``params`` set as ``--set`` would."""
         sets = [f"{key}={json.dumps(value)}" for key, value in params.items()]
         shown = ", ".join(f"{key}={show(value)}" for key, value in params.items())
-        return load_config(self.config, [*self.overrides, *sets], source=f"{self.base.source} with {shown}")
+        return load_config(self.config, [*self.overrides, *sets], source=f"{self.base.source} with {shown}",
+                           given=self.overrides)
 
     @property
     def direction(self):
