@@ -81,11 +81,19 @@ def _probe_error(module, kind, label, shape, e):
             "from the input shape with a from_config classmethod.")
 
 
+def _declared(cls, name):
+    """The planning classmethod ``name`` (param_shapes, output_shape, planned_work) of a built-in layer, or
+    one a plugin class defines itself; None otherwise: a user subclass of a built-in layer may add
+    parameters or change its output, so it is counted once built."""
+    method = getattr(cls, name, None)
+    return method if method is not None and (is_builtin(cls) or name in vars(cls)) else None
+
+
 def planned_params(cls, input_shape, kwargs):
     """How many parameters the entry's layer will have, or None when its class cannot tell beforehand."""
-    shapes_of = getattr(cls, "param_shapes", None)
-    if shapes_of is None or not (is_builtin(cls) or "param_shapes" in vars(cls)):
-        return None             # a user subclass of a built-in layer may add parameters: counted once built
+    shapes_of = _declared(cls, "param_shapes")
+    if shapes_of is None:
+        return None
     try:
         shapes = shapes_of(tuple(input_shape), **kwargs)
         dims = [d for shape in shapes.values() for d in shape]
@@ -191,9 +199,9 @@ def layer_optimizer(spec, default, *, where):
 
 def planned_output(cls, input_shape, kwargs):
     """One sample's output shape of the entry's layer, or None when its class cannot tell beforehand."""
-    shape_of = getattr(cls, "output_shape", None)
-    if shape_of is None or not (is_builtin(cls) or "output_shape" in vars(cls)):
-        return None             # a user subclass of a built-in layer may change what it returns
+    shape_of = _declared(cls, "output_shape")
+    if shape_of is None:
+        return None
     try:
         shape = tuple(shape_of(tuple(input_shape), **kwargs))
     except (TypeError, ValueError, IndexError):     # a bad entry: the constructor says what is wrong
@@ -241,8 +249,8 @@ def _look_ahead(layers, shape, batch_size, dtype, optimizer, where):
 
 def _planned_work(cls, input_shape, kwargs):
     """``(kept, passing)`` work values per sample from the entry (Conv2d's ``planned_work``), or None."""
-    work_of = getattr(cls, "planned_work", None)
-    if work_of is None or not (is_builtin(cls) or "planned_work" in vars(cls)):
+    work_of = _declared(cls, "planned_work")
+    if work_of is None:
         return None
     try:
         kept, passing = work_of(tuple(input_shape), **kwargs)
