@@ -196,9 +196,8 @@ def is_plugin_dataset(name):
 
 def dataset_task(name):
     """The task a dataset is of by itself (``DATASET_TASKS``, a plugin loader's ``task``), or None (npz, csv)."""
-    loader = DATASETS.get(name)
-    if loader is not None and loader is not _builtin:
-        return getattr(loader, "task", None)
+    if is_plugin_dataset(name):
+        return getattr(DATASETS[name], "task", None)
     return DATASET_TASKS.get(name)
 
 
@@ -219,9 +218,9 @@ def _plugin_arrays(dataset, path):
                         f"{f' of {len(out)}' if isinstance(out, tuple) else ''}; a dataset loader returns (X, y) "
                         "or (X, y, X_test, y_test).")
     arrays = [np.asarray(a) for a in out] + [None] * (4 - len(out))
-    for name, X, y in (("", arrays[0], arrays[1]), ("test ", arrays[2], arrays[3])):
+    for part, X, y in (("", arrays[0], arrays[1]), ("test ", arrays[2], arrays[3])):
         if X is not None and (X.ndim < 2 or X.dtype.kind not in "biuf" or y.ndim == 0 or len(X) != len(y)):
-            raise DataError(f"dataset {dataset!r}: the {name}samples must be a numeric array (N, features...) with "
+            raise DataError(f"dataset {dataset!r}: the {part}samples must be a numeric array (N, features...) with "
                             f"one target each; got X of shape {X.shape} ({X.dtype}) and y of shape {y.shape}.")
     return tuple(arrays)
 

@@ -55,9 +55,7 @@ class Conv2d(Module):
         super().__init__()
         in_channels = _check_int(in_channels, "in_channels", "Conv2d")
         out_channels = _check_int(out_channels, "out_channels", "Conv2d")
-        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
-        self.stride = pair(stride, "stride", "Conv2d")
-        self.padding = pair(padding, "padding", "Conv2d", low=0)
+        self.kernel_size, self.stride, self.padding = _window(kernel_size, stride, padding)
         shape = (out_channels, in_channels, *self.kernel_size)
         self.register_param("W", get_initializer(init)(shape, as_generator(rng), dtype))
         if bias:
