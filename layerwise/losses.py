@@ -136,6 +136,7 @@ class CrossEntropyLoss(Loss):
     """
 
     takes_logits = True
+    _rows = np.arange(0)        # 0..n-1 for the batch size n last seen: kept, not made every step
 
     def proba(self, outputs):
         return softmax(outputs)
@@ -151,7 +152,7 @@ class CrossEntropyLoss(Loss):
         target = np.asarray(target)
         # class-major (C, N): NumPy reduces over the rows of a matrix with whole-row vector operations,
         # but along short rows with one small loop per row (a 128 x 10 batch's loss took 3x longer)
-        shifted, e, total = softmax_parts(z.T.copy(), axis=0)     # total: (1, N)
+        shifted, e, total = softmax_parts(z.T.copy(), axis=0, overwrite=True)     # total: (1, N)
         if target.ndim == 1:
             if target.shape[0] != n:
                 raise ValueError(f"CrossEntropyLoss got {n} predictions but {target.shape[0]} labels.")
@@ -161,10 +162,11 @@ class CrossEntropyLoss(Loss):
                                      f"probabilities (N, C); got non-integer labels of dtype {target.dtype}.")
             target = target.astype(np.intp, copy=False)
             # one reduction for both bounds: a negative label, seen unsigned, is larger than any class
-            if n and target.view(np.uintp).max() >= c:
+            if n and np.maximum.reduce(target.view(np.uintp)) >= c:
                 raise ValueError(f"CrossEntropyLoss: labels must be in [0, {c}) for {c} logits; "
                                  f"got labels from {target.min()} to {target.max()}.")
-            rows = np.arange(n)
+            rows = self._rows if len(self._rows) == n else np.arange(n)
+            self._rows = rows
             # -log p_t = log(sum exp) - shifted_t, summed over the batch
             loss = np.add.reduce(np.log(total[0]) - shifted[target, rows]) / n
         elif target.shape == z.shape:

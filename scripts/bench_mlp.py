@@ -21,6 +21,8 @@ over rounds; ratios to PyTorch are taken within each round, then the median over
 (g)  the same model, loss and SGD written by hand in NumPy: every array preallocated, every operation in
      place, (b)'s batch order (what a NumPy framework could reach with this design).
 (d)  the 8 matrix products of each step alone (3 forward, 3 dL/dW, 2 dL/dx), same shapes, NumPy: a floor.
+(d') the same 8 products in PyTorch, in nn.Linear's layout: (d') against (d) says whether the two
+     libraries' products differ, so that (a) against (c) is read as what the rest of each step costs.
 (a') (a) instrumented, for the phase breakdown; (a') against (a) is the instrumentation's own cost.
 Last, (a) on a 2-4-4-10 MLP: what a step costs when the arrays are tiny (Python and per-call overhead).
 
@@ -201,6 +203,27 @@ def floor_epoch(X, y, batch, state):
                 g = np.matmul(g, W[i].T)
 
 
+def torch_floor_epoch(X, y, batch, state):
+    """(d') the same 8 products in PyTorch (2 threads), into kept tensors: is PyTorch's BLAS faster?"""
+    import torch
+    if "W" not in state:
+        gen = torch.Generator().manual_seed(0)
+        # nn.Linear keeps its weight as (out, in) and computes x @ W.T: the layout its products run in
+        state["W"] = [torch.randn((b, a), generator=gen) * 0.05 for a, b in zip(SIZES, SIZES[1:])]
+        state["dW"] = [torch.empty_like(w) for w in state["W"]]
+    W, dW, Xt = state["W"], state["dW"], torch.from_numpy(X)
+    with torch.no_grad():
+        for start in range(0, len(X), batch):
+            h = [Xt[start:start + batch]]
+            for w in W:
+                h.append(torch.matmul(h[-1], w.T))
+            g = h[-1]
+            for i in range(len(W) - 1, -1, -1):
+                torch.matmul(g.T, h[i], out=dW[i])
+                if i:
+                    g = torch.matmul(g, W[i])
+
+
 # -- instrumentation ----------------------------------------------------------------------------------
 CLOCK = Clock(lambda phase: f"products in {phase or 'other'}")
 
@@ -291,8 +314,11 @@ def main(argv=None):
                 "(h) Trainer.fit, fresh batches": fresh_batch_trainer_epoch,
                 "(b) explicit loop": layerwise_epoch, "(g) hand-tuned NumPy loop": tuned_epoch,
                 "(c) PyTorch": torch_epoch,
-                "(d) 8 products alone": floor_epoch, "(a') Trainer.fit, instrumented": instrumented_epoch}
+                "(d) 8 products alone": floor_epoch, "(d') PyTorch's 8 products alone": torch_floor_epoch,
+                "(a') Trainer.fit, instrumented": instrumented_epoch}
     notes = [torch_or_skip(variants, "(c) PyTorch")]
+    if "(c) PyTorch" not in variants:
+        del variants["(d') PyTorch's 8 products alone"]
     if not hasattr(lw.Sequential(), "register_forward_hook"):
         del variants["(e) Trainer.fit, no-op hooks"]
         notes.append("(e) skipped: Module has no register_forward_hook yet")

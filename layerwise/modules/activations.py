@@ -119,12 +119,14 @@ def sigmoid(x):
     return y
 
 
-def softmax_parts(x, axis=-1):
+def softmax_parts(x, axis=-1, *, overwrite=False):
     """``(x - max, exp(x - max), sum of exp)`` along ``axis`` (the sum keeps the axis): the max is
-    subtracted so exp cannot overflow. :func:`softmax` divides the two; cross-entropy also takes the log."""
-    shifted = x - x.max(axis=axis, keepdims=True)
+    subtracted so exp cannot overflow. :func:`softmax` divides the two; cross-entropy also takes the log.
+    ``overwrite=True`` subtracts in place: ``x`` itself is returned as the first part."""
+    top = np.maximum.reduce(x, axis=axis, keepdims=True)    # the ufunc: x.max() adds a Python wrapper
+    shifted = np.subtract(x, top, out=x if overwrite else None)
     e = np.exp(shifted)
-    return shifted, e, e.sum(axis=axis, keepdims=True)
+    return shifted, e, np.add.reduce(e, axis=axis, keepdims=True)
 
 
 def softmax(x, axis=-1):
