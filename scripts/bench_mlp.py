@@ -268,6 +268,13 @@ def instrumented_epoch(X, y, batch, state):
 
 
 
+def product_flops(samples):
+    """Floating-point operations of one epoch's 8 products: 2 m k n each (3 forward, 3 dL/dW, 2 dL/dx)."""
+    pairs = list(zip(SIZES, SIZES[1:]))
+    per_row = 2 * (2 * sum(a * b for a, b in pairs) + sum(a * b for a, b in pairs[1:]))
+    return per_row * samples
+
+
 def phase_report(epochs, steps):
     """(a')'s epochs: per phase seconds, share of that same epoch, calls per step (medians over epochs)."""
     keys = [k for p in PHASES for k in (p, f"products in {p}")] + ["products in other", "other"]
@@ -353,6 +360,9 @@ def main(argv=None):
             rel = [t / a - 1 for t, a in zip(times[name], times["(a) Trainer.fit"])]
             print(f"{what}: {name.split()[0]} / (a) - 1 in the same round, median {statistics.median(rel):+.1%} "
                   f"(min {min(rel):+.1%}, max {max(rel):+.1%})")
+    rates = ", ".join(f"{name.split()[0]} {product_flops(args.samples) / statistics.median(times[name]) / 1e9:.0f}"
+                      for name in ("(d) 8 products alone", "(d') PyTorch's 8 products alone") if name in times)
+    print(f"the products alone run at (GFLOP/s, from the median epoch): {rates}")
     phase_report(states["(a') Trainer.fit, instrumented"]["epochs"], steps)
     overhead_report(steps)
 
