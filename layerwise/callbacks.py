@@ -77,8 +77,9 @@ class Callback:
         pass
 
     def overrides(self, event):
-        """True when this callback defines ``event`` itself (the trainer skips the others)."""
-        return getattr(type(self), event) is not getattr(Callback, event)
+        """True when this callback defines ``event`` itself, in its class or on the instance
+        (``cb.on_epoch_end = fn``); the trainer skips the others."""
+        return event in vars(self) or getattr(type(self), event) is not getattr(Callback, event)
 
 
 class FunctionCallback(Callback):
@@ -99,8 +100,30 @@ class FunctionCallback(Callback):
         self.fn(trainer, "train_end")
 
 
+class ForwardingCallback(Callback):
+    """Any object with some of the ``on_*`` methods of :data:`EVENTS` (duck typing, as Keras users write
+    them), as a :class:`Callback`: the trainer calls the object's own methods. State that must survive
+    ``--resume`` needs a :class:`Callback` subclass (``state_key``, ``state_dict``)."""
+
+    def __init__(self, obj):
+        self.obj = obj
+        for event in EVENTS:
+            handler = getattr(obj, event, None)
+            if callable(handler):
+                setattr(self, event, handler)
+
+
 def as_callback(cb):
-    return cb if isinstance(cb, Callback) else FunctionCallback(cb)
+    """``cb`` as a :class:`Callback`: a Callback as it is, an object with any ``on_*`` event method
+    through :class:`ForwardingCallback`, a plain function through :class:`FunctionCallback`."""
+    if isinstance(cb, Callback):
+        return cb
+    if any(callable(getattr(cb, event, None)) for event in EVENTS):
+        return ForwardingCallback(cb)
+    if callable(cb):
+        return FunctionCallback(cb)
+    raise TypeError(f"A callback must be a layerwise.callbacks.Callback, an object with any of the methods "
+                    f"{', '.join(EVENTS)}, or a function fn(trainer, event). Got {cb!r} instead.")
 
 
 class NaNGuard(Callback):

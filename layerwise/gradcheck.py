@@ -25,8 +25,18 @@ class GradcheckError(AssertionError):
 
 
 def _check_deterministic(template, x, owner):
-    """Finite differences compare outputs of one input: two forwards of copies of the module must agree."""
-    first, second = (np.asarray(copy.deepcopy(template).forward(x)) for _ in range(2))
+    """Finite differences compare outputs of one input: two forwards of copies of the module must agree,
+    leave their input as it was, and give float64 (the precision the differences are taken in)."""
+    given = x.copy()
+    first = np.array(copy.deepcopy(template).forward(given))
+    if not np.array_equal(given, x, equal_nan=True):
+        raise GradcheckError(f"{owner}: forward changed its input in place, so finite differences cannot perturb it. "
+                             "Write the result to a new array (np.tanh(x), not np.tanh(x, out=x)).", tensor="input")
+    if first.dtype.kind == "f" and first.dtype.itemsize < 8:
+        raise GradcheckError(f"{owner}: forward returned {first.dtype} for float64 input and parameters, too coarse for "
+                             "finite differences. Compute in the dtype of the input and parameters (gradcheck converts "
+                             "both to float64).", tensor="input")
+    second = np.asarray(copy.deepcopy(template).forward(x.copy()))
     if first.shape == second.shape and np.array_equal(first, second, equal_nan=True):
         return
     where = ""
@@ -186,16 +196,18 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
             return m, y, float(loss.forward(y, target))
         return m, y, float(np.sum(y * upstream))
 
+    _check_deterministic(template, x, owner)
+    probe = copy.deepcopy(template).forward(x)
     if loss is None:
-        probe = copy.deepcopy(template).forward(x)
         upstream = np.random.default_rng(seed).standard_normal(np.shape(probe))
+    elif target is not None and hasattr(loss, "targets"):
+        target = loss.targets(np.asarray(target), np.shape(probe)[-1])    # labels (N,) as the Trainer gives them
     def grad_y_of(y):      # a copy of the upstream gradient: a backward may use its argument as scratch
         if loss is not None:
             loss.forward(y, target)
             return loss.backward()
         return upstream.copy()
 
-    _check_deterministic(template, x, owner)
     m, y, _ = objective(x)
     analytic_x = m.backward(grad_y_of(y))
     analytic = {name: None if mod.grads[key] is None else np.array(mod.grads[key])

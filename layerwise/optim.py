@@ -98,6 +98,12 @@ class Optimizer:
                             f"{list(self.HYPERPARAMS)}.")
         self._buffers = {}
 
+    def check_dtype(self, dtype):
+        """A ValueError when this optimizer cannot step parameters of ``dtype`` (``Module.astype`` asks
+        before converting): an ``eps`` that is 0 in that dtype."""
+        if "eps" in self.HYPERPARAMS:
+            _check_eps(self, np.empty(0, dtype))
+
     def _tmp(self, p):
         """Scratch space shaped like ``p``, overwritten by the next call.
 

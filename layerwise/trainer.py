@@ -8,13 +8,14 @@ users get. The config-driven driver (:mod:`layerwise.run`) and the scikit-learn 
 import inspect
 import math
 import time
+import warnings
 
 import numpy as np
 
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .losses import get_loss
 from .monitor import check_monitor_has_data
-from .modules.base import backward_without_input_grad, modes_kept
+from .modules.base import attributes_kept, backward_without_input_grad, modes_kept
 from .schedules import Schedule
 
 
@@ -134,7 +135,7 @@ class Trainer:
         """``{"loss": mean loss, "accuracy": fraction correct}`` on ``(X, y)`` in eval mode (each module's
         mode is put back after: a callback may evaluate in the middle of an epoch)."""
         X, y = self._samples(X, y, "X", "y")
-        with modes_kept(self.model):
+        with modes_kept(self.model), attributes_kept(self.loss):
             return self._evaluate(X, y)
 
     def _evaluate(self, X, y):
@@ -232,9 +233,13 @@ class Trainer:
         validation pass puts every module's mode back, so the model is left in training mode: call
         ``model.eval()`` before predicting with ``model.forward`` (``predict`` and ``evaluate`` do it).
         """
+        self.model.check_children()     # a layer added after set_optimizer, or an array two layers share
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
+        if self.stop_training and self.epoch < self.epochs:
+            warnings.warn(f"Trainer.fit: training stopped early at epoch {self.epoch} (stop_training is True), so no "
+                          "epoch runs. Set trainer.stop_training = False to train on.", stacklevel=2)
         if X_val is not None:
             X_val, y_val = self._samples(X_val, y_val, "X_val", "y_val")
             for name, values in (("X_val", X_val), ("y_val", y_val)):
@@ -259,7 +264,9 @@ class Trainer:
                 self.epoch += 1
                 self.history.append(row)
                 self.schedule.observe(row)
-                self._emit("on_epoch_end", row)
+                for fn in self._handlers("on_epoch_end"):
+                    fn(self, row)
+                    _plain_values(row, fn)
             self._emit("on_train_end")
         except BaseException as error:
             for fn in self._handlers("on_exception"):
@@ -356,6 +363,21 @@ def _check_finite(values, name, chunk=1 << 16):
         if not np.isfinite(part).all():
             row = start + int(np.argwhere(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))[0][0])
             raise ValueError(f"{name} holds NaN or Inf (row {row}); check the data.")
+
+
+def _plain_values(row, handler):
+    """NumPy scalars that an ``on_epoch_end`` handler put into the epoch's row become Python numbers, which
+    history, metrics.csv, summary.json and checkpoints keep; anything else but numbers, strings, bools and
+    None is refused there, naming the key and the callback (a checkpoint would fail later, naming neither)."""
+    for key, value in row.items():
+        if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biufU":
+            row[key] = np.asarray(value).item()
+        elif not isinstance(value, (bool, int, float, str, type(None))):
+            owner = getattr(handler, "__self__", handler)
+            name = type(getattr(owner, "obj", owner)).__name__
+            raise TypeError(f"{name}.on_epoch_end set the epoch row's {key!r} to {type(value).__name__} {value!r:.60}: "
+                            "the row takes numbers, strings, bools or None (history, metrics.csv and checkpoints "
+                            "keep it). Convert it, e.g. float(value).")
 
 
 def _codes(targets):

@@ -154,3 +154,36 @@ def test_a_forward_that_draws_from_numpy_global_random_is_named_not_called_wrong
     with pytest.raises(lw.GradcheckError, match="forward gives different outputs for the same input"):
         lw.gradcheck(GlobalDropout(), np.random.default_rng(0).normal(size=(3, 4)))
     lw.gradcheck(lw.Dropout(0.5, rng=0), np.random.default_rng(0).normal(size=(3, 4)))   # its own Generator
+
+
+class TanhOverwritingInput(lw.Module):
+    def forward(self, x):
+        self._cache = np.tanh(x, out=x)
+        return self._cache
+
+    def backward(self, grad_y):
+        return grad_y * (1 - self._cache ** 2)
+
+
+class Float32Inside(lw.Module):
+    def forward(self, x):
+        self._cache = np.tanh(np.asarray(x, np.float32))
+        return self._cache
+
+    def backward(self, grad_y):
+        return grad_y * (1 - self._cache ** 2)
+
+
+@pytest.mark.parametrize("module, message", [
+    (TanhOverwritingInput(), "forward changed its input in place"),
+    (Float32Inside(), "forward returned float32 for float64 input"),
+])
+def test_a_forward_gradcheck_cannot_difference_is_named_not_called_a_wrong_gradient(rng, module, message):
+    with pytest.raises(lw.GradcheckError, match=message):
+        lw.gradcheck(module, rng.normal(size=(3, 4)))
+
+
+def test_a_loss_takes_class_labels_as_the_trainer_gives_them(rng):
+    labels = np.array([0, 1, 1, 0])
+    report = lw.gradcheck(lw.Linear(3, 1, rng=0), rng.normal(size=(4, 3)), loss=lw.BCEWithLogitsLoss(), target=labels)
+    assert report.tensors["W"][1] < 1e-8

@@ -61,16 +61,54 @@ def _held_modules(name, value):
 
 
 @contextlib.contextmanager
-def modes_kept(model, training=False):
-    """Run the body with ``model`` in eval mode (or training mode); put every module's own mode back
-    after, so that an evaluation in the middle of an epoch leaves Dropout and BatchNorm as it found them."""
-    modes = [(m, m.training) for _, m in model.named_modules()]
-    model.train(training)
+def attributes_kept(*objects):
+    """Run the body, then put back every attribute of ``objects`` that the body rebound.
+
+    What a forward keeps for its backward (``self._cache``, a user module's ``self.x = x``) is an
+    attribute rebound by each call: an evaluation between a training forward and its backward (a
+    callback's ``on_before_backward``) would otherwise leave that backward the evaluation's batch.
+    Arrays changed in place stay changed; attributes the body added stay.
+    """
+    saved = [(vars(obj), dict(vars(obj))) for obj in objects]
     try:
-        yield model
+        yield
     finally:
-        for m, mode in modes:
-            m.training = mode
+        for attrs, before in saved:
+            for name, value in before.items():
+                if attrs.get(name, attrs) is not value:
+                    attrs[name] = value
+
+
+@contextlib.contextmanager
+def modes_kept(model, training=False):
+    """Run the body with ``model`` in eval mode (or training mode); after it, every module has its own
+    mode back, and every attribute the body rebound (:func:`attributes_kept`): an evaluation in the
+    middle of an epoch leaves Dropout, BatchNorm and the caches of the step in progress as it found them."""
+    with attributes_kept(*(m for _, m in model.named_modules())):
+        model.train(training)
+        yield model
+
+
+_SET_BY_INIT = frozenset({"params", "_grads", "_unzeroed", "buffers", "optim_state", "training", "frozen", "optimizer",
+                          "_optimizer_inherited", "_no_decay", "_cache"})
+
+
+def _check_no_shared_parameters(model):
+    """The ValueError of :meth:`Module.check_children` for a parameter array two modules hold."""
+    by_buffer = {}
+    for name, m, key in model.named_parameters():
+        p = m.params[key]
+        if not isinstance(p, np.ndarray):
+            continue
+        owner = p if p.base is None else p.base
+        for other, q in by_buffer.get(id(owner), ()):
+            if np.may_share_memory(p, q):
+                raise ValueError(
+                    f"Parameters {other} and {name} are the same array (or views of one): each module steps its own "
+                    "parameters, so it would be stepped twice and counted twice. To tie weights, keep the array in one "
+                    "module and let the other use it through a reference to that module (read its params, add into "
+                    "its grads), as a tied decoder does with the encoder's Linear.")
+        by_buffer.setdefault(id(owner), []).append((name, p))
 
 
 def backward_without_input_grad(module, grad_y):
@@ -221,6 +259,16 @@ class Module:
         self._forward_hooks = {}
         self._backward_hooks = {}
 
+    def __getattr__(self, name):
+        # only for attributes not found: one that Module.__init__ sets means a subclass skipped it
+        prop = getattr(type(self), name, None)
+        if isinstance(prop, property):      # its getter raised AttributeError: let it say why again
+            return prop.fget(self)
+        if name in _SET_BY_INIT:
+            raise AttributeError(f"{type(self).__name__} has no attribute '{name}', which Module.__init__ sets: "
+                                 f"{type(self).__name__}.__init__ must call super().__init__() first.")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     @property
     def grads(self):
         """``dL/dparam`` by name; read after :meth:`update` or :meth:`zero_grad`, every entry is zero."""
@@ -325,7 +373,13 @@ class Module:
         one, the ``nn.ModuleList`` habit), a module that is nowhere in the tree: its parameters would
         silently never be trained or saved (the PyTorch habit ``self.fc1 = Linear(...)`` without a
         ``children()`` that returns it). A reference to a module that is in the tree elsewhere (tied
-        weights) is fine. ``set_optimizer`` and ``gradcheck`` call it."""
+        weights) is fine. ``set_optimizer``, ``gradcheck``, ``Trainer.fit`` and ``Sequential.append`` (once an
+        optimizer is set) call it.
+
+        Also a ValueError when two modules hold the same array (or views of one) as parameters, as
+        ``b.params["W"] = a.params["W"]`` makes: each module steps its own parameters, so that array would be
+        stepped twice and counted twice."""
+        _check_no_shared_parameters(self)
         tree = {id(m) for _, m in self.named_modules()}
         for path, m in self.named_modules():
             for name, value in vars(m).items():
@@ -444,7 +498,7 @@ class Module:
         """Convert parameters, gradients, buffers and optimizer state to the float ``dtype``; returns self.
 
         Arrays already of ``dtype`` are kept as they are. A converted array is a new one, made once even
-        when several modules share it (tied weights stay tied); an attribute of a module that held the
+        when several modules share it (it stays shared); an attribute of a module that held the
         old array (``self.a = self.register_param("a", ...)``) is pointed at the new one, so that it does
         not go on reading values the optimizer no longer updates. A view kept in an attribute
         (``self.Wt = W.T``) is not followed: take it from ``params`` when it is used.
@@ -454,6 +508,10 @@ class Module:
             raise TypeError(f"astype takes a float dtype (float16, float32, float64) for the parameters and their "
                             f"gradients; got {dtype}.")
         modules = [m for _, m in self.named_modules()]
+        for m in modules:                    # before anything changes: Adam's eps=1e-8 is 0 in float16
+            check = getattr(m.optimizer, "check_dtype", None)
+            if check is not None:
+                check(dtype)
         replaced = {}                        # id(old array) -> (old, new)
         for m in modules:
             stores = [m.params, m.grads, m.buffers, *m.optim_state.values()]

@@ -3,7 +3,8 @@
 import numpy as np
 
 from .activations import ReLU
-from .base import Module, ShapeError, backward_without_input_grad, fires_own_hooks, hook_calls, unhooked
+from .base import (Module, ShapeError, backward_without_input_grad, fires_own_hooks, hook_calls, modes_kept,
+                   unhooked)
 from .pooling import MaxPool2d
 
 
@@ -48,9 +49,14 @@ class Sequential(Module):
                                  "Sequential: a module keeps its own forward's input for backward, so one instance "
                                  "cannot run at two places of a chain (the first place's gradients would be wrong). "
                                  "Use a new instance.")
-        if self.optimizer is not None:
-            module._inherit_optimizer(self.optimizer)
         self.modules.append(module)
+        if self.optimizer is not None:      # set_optimizer has checked the rest: check what it did not see
+            try:
+                self.check_children()
+            except (TypeError, ValueError):
+                self.modules.pop()
+                raise
+            module._inherit_optimizer(self.optimizer)
         return self
 
     def children(self):
@@ -201,13 +207,12 @@ class Sequential(Module):
         """
         if dtype is None:
             dtype = next((m.params[k].dtype for _, m, k in self.named_parameters()), np.float32)
-        modes = [(m, m.training, m._forward_hooks) for _, m in self.named_modules()]
-        self.eval()
-        for m, _, _ in modes:
-            m._forward_hooks = {}
         x = np.zeros((2, *tuple(input_shape)), dtype=dtype)
         rows = [("input", "", "(N, " + ", ".join(map(str, input_shape)) + ")", "")]
-        try:
+        # each module's own mode, hooks and caches back after (a BatchNorm put in eval stays there)
+        with modes_kept(self):
+            for _, m in self.named_modules():
+                m._forward_hooks = {}
             for i, m in enumerate(self.modules):
                 try:
                     x = m.forward(x)
@@ -216,9 +221,6 @@ class Sequential(Module):
                     raise
                 rows.append((str(i), repr(m), "(N, " + ", ".join(map(str, x.shape[1:])) + ")",
                              f"{m.n_params():,}"))
-        finally:
-            for m, mode, hooks in modes:   # each module's own mode: a BatchNorm put in eval stays there
-                m.training, m._forward_hooks = mode, hooks
         rows.append(("", "total", "", f"{self.n_params():,}"))
         head = ("#", "layer", "output shape", "params")
         widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]

@@ -112,3 +112,46 @@ def test_a_submodule_holding_a_tied_layer_says_to_set_the_optimizer_on_the_model
     model = lw.Sequential(enc, lw.Tanh(), TiedDecoder(enc))
     with pytest.raises(TypeError, match=r"tied weights\), call set_optimizer \(or gradcheck\) on that model"):
         model[2].set_optimizer(lw.SGD(lr=0.1))
+
+
+class Hidden(lw.Module):
+    """Holds a layer and forgot children()."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = lw.Linear(4, 4, rng=0)
+
+    def forward(self, x):
+        return self.fc.forward(x)
+
+    def backward(self, grad_y):
+        return self.fc.backward(grad_y)
+
+
+def test_a_layer_appended_after_set_optimizer_or_trained_without_it_is_checked_too():
+    model = lw.Sequential(lw.Linear(4, 4, rng=1)).set_optimizer(lw.SGD(lr=0.1))
+    with pytest.raises(TypeError, match=r"holds a Linear in self.fc"):
+        model.append(Hidden())
+    assert len(model) == 1                          # refused: not half added
+    built = lw.Sequential(lw.Linear(4, 4, rng=1), Hidden())   # no optimizer yet: checked where it is set
+    built[0].set_optimizer(lw.SGD(lr=0.1))
+    X = np.ones((8, 4), np.float32)
+    with pytest.raises(TypeError, match=r"holds a Linear in self.fc"):
+        lw.Trainer(built, "mse", epochs=1, progress="off").fit(X, X)
+
+
+def test_an_array_two_layers_hold_as_parameters_is_refused_naming_both():
+    a, b = lw.Linear(4, 4, rng=0, bias=False), lw.Linear(4, 4, rng=1, bias=False)
+    b.params["W"] = a.params["W"]                   # PyTorch's weight tying: here each layer steps its own
+    model = lw.Sequential(a, lw.Tanh(), b)
+    a.set_optimizer(lw.SGD(lr=0.1)), b.set_optimizer(lw.SGD(lr=0.1))     # each alone passes its own check
+    x = np.ones((2, 4), np.float32)
+    for attempt in (lambda: model.set_optimizer(lw.Adam(lr=0.1)), lambda: lw.gradcheck(model, x),
+                    lambda: lw.Trainer(model, "mse", epochs=1, progress="off").fit(x, x)):
+        with pytest.raises(ValueError, match=r"Parameters 0.W and 2.W are the same array .* stepped twice"):
+            attempt()
+    c = lw.Linear(4, 4, rng=2, bias=False)
+    c.params["W"] = a.params["W"].T                 # a view of the same memory counts too
+    ready = lw.Sequential(a).set_optimizer(lw.SGD(lr=0.1))
+    with pytest.raises(ValueError, match=r"Parameters 0.W and 1.W"):
+        ready.append(c)
