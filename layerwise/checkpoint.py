@@ -60,7 +60,10 @@ def atomic_open(path, *, exclusive=False):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    f, tmp = _new_temp(path)
+    try:
+        f, tmp = _new_temp(path)
+    except OSError as e:        # the folder takes no new file (/proc, read-only): name the file asked for
+        raise type(e)(e.errno, e.strerror, str(path)) from e
     try:
         with f:
             yield f
@@ -73,7 +76,7 @@ def atomic_open(path, *, exclusive=False):
     except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+        if isinstance(e, OSError) and e.filename in (None, tmp, str(tmp)) and e.errno is not None:
             # a write or sync that failed (disk full) names no file: name the one being written
             raise type(e)(e.errno, e.strerror, str(path)) from e
         raise

@@ -6,9 +6,11 @@ Ctrl-C exits 130 after saying how to resume. A traceback means a bug in layerwis
 
 import argparse
 import contextlib
+import difflib
 import json
 import math
 import os
+import re
 import shlex
 import signal
 import sys
@@ -47,8 +49,24 @@ def nonempty_path(text):
     return text
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2): the message, a subcommand it looks like, and where
+    the help is, instead of the usage block."""
+
+    def error(self, message):
+        command = self.prog.split()[1] if len(self.prog.split()) > 1 else next(
+            (a for a in getattr(self, "argv", ()) if a in getattr(self, "commands", ())), None)
+        typed = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
+        if typed:
+            close = difflib.get_close_matches(typed.group(1), self.commands, n=1)
+            message = f"unknown command '{typed.group(1)}'" + (f". Did you mean '{close[0]}'?" if close else "")
+        where = f"layerwise {command} --help" if command else "layerwise --help"
+        message = message if message.endswith("?") else message.rstrip(".") + "."
+        self.exit(2, f"layerwise: error: {message} See '{where}'.\n")
+
+
 def _parser():
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="layerwise", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train and compare NumPy networks from YAML configs.",
         epilog="examples:\n  layerwise train configs/digits_mlp.yaml\n  layerwise validate configs/mnist_mlp.yaml\n"
@@ -57,6 +75,7 @@ def _parser():
                "'layerwise COMMAND --help' for more.")
     p.add_argument("--version", action="version", version=f"layerwise {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.commands = sub.choices       # filled as the commands are added below: the names a typo is matched to
 
     def command(name, help_):
         return sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES.get(name),
@@ -343,6 +362,7 @@ def main(argv=None):
     """Entry point of the ``layerwise`` console script; returns the exit status."""
     try:
         parser = _parser()    # imports NumPy and the analysis commands: a Ctrl-C here is interrupted too
+        parser.argv = sys.argv[1:] if argv is None else list(argv)
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()

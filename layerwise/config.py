@@ -385,6 +385,10 @@ def _check_consistency(config):
     if needs_val and config.data.val_fraction == 0:
         raise ConfigError(f"{src}: {needs_val[0]} monitors the validation set, but data.val_fraction is 0; "
                           "set data.val_fraction > 0.")
+    min_lr, lr = getattr(config.schedule, "min_lr", None), getattr(config.optimizer, "lr", None)
+    if isinstance(min_lr, (int, float)) and isinstance(lr, (int, float)) and min_lr > lr:
+        raise ConfigError(f"{src}: schedule.min_lr ({min_lr:g}) is above optimizer.lr ({lr:g}); the {config.schedule.type} "
+                          "schedule lowers the rate from optimizer.lr towards min_lr. Give a min_lr below it.")
     if config.data.dataset in ("npz", "csv") and not config.data.path:
         raise ConfigError(f"{src}: data.path is required for dataset '{config.data.dataset}'.")
     data, defaults = config.data, DataConfig()
@@ -416,6 +420,43 @@ def _from_set(message, source, overrides):
     return message
 
 
+def _keys_taken(section, kind):
+    """The keys a built-in optimizer or schedule type takes (None: unknown here, e.g. a plugin's)."""
+    registry = OPTIMIZERS if section == "optimizer" else schedules.SCHEDULES
+    try:
+        cls = registry[kind]
+    except (KeyError, TypeError):
+        return None
+    if section == "optimizer":
+        return set(getattr(cls, "HYPERPARAMS", {})) | {"type"} if is_builtin(cls) else None
+    model = _SCHEDULE_MODELS.get(cls)
+    return set(model.model_fields) if model is not None else None
+
+
+def _drop_keys_of_a_replaced_type(data, before, overrides, source):
+    """``--set optimizer.type=adam`` (or a sweep's ``--param``) on a file written for SGD: the file's keys
+    that the new type does not take (``momentum``) are dropped, with a warning, instead of refused; keys
+    given with ``--set`` stay, and are checked."""
+    import warnings
+
+    from .errors import LayerwiseWarning
+    keys = [re.sub(r"\[(-?\d+)\]", r".\1", a.partition("=")[0]).strip() for a in overrides]
+    for section in ("optimizer", "schedule"):
+        new, old = data.get(section), before.get(section)
+        if f"{section}.type" not in keys or not isinstance(new, dict) or not isinstance(old, dict):
+            continue
+        if new.get("type") == old.get("type") or (taken := _keys_taken(section, new.get("type"))) is None:
+            continue
+        given = {k.split(".", 1)[1] for k in keys if k.startswith(f"{section}.")}
+        dropped = [k for k in new if k not in taken and k not in given]
+        for k in dropped:
+            del new[k]
+        if dropped:
+            warnings.warn(f"{source}: {section}.type is {new['type']} (from --set), which does not take "
+                          f"{', '.join(f'{section}.{k}' for k in dropped)} from the file: dropped.",
+                          LayerwiseWarning, stacklevel=3)
+
+
 def load_config(path_or_dict, overrides=(), *, source=None, given=None):
     """Load, override and validate a config from a YAML file path or a dict.
 
@@ -435,8 +476,10 @@ def load_config(path_or_dict, overrides=(), *, source=None, given=None):
         source = source or path.name
         data, base = parse_yaml(read_text(path), source), path.resolve().parent
     if isinstance(data, dict):
+        before = copy.deepcopy(data)
         for assignment in overrides:
             apply_override(data, assignment)
+        _drop_keys_of_a_replaced_type(data, before, overrides, source)
         if data.get("name") is None and not isinstance(path_or_dict, dict):
             data["name"] = _name_from(path)       # also after --set name= (null)
     try:

@@ -4,6 +4,7 @@
 the file name in front.
 """
 
+import datetime
 import difflib
 
 from pydantic_core import PydanticCustomError
@@ -66,6 +67,9 @@ def describe(err, where=""):
     path = key_path(where, *loc)
     if kind == "unknown_key":
         parent, known = path, ctx["known"]
+        if not isinstance(ctx["key"], str):       # YAML read `1:` as an integer key: no key path of it
+            return (f"{parent + ': ' if parent else ''}the key {ctx['key']!r} is not a name (YAML read it as "
+                    f"{type(ctx['key']).__name__}; quote it). Known keys: {', '.join(known)}.")
         hint = did_you_mean(ctx["key"], known) or f" Known keys{' of ' + parent if parent else ''}: {', '.join(known)}."
         return f"unknown key '{key_path(parent, ctx['key'])}'.{hint}"
     if kind == "missing":
@@ -77,7 +81,9 @@ def describe(err, where=""):
         bound = next((v for k, v in ctx.items() if k in ("gt", "ge", "lt", "le")), None)
         noun = "an integer" if isinstance(bound, int) else "a number"
         values = {k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()}
-        return f"{path} must be {_EXPECT[kind].format(noun=noun, **values)}, got {_short(got)}."
+        quote = (f" (YAML reads an unquoted {got} as a {type(got).__name__}: quote it, '{got}')"
+                 if kind == "string_type" and isinstance(got, (datetime.date, bool, int, float)) else "")
+        return f"{path} must be {_EXPECT[kind].format(noun=noun, **values)}, got {_short(got)}{quote}."
     if kind == "sweep_spec":          # its message quotes the bad item itself
         return f"{path}: {err['msg']}."
     return f"{path}: {err['msg']}, got {_short(got)}."

@@ -97,7 +97,7 @@ def _builtin(name, config, n_train, n_targets, where):
                else f"unknown baseline {name!r}.{did_you_mean(name, BUILTINS[task])}")
         raise ConfigError(f"{config.source}: {where}: {why} Built-in names for {task}: {names}; or any scikit-learn "
                           f"{'regressor' if task == 'regression' else 'classifier'} as "
-                          "{class: sklearn.svm.SVC, params: {C: 10}}.")
+                          f"{{class: sklearn.svm.{'SVR' if task == 'regression' else 'SVC'}, params: {{C: 10}}}}.")
     path, params = BUILTINS[task][name]
     if params == "matched":
         return _mlp_matched(config, n_train, n_targets)

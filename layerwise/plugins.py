@@ -19,6 +19,8 @@ def load_plugins(config):
         try:
             if entry.endswith(".py"):
                 path = config.resolve_path(entry)
+                if path.is_dir():
+                    raise ConfigError(f"{where}: {path} is a folder; give the .py file in it.")
                 if not path.is_file():
                     raise ConfigError(f"{where}: no such file {path}. If the file moved, give its new place: "
                                       f"--set 'plugins=[/new/place/{path.name}]'.")
@@ -35,6 +37,6 @@ def load_plugins(config):
                 importlib.import_module(entry)
         except LayerwiseError:
             raise
-        except Exception as e:  # the plugin's own code failed: report it on one line
+        except (Exception, SystemExit) as e:  # the plugin's own code failed (or called sys.exit): one line
             sys.modules.pop(name, None)   # so that a fixed plugin is imported afresh
             raise ConfigError(f"{where}: importing {entry!r} failed: {type(e).__name__}: {e}") from None

@@ -350,7 +350,8 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     config = _run_config(run_dir, overrides, resuming=True)
     ckpt = run_dir / "checkpoint.safetensors"
     if not ckpt.is_file():
-        raise DataError(f"{run_dir}: no checkpoint.safetensors to resume from.")
+        raise DataError(f"{ckpt}: is a folder, not a checkpoint file." if ckpt.is_dir()
+                        else f"{run_dir}: no checkpoint.safetensors to resume from.")
     check_run_files(run_dir, config.run_id)
     exp = prepare(config)
     exp.run_dir = run_dir
@@ -402,6 +403,8 @@ def evaluate(run_dir, *, overrides=()):
     run_dir = Path(run_dir)
     config = _run_config(run_dir, overrides, resuming=False)
     weights = run_dir / "model.safetensors"
+    if weights.is_dir():
+        raise DataError(f"{weights}: is a folder, not a model file.")
     if not weights.is_file():
         raise DataError(f"{run_dir}: no model.safetensors: the run has not finished; if it was interrupted, "
                         f"resume it with 'layerwise train --resume {run_dir}' (one the NaN guard stopped must "

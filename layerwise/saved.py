@@ -148,6 +148,8 @@ def load_run(run_dir, *, plugins=None):
     if not given.exists():
         raise DataError(f"{given}: no such run directory (or model.safetensors file).")
     path, folder = (given / "model.safetensors", given) if given.is_dir() else (given, given.parent)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a model file.")
     if not path.is_file():
         resume = (f"; if it was interrupted, resume it with 'layerwise train --resume {folder}'"
                   if (folder / "checkpoint.safetensors").is_file() else "")

@@ -277,6 +277,9 @@ def test_an_output_path_that_cannot_be_written_is_one_line_and_exit_2(tmp_path, 
     capsys.readouterr()
     assert main(["predict", str(run), str(tmp_path / "new.npz"), "--out", str(tmp_path)]) == 2
     assert f"{tmp_path}: Is a directory (give a file name" in capsys.readouterr().err
+    assert main(["predict", str(run), str(tmp_path / "new.npz"), "--out", "/proc/x.csv"]) == 2   # takes no new file
+    err = capsys.readouterr().err
+    assert "/proc/x.csv: " in err and ".tmp" not in err        # the file asked for, not the temporary one
 
 
 def test_ctrl_c_while_the_plots_are_written_says_how_to_finish_the_run(tmp_path, capsys, monkeypatch):

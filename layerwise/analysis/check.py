@@ -59,7 +59,8 @@ def load_class(spec):
         raise LayerwiseError(f"check expects FILE.py:ClassName, got {spec!r}.")
     file = Path(path)
     if not file.is_file():
-        raise LayerwiseError(f"{file}: no such file.")
+        raise LayerwiseError(f"{file}: " + ("is a folder; give the .py file: FILE.py:ClassName." if file.is_dir()
+                                           else "no such file."))
     mod_name = f"layerwise_check_{file.stem}_{abs(hash(str(file.resolve())))}"
     loader = importlib.util.spec_from_file_location(mod_name, file)
     if loader is None:

@@ -76,7 +76,7 @@ def add_commands(command):
     a = command("attack", "Adversarial examples on the test set (FGSM, or PGD with --steps); attack.json and plots.")
     a.add_argument("run_dir", help="a run directory written by 'layerwise train'")
     a.add_argument("--eps", default="0,0.05,0.1,0.2", help="comma-separated eps values (default 0,0.05,0.1,0.2)")
-    a.add_argument("--steps", type=int, default=0, help="iterate k projected steps (PGD) instead of one")
+    a.add_argument("--steps", type=int, default=0, help="iterate k projected steps (PGD) instead of one (default 0: FGSM, one step)")
     a.add_argument("--n", type=int, default=10, help="test images per row of the example grid (default 10)")
     a.add_argument("--out", metavar="DIR", type=nonempty_path, help="output folder (default: the run directory)")
 

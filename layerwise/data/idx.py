@@ -105,10 +105,10 @@ def read_idx(path):
     try:
         size = path.stat().st_size
         with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-            return _parse(f, path.name, size * _MAX_DEFLATE_RATIO if gzipped else size)
+            return _parse(f, str(path), size * _MAX_DEFLATE_RATIO if gzipped else size)
     except (OSError, EOFError, zlib.error) as e:
         what = "corrupt or truncated gzip stream" if gzipped else "cannot read the file"
-        raise DataError(f"{path.name}: {what} ({e or type(e).__name__}).") from None
+        raise DataError(f"{path}: {what} ({e or type(e).__name__}).") from None
 
 
 def _write(f, header, payload):

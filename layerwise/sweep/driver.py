@@ -21,7 +21,7 @@ from ..rundir import held_run_files
 from . import report
 from .plan import make_plan, require, show
 from .space import SAMPLERS
-from .trial import best_of
+from .trial import kept_value
 
 POLL_SECONDS = 1.0
 DRIVER = f"{socket.gethostname()}:{os.getpid()}"
@@ -147,7 +147,7 @@ def record(study, plan, out, trial, outcome):
     for step, value in enumerate(outcome["values"], 1):
         trial.report(value, step)
     summary = outcome.get("summary") or {}
-    for key in ("test_accuracy", "train_seconds"):
+    for key in ("test_accuracy", "train_seconds", "kept_epoch"):
         if summary.get(key) is not None:
             trial.set_user_attr(key, summary[key])
     if outcome["state"] == "fail" or not outcome["values"]:
@@ -156,7 +156,7 @@ def record(study, plan, out, trial, outcome):
     elif outcome["state"] == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
     else:
-        study.tell(trial, best_of(outcome["values"], plan.metric))
+        study.tell(trial, kept_value(outcome["values"], summary.get("kept_epoch"), plan.metric))
 
 
 # -- the loop -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import math
 
 from ..checkpoint import atomic_write
 from ..monitor import mode_of
-from .trial import best_of
+from .trial import kept_value
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "fail", "RUNNING": "running", "WAITING": "waiting"}
 RANK = {"complete": 0, "pruned": 1, "running": 2, "fail": 3}
@@ -32,7 +32,7 @@ def trial_rows(study, keys, metric):
         values = [t.intermediate_values[s] for s in sorted(t.intermediate_values)]
         a = t.user_attrs
         rows.append({"trial": t.number, "state": STATES[t.state.name], **{k: t.params.get(k) for k in keys},
-                     metric: best_of(values, metric), "test_accuracy": a.get("test_accuracy"),
+                     metric: kept_value(values, a.get("kept_epoch"), metric), "test_accuracy": a.get("test_accuracy"),
                      "train_seconds": a.get("train_seconds"), "run_dir": a.get("run_dir"), "error": a.get("error")})
     return rows
 

@@ -20,6 +20,16 @@ def best_of(values, metric):
     return (min if mode_of(metric) == "min" else max)(values) if values else None
 
 
+def kept_value(values, kept_epoch, metric):
+    """A finished trial's result: ``metric`` at the epoch whose weights its run keeps (``kept_epoch`` of its
+    summary: the last epoch, or the best one early stopping restores), so that the value a trial is ranked
+    by, its test accuracy and the model ``best.yaml`` trains again are one model's. Without a kept epoch
+    (a pruned trial, a summary from before kept_epoch) the best epoch's value."""
+    if kept_epoch is not None and 1 <= kept_epoch <= len(values):
+        return values[kept_epoch - 1]
+    return best_of(values, metric)
+
+
 class Report(Callback):
     """Record ``metric`` after each epoch and, given a pruning snapshot, stop a trial Optuna's pruner rejects.
 
