@@ -118,6 +118,8 @@ def as_callback(cb):
     through :class:`ForwardingCallback`, a plain function through :class:`FunctionCallback`."""
     if isinstance(cb, Callback):
         return cb
+    if isinstance(cb, type):
+        raise TypeError(f"Trainer takes callback instances; got the class {cb.__name__}: pass {cb.__name__}().")
     if any(callable(getattr(cb, event, None)) for event in EVENTS):
         return ForwardingCallback(cb)
     if callable(cb):

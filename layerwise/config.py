@@ -433,28 +433,36 @@ def _keys_taken(section, kind):
     return set(model.model_fields) if model is not None else None
 
 
-def _drop_keys_of_a_replaced_type(data, before, overrides, source):
+_DROP_WARNED = set()     # one warning per message in a process: a sweep loads a config per trial
+
+
+def _drop_keys_of_a_replaced_type(data, before, overrides, source, typed):
     """``--set optimizer.type=adam`` (or a sweep's ``--param``) on a file written for SGD: the file's keys
     that the new type does not take (``momentum``) are dropped, with a warning, instead of refused; keys
-    given with ``--set`` stay, and are checked."""
+    given with ``--set`` stay, and are checked. ``typed``: the overrides the user gave as ``--set``."""
     import warnings
 
     from .errors import LayerwiseWarning
-    keys = [re.sub(r"\[(-?\d+)\]", r".\1", a.partition("=")[0]).strip() for a in overrides]
+
+    def key(assignment):
+        return re.sub(r"\[(-?\d+)\]", r".\1", assignment.partition("=")[0]).strip()
+    keys, set_keys = [key(a) for a in overrides], {key(a) for a in typed}
     for section in ("optimizer", "schedule"):
         new, old = data.get(section), before.get(section)
         if f"{section}.type" not in keys or not isinstance(new, dict) or not isinstance(old, dict):
             continue
         if new.get("type") == old.get("type") or (taken := _keys_taken(section, new.get("type"))) is None:
             continue
-        given = {k.split(".", 1)[1] for k in keys if k.startswith(f"{section}.")}
+        given = {k.split(".")[1] for k in keys if k.startswith(f"{section}.") and k.count(".") >= 1}
         dropped = [k for k in new if k not in taken and k not in given]
         for k in dropped:
             del new[k]
-        if dropped:
-            warnings.warn(f"{source}: {section}.type is {new['type']} (from --set), which does not take "
-                          f"{', '.join(f'{section}.{k}' for k in dropped)} from the file: dropped.",
-                          LayerwiseWarning, stacklevel=3)
+        origin = "--set" if f"{section}.type" in set_keys else "the sweep's --param"
+        message = (f"{source}: {section}.type is {new['type']} (from {origin}), which does not take "
+                   f"{', '.join(f'{section}.{k}' for k in dropped)} from the file: dropped.")
+        if dropped and message not in _DROP_WARNED:
+            _DROP_WARNED.add(message)
+            warnings.warn(message, LayerwiseWarning, stacklevel=3)
 
 
 def load_config(path_or_dict, overrides=(), *, source=None, given=None):
@@ -479,7 +487,7 @@ def load_config(path_or_dict, overrides=(), *, source=None, given=None):
         before = copy.deepcopy(data)
         for assignment in overrides:
             apply_override(data, assignment)
-        _drop_keys_of_a_replaced_type(data, before, overrides, source)
+        _drop_keys_of_a_replaced_type(data, before, overrides, source, overrides if given is None else given)
         if data.get("name") is None and not isinstance(path_or_dict, dict):
             data["name"] = _name_from(path)       # also after --set name= (null)
     try:

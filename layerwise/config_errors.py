@@ -81,7 +81,9 @@ def describe(err, where=""):
         bound = next((v for k, v in ctx.items() if k in ("gt", "ge", "lt", "le")), None)
         noun = "an integer" if isinstance(bound, int) else "a number"
         values = {k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()}
-        quote = (f" (YAML reads an unquoted {got} as a {type(got).__name__}: quote it, '{got}')"
+        read_as = ("true or false (yes, no, on and off too)" if isinstance(got, bool)
+                   else "a date" if isinstance(got, datetime.date) else "a number")
+        quote = (f" (YAML reads it unquoted as {read_as}: put the name in quotes)"
                  if kind == "string_type" and isinstance(got, (datetime.date, bool, int, float)) else "")
         return f"{path} must be {_EXPECT[kind].format(noun=noun, **values)}, got {_short(got)}{quote}."
     if kind == "sweep_spec":          # its message quotes the bad item itself

@@ -200,7 +200,7 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
     probe = copy.deepcopy(template).forward(x)
     if loss is None:
         upstream = np.random.default_rng(seed).standard_normal(np.shape(probe))
-    elif target is not None and hasattr(loss, "targets"):
+    elif target is not None and hasattr(loss, "targets") and np.ndim(target) == 1 and np.ndim(probe) == 2:
         target = loss.targets(np.asarray(target), np.shape(probe)[-1])    # labels (N,) as the Trainer gives them
     def grad_y_of(y):      # a copy of the upstream gradient: a backward may use its argument as scratch
         if loss is not None:

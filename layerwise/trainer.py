@@ -103,6 +103,7 @@ class Trainer:
         self.step = 0                   # updates done
         self.history = []
         self.stop_training = False      # a callback sets it to end training after this epoch
+        self._stopped_by_fit = False    # stop_training set during a fit of this object (not loaded from a checkpoint)
         self.train_seconds = 0.0
         self.X_val = None
         self.batch = self.seen = self.correct = self.n_train = 0
@@ -237,7 +238,7 @@ class Trainer:
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
-        if self.stop_training and self.epoch < self.epochs:
+        if self.stop_training and self._stopped_by_fit and self.epoch < self.epochs:
             warnings.warn(f"Trainer.fit: training stopped early at epoch {self.epoch} (stop_training is True), so no "
                           "epoch runs. Set trainer.stop_training = False to train on.", stacklevel=2)
         if X_val is not None:
@@ -268,6 +269,7 @@ class Trainer:
                     fn(self, row)
                     _plain_values(row, fn)
             self._emit("on_train_end")
+            self._stopped_by_fit = self.stop_training   # a later fit of this object says why it trains no epoch
         except BaseException as error:
             for fn in self._handlers("on_exception"):
                 fn(self, error)
@@ -365,19 +367,35 @@ def _check_finite(values, name, chunk=1 << 16):
             raise ValueError(f"{name} holds NaN or Inf (row {row}); check the data.")
 
 
+def _plain(value):
+    """``value`` with NumPy scalars (and 0-d arrays) as Python ones, inside lists and dicts too; None when
+    something in it is no JSON value (an array, an object)."""
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biufU":
+        return np.asarray(value).item()
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v) for v in value]
+        return None if any(i is None and v is not None for i, v in zip(items, value)) else items
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        items = {k: _plain(v) for k, v in value.items()}
+        return None if any(items[k] is None and v is not None for k, v in value.items()) else items
+    return None
+
+
 def _plain_values(row, handler):
     """NumPy scalars that an ``on_epoch_end`` handler put into the epoch's row become Python numbers, which
-    history, metrics.csv, summary.json and checkpoints keep; anything else but numbers, strings, bools and
-    None is refused there, naming the key and the callback (a checkpoint would fail later, naming neither)."""
+    history, metrics.csv, summary.json and checkpoints (JSON) keep; a value JSON cannot hold (an array, an
+    object) is refused there, naming the key and the callback: the checkpoint would fail later, naming neither."""
     for key, value in row.items():
-        if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biufU":
-            row[key] = np.asarray(value).item()
-        elif not isinstance(value, (bool, int, float, str, type(None))):
+        plain = _plain(value)
+        if plain is None and value is not None:
             owner = getattr(handler, "__self__", handler)
             name = type(getattr(owner, "obj", owner)).__name__
             raise TypeError(f"{name}.on_epoch_end set the epoch row's {key!r} to {type(value).__name__} {value!r:.60}: "
-                            "the row takes numbers, strings, bools or None (history, metrics.csv and checkpoints "
-                            "keep it). Convert it, e.g. float(value).")
+                            "the row takes numbers, strings, bools, None, and lists or dicts of them (history and "
+                            "checkpoints keep it as JSON). Convert it, e.g. float(value) or array.tolist().")
+        row[key] = plain
 
 
 def _codes(targets):

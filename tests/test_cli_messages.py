@@ -62,7 +62,7 @@ def test_a_min_lr_above_the_rate_and_yamls_own_readings_are_named(tmp_path, caps
     assert "schedule.min_lr (1) is above optimizer.lr (0.05)" in capsys.readouterr().err
     (tmp_path / "date.yaml").write_text(yaml.safe_dump(SMALL).replace("name: tiny", "name: 2024-01-01"))
     assert main(["validate", str(tmp_path / "date.yaml")]) == 2
-    assert "quote it, '2024-01-01'" in capsys.readouterr().err
+    assert "reads it unquoted as a date: put the name in quotes" in capsys.readouterr().err
     (tmp_path / "key.yaml").write_text(yaml.safe_dump(SMALL) + "1: 2\n")
     assert main(["validate", str(tmp_path / "key.yaml")]) == 2
     assert "the key 1 is not a name (YAML read it as int; quote it)" in capsys.readouterr().err
@@ -103,3 +103,17 @@ def test_a_run_whose_files_are_folders_says_so(tmp_path, capsys):
         capsys.readouterr()
         assert main(argv) == 2
         assert f"{run / name}: is a folder" in capsys.readouterr().err
+
+
+def test_a_sweep_switching_the_optimizer_type_warns_once_and_names_its_param(tmp_path, recwarn):
+    from layerwise.config import _DROP_WARNED, load_config
+    _DROP_WARNED.clear()
+    data = {**SMALL, "optimizer": {"type": "sgd", "lr": 0.01, "momentum": 0.9}}
+    for lr in ("0.1", "0.2"):
+        load_config(data, [f"optimizer.lr={lr}", "optimizer.type=adam"], given=[])
+    texts = [str(w.message) for w in recwarn]
+    assert texts == ["<config>: optimizer.type is adam (from the sweep's --param), which does not take "
+                     "optimizer.momentum from the file: dropped."]
+    with pytest.raises(Exception, match="unknown key 'optimizer.betas'"):   # given on purpose: refused, not dropped
+        load_config({**SMALL, "optimizer": {"type": "adam", "betas": [0.9, 0.99]}},
+                    ["optimizer.type=sgd", "optimizer.betas[0]=0.8"])

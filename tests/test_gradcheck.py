@@ -187,3 +187,21 @@ def test_a_loss_takes_class_labels_as_the_trainer_gives_them(rng):
     labels = np.array([0, 1, 1, 0])
     report = lw.gradcheck(lw.Linear(3, 1, rng=0), rng.normal(size=(4, 3)), loss=lw.BCEWithLogitsLoss(), target=labels)
     assert report.tensors["W"][1] < 1e-8
+
+
+class Squeeze(lw.Module):
+    """(N, 1) -> (N,): an output that is already one value per sample."""
+
+    def forward(self, x):
+        return x[:, 0].copy()
+
+    def backward(self, grad_y):
+        grad = np.zeros((len(grad_y), 1))
+        grad[:, 0] = grad_y
+        return grad
+
+
+def test_targets_that_already_have_the_outputs_shape_are_taken_as_they_are(rng):
+    model = lw.Sequential(lw.Linear(3, 1, rng=0), Squeeze())
+    report = lw.gradcheck(model, rng.normal(size=(4, 3)), loss=lw.MSELoss(), target=np.array([0, 1, 2, 1]))
+    assert report.tensors["0.W"][1] < 1e-8

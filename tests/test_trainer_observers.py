@@ -3,6 +3,7 @@ tools between a batch's forward and its backward; callbacks written as plain obj
 NumPy numbers in the epoch row; fit after early stopping."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -12,15 +13,18 @@ from layerwise.analysis import fgsm, saliency
 from layerwise.checkpoint import save_arrays
 
 
-def _data(n=96, seed=0):
+def _data(n=96, seed=0, conv=False):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 6)).astype(np.float32)
-    return X, (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    return X.reshape(n, 1, 2, 3) if conv else X, (X[:, 0] + X[:, 1] > 0).astype(np.int64)
 
 
-def _model():
+def _model(conv=False):
     rng = np.random.default_rng(1)
-    m = lw.Sequential(lw.Linear(6, 8, rng=rng), lw.Dropout(0.2, rng=2), lw.ReLU(), lw.Linear(8, 2, rng=rng))
+    if conv:      # the convolution keeps its column matrix in a buffer it reuses from call to call
+        m = lw.Sequential(lw.Conv2d(1, 3, 2, padding=1, rng=rng), lw.ReLU(), lw.Flatten(), lw.Linear(36, 2, rng=rng))
+    else:
+        m = lw.Sequential(lw.Linear(6, 8, rng=rng), lw.Dropout(0.2, rng=2), lw.ReLU(), lw.Linear(8, 2, rng=rng))
     return m.set_optimizer(lw.SGD(lr=0.1, momentum=0.9))
 
 
@@ -28,9 +32,9 @@ def _weights(model):
     return {name: m.params[k].copy() for name, m, k in model.named_parameters()}
 
 
-def _fit(callbacks=(), **kwargs):
-    X, y = _data()
-    model = _model()
+def _fit(callbacks=(), conv=False, **kwargs):
+    X, y = _data(conv=conv)
+    model = _model(conv)
     trainer = lw.Trainer(model, epochs=2, batch_size=16, progress="off", seed=0, callbacks=list(callbacks), **kwargs)
     trainer.fit(X, y)
     return model, trainer
@@ -46,23 +50,56 @@ class During(lw.Callback):
         self.fn(trainer)
 
 
+@pytest.mark.parametrize("conv", [False, True])
 @pytest.mark.parametrize("what", ["evaluate 5 rows", "evaluate a batch's worth", "predict", "saliency", "fgsm",
                                   "summary"])
-def test_evaluating_or_explaining_between_a_forward_and_its_backward_leaves_the_step_as_it_was(what):
-    X, y = _data()
+def test_evaluating_or_explaining_between_a_forward_and_its_backward_leaves_the_step_as_it_was(what, conv):
+    X, y = _data(conv=conv)
     tools = {
         "evaluate 5 rows": lambda t: t.evaluate(X[:5], y[:5]),
         "evaluate a batch's worth": lambda t: t.evaluate(X[-16:], y[-16:]),   # same shapes: no check could tell
         "predict": lambda t: t.predict(X[-16:]),
         "saliency": lambda t: saliency(t.model, X[-16:]),
         "fgsm": lambda t: fgsm(t.model, lw.CrossEntropyLoss(), X[-16:], y[-16:], 0.1),
-        "summary": lambda t: t.model.summary((6,)),
+        "summary": lambda t: t.model.summary(X.shape[1:]),
     }
-    plain, _ = _fit()
-    watched, trainer = _fit([During(tools[what])])
+    plain, _ = _fit(conv=conv)
+    watched, trainer = _fit([During(tools[what])], conv=conv)
     for name, value in _weights(plain).items():
         np.testing.assert_array_equal(_weights(watched)[name], value, err_msg=f"{what} changed {name}")
-    assert trainer.model[1].training       # Dropout is back in training mode
+    assert all(m.training for m in trainer.model)       # Dropout is back in training mode
+
+
+class Lazy(lw.Module):
+    """Builds its weight on its first forward, and counts its calls: attributes a forward sets that stay."""
+
+    def __init__(self):
+        super().__init__()
+        self.W, self.calls = None, 0
+
+    def forward(self, x):
+        if self.W is None:
+            self.W = self.register_param("W", np.ones((x.shape[1], 2), x.dtype))
+        self.calls += 1
+        self._cache = x
+        return x @ self.W
+
+    def backward(self, grad_y):
+        self.grads["W"] += self._cache.T @ grad_y
+        return grad_y @ self.W.T
+
+
+def test_outside_a_step_what_a_forward_sets_stays_after_predict_and_evaluate():
+    X, y = _data()
+    model = lw.Sequential(Lazy()).set_optimizer(lw.SGD(lr=0.1))
+    trainer = lw.Trainer(model, progress="off")
+    trainer.predict(X[:4])                      # the first forward ever: the layer builds its weight here
+    lazy = model[0]
+    assert lazy.W is lazy.params["W"] and lazy.calls == 1
+    lazy.params["W"][...] = 0                   # weights loaded into it are not thrown away by the next call
+    assert np.all(trainer.predict(X[:4]) == 0) and lazy.calls == 2
+    trainer.evaluate(X[:4], y[:4])
+    assert lazy.calls == 3
 
 
 def test_a_callback_can_be_any_object_with_event_methods_or_a_handler_set_on_an_instance():
@@ -79,6 +116,8 @@ def test_a_callback_can_be_any_object_with_event_methods_or_a_handler_set_on_an_
     assert [s for kind, s in seen if kind == "batch"] == list(range(1, 13))
     with pytest.raises(TypeError, match="an object with any of the methods on_train_begin"):
         lw.Trainer(_model(), callbacks=[42])
+    with pytest.raises(TypeError, match=r"got the class Plain: pass Plain\(\)"):
+        lw.Trainer(_model(), callbacks=[Plain])
 
 
 def test_numpy_numbers_in_the_epoch_row_become_python_numbers_and_other_values_are_named(tmp_path):
@@ -96,10 +135,15 @@ def test_numpy_numbers_in_the_epoch_row_become_python_numbers_and_other_values_a
 
     class Listy(lw.Callback):
         def on_epoch_end(self, trainer, row):
-            row["per_layer"] = [1.0, 2.0]
+            row["per_class"] = [np.float32(0.5), 1.0]        # JSON takes lists (and dicts) of numbers
 
-    with pytest.raises(TypeError, match=r"Listy.on_epoch_end set the epoch row's 'per_layer' to list"):
-        _fit([Listy()])
+    class Arrayed(lw.Callback):
+        def on_epoch_end(self, trainer, row):
+            row["per_layer"] = np.array([1.0, 2.0])
+
+    assert _fit([Listy()])[1].history[-1]["per_class"] == [0.5, 1.0]
+    with pytest.raises(TypeError, match=r"Arrayed.on_epoch_end set the epoch row's 'per_layer' to ndarray"):
+        _fit([Arrayed()])
 
 
 def test_fit_after_early_stopping_says_why_no_epoch_runs():
@@ -111,6 +155,13 @@ def test_fit_after_early_stopping_says_why_no_epoch_runs():
     assert len(trainer.history) == 1
     with pytest.warns(UserWarning, match="stopped early at epoch 1.*stop_training = False"):
         trainer.fit(X, y)
+    meta, arrays = trainer.state()              # a run stopped early, loaded to be finished: no warning
+    loaded = lw.Trainer(_model(), epochs=3, batch_size=16, progress="off")
+    loaded.load_state(meta, arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded.fit(X, y)
+    assert len(loaded.history) == 1
     trainer.stop_training = False
     stopper.on_epoch_end = lambda trainer, row: None
     trainer.fit(X, y)

@@ -10,7 +10,7 @@ returns are NCHW views of NHWC memory; the elementwise layers after it keep that
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .base import ShapeError
+from .base import Scratch, ShapeError  # noqa: F401  (Scratch: conv imports it from here)
 
 
 def pair(value, name, owner, low=1):
@@ -44,28 +44,6 @@ def expect_nchw(owner, x, channels=None):
     want = f"(N, {'C' if channels is None else channels}, H, W)"
     got = "(N" + "".join(f", {d}" for d in np.shape(x)[1:]) + ")"
     raise ShapeError(f"{owner} expects {want}, got {got}.")
-
-
-class Scratch:
-    """Arrays a layer reuses from one call to the next, by name (remade when shape or dtype change).
-
-    Large temporaries (padded inputs, column matrices) are not allocated and paged in on every step
-    (fresh ones: a training step of scripts/bench_cnn.py 3% slower). Nothing a layer returns lives
-    here: callers and hooks may keep what they are given.
-    """
-
-    def __init__(self):
-        self.arrays = {}
-
-    def get(self, name, shape, dtype, fill=0):
-        """The array kept under ``name``; a new one is filled with ``fill`` (0: ``np.zeros``, no page touched)."""
-        a = self.arrays.get(name)
-        if a is None or a.shape != shape or a.dtype != dtype:
-            a = self.arrays[name] = np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
-        return a
-
-    def __deepcopy__(self, memo):
-        return Scratch()
 
 
 def padded(x_nhwc, pad, scratch, name="padded"):

@@ -60,6 +60,29 @@ def _held_modules(name, value):
         yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, Module))
 
 
+class Scratch:
+    """Arrays a layer reuses from one call to the next, by name (remade when shape or dtype change).
+
+    Large temporaries (padded inputs, column matrices) are not allocated and paged in on every step
+    (fresh ones: a training step of scripts/bench_cnn.py 3% slower). Nothing a layer returns lives
+    here: callers and hooks may keep what they are given. An evaluation in the middle of a step
+    (:func:`modes_kept`) runs on empty ones, so the step's own are left as its backward needs them.
+    """
+
+    def __init__(self):
+        self.arrays = {}
+
+    def get(self, name, shape, dtype, fill=0):
+        """The array kept under ``name``; a new one is filled with ``fill`` (0: ``np.zeros``, no page touched)."""
+        a = self.arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self.arrays[name] = np.zeros(shape, dtype) if fill == 0 else np.full(shape, fill, dtype)
+        return a
+
+    def __deepcopy__(self, memo):
+        return Scratch()
+
+
 @contextlib.contextmanager
 def attributes_kept(*objects):
     """Run the body, then put back every attribute of ``objects`` that the body rebound.
@@ -81,16 +104,32 @@ def attributes_kept(*objects):
 
 @contextlib.contextmanager
 def modes_kept(model, training=False):
-    """Run the body with ``model`` in eval mode (or training mode); after it, every module has its own
-    mode back, and every attribute the body rebound (:func:`attributes_kept`): an evaluation in the
-    middle of an epoch leaves Dropout, BatchNorm and the caches of the step in progress as it found them."""
-    with attributes_kept(*(m for _, m in model.named_modules())):
-        model.train(training)
-        yield model
+    """Run the body with ``model`` in eval mode (or training mode); after it, every module has its own mode
+    back, so that an evaluation in the middle of an epoch leaves Dropout and BatchNorm as it found them.
 
-
-_SET_BY_INIT = frozenset({"params", "_grads", "_unzeroed", "buffers", "optim_state", "training", "frozen", "optimizer",
-                          "_optimizer_inherited", "_no_decay", "_cache"})
+    Called between a forward of ``model`` and its backward (a callback's ``on_before_backward``; a
+    Sequential knows it has a forward awaiting its backward), the body also runs on empty :class:`Scratch`
+    buffers, and every attribute it rebinds is put back after (:func:`attributes_kept`): the step's
+    backward then gets its own batch's caches, a user module's ``self.x = x`` too. Otherwise attributes
+    the body sets stay, as a layer that builds its weights on its first forward needs.
+    """
+    modules = [m for _, m in model.named_modules()]
+    modes = [(m, m.training) for m in modules]
+    awaiting = model._awaiting_backward
+    with contextlib.ExitStack() as stack:
+        if awaiting:
+            stack.enter_context(attributes_kept(*modules))
+            for m in modules:
+                for name, value in list(vars(m).items()):
+                    if isinstance(value, Scratch):
+                        setattr(m, name, Scratch())
+        try:
+            model.train(training)
+            yield model
+        finally:
+            for m, mode in modes:
+                m.training = mode
+            model._awaiting_backward = awaiting
 
 
 def _check_no_shared_parameters(model):
@@ -102,7 +141,7 @@ def _check_no_shared_parameters(model):
             continue
         owner = p if p.base is None else p.base
         for other, q in by_buffer.get(id(owner), ()):
-            if np.may_share_memory(p, q):
+            if np.shares_memory(p, q):
                 raise ValueError(
                     f"Parameters {other} and {name} are the same array (or views of one): each module steps its own "
                     "parameters, so it would be stepped twice and counted twice. To tie weights, keep the array in one "
@@ -244,6 +283,9 @@ class Module:
                     and method is not getattr(Module, name)):
                 setattr(cls, name, _with_hooks(method, name))
 
+    #: True between a forward of this model and its backward (kept by Sequential; see modes_kept)
+    _awaiting_backward = False
+
     def __init__(self):
         self.params = {}
         self._grads = {}
@@ -258,16 +300,6 @@ class Module:
         self._cache = None
         self._forward_hooks = {}
         self._backward_hooks = {}
-
-    def __getattr__(self, name):
-        # only for attributes not found: one that Module.__init__ sets means a subclass skipped it
-        prop = getattr(type(self), name, None)
-        if isinstance(prop, property):      # its getter raised AttributeError: let it say why again
-            return prop.fget(self)
-        if name in _SET_BY_INIT:
-            raise AttributeError(f"{type(self).__name__} has no attribute '{name}', which Module.__init__ sets: "
-                                 f"{type(self).__name__}.__init__ must call super().__init__() first.")
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     @property
     def grads(self):
@@ -379,6 +411,10 @@ class Module:
         Also a ValueError when two modules hold the same array (or views of one) as parameters, as
         ``b.params["W"] = a.params["W"]`` makes: each module steps its own parameters, so that array would be
         stepped twice and counted twice."""
+        for path, m in self.named_modules():
+            if "params" not in vars(m):
+                raise AttributeError(f"{type(m).__name__}{f' (module {path.rstrip(chr(46))})' if path else ''} has no "
+                                     f"params: {type(m).__name__}.__init__ must call super().__init__() first.")
         _check_no_shared_parameters(self)
         tree = {id(m) for _, m in self.named_modules()}
         for path, m in self.named_modules():

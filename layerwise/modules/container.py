@@ -50,12 +50,13 @@ class Sequential(Module):
                                  "cannot run at two places of a chain (the first place's gradients would be wrong). "
                                  "Use a new instance.")
         self.modules.append(module)
-        if self.optimizer is not None:      # set_optimizer has checked the rest: check what it did not see
+        if self.optimizer is not None and not self._optimizer_inherited:    # set_optimizer checked the rest here
             try:
                 self.check_children()
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, AttributeError):
                 self.modules.pop()
                 raise
+        if self.optimizer is not None:
             module._inherit_optimizer(self.optimizer)
         return self
 
@@ -155,6 +156,7 @@ class Sequential(Module):
                 raise
             x = y
         self._output_shape = getattr(x, "shape", None)
+        self._awaiting_backward = True
         return x
 
     def backward(self, grad_y, input_grad=True):
@@ -196,6 +198,7 @@ class Sequential(Module):
                 self._annotate(i, err)
                 raise
             grad_y = grad_x
+        self._awaiting_backward = False
         return grad_y if input_grad else None
 
     def summary(self, input_shape, *, dtype=None):
@@ -209,18 +212,16 @@ class Sequential(Module):
             dtype = next((m.params[k].dtype for _, m, k in self.named_parameters()), np.float32)
         x = np.zeros((2, *tuple(input_shape)), dtype=dtype)
         rows = [("input", "", "(N, " + ", ".join(map(str, input_shape)) + ")", "")]
-        # each module's own mode, hooks and caches back after (a BatchNorm put in eval stays there)
+        # each module's own mode and hooks back after (a BatchNorm put in eval stays there)
+        hooks = [(m, m._forward_hooks) for _, m in self.named_modules()]
         with modes_kept(self):
-            for _, m in self.named_modules():
+            for m, _ in hooks:
                 m._forward_hooks = {}
-            for i, m in enumerate(self.modules):
-                try:
-                    x = m.forward(x)
-                except Exception as err:
-                    self._annotate(i, err)
-                    raise
-                rows.append((str(i), repr(m), "(N, " + ", ".join(map(str, x.shape[1:])) + ")",
-                             f"{m.n_params():,}"))
+            try:
+                self._probe_rows(x, rows)
+            finally:
+                for m, kept in hooks:
+                    m._forward_hooks = kept
         rows.append(("", "total", "", f"{self.n_params():,}"))
         head = ("#", "layer", "output shape", "params")
         widths = [max(len(r[j]) for r in rows + [head]) for j in range(4)]
@@ -228,6 +229,16 @@ class Sequential(Module):
                                   for j, (c, w) in enumerate(zip(r, widths)))
         rule = "-" * len(fmt(head))
         return "\n".join([fmt(head), rule, *map(fmt, rows[:-1]), rule, fmt(rows[-1])])
+
+    def _probe_rows(self, x, rows):
+        """summary's probe forward: one row per module."""
+        for i, m in enumerate(self.modules):
+            try:
+                x = m.forward(x)
+            except Exception as err:
+                self._annotate(i, err)
+                raise
+            rows.append((str(i), repr(m), "(N, " + ", ".join(map(str, x.shape[1:])) + ")", f"{m.n_params():,}"))
 
     def __repr__(self):
         if not self.modules:

@@ -23,8 +23,9 @@ def best_of(values, metric):
 def kept_value(values, kept_epoch, metric):
     """A finished trial's result: ``metric`` at the epoch whose weights its run keeps (``kept_epoch`` of its
     summary: the last epoch, or the best one early stopping restores), so that the value a trial is ranked
-    by, its test accuracy and the model ``best.yaml`` trains again are one model's. Without a kept epoch
-    (a pruned trial, a summary from before kept_epoch) the best epoch's value."""
+    by, its test accuracy and the model ``best.yaml`` trains again are one model's (a pruned trial keeps
+    the epoch it was stopped at). Without a kept epoch (a failed trial, a summary from before kept_epoch)
+    the best epoch's value."""
     if kept_epoch is not None and 1 <= kept_epoch <= len(values):
         return values[kept_epoch - 1]
     return best_of(values, metric)

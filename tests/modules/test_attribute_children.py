@@ -155,3 +155,15 @@ def test_an_array_two_layers_hold_as_parameters_is_refused_naming_both():
     ready = lw.Sequential(a).set_optimizer(lw.SGD(lr=0.1))
     with pytest.raises(ValueError, match=r"Parameters 0.W and 1.W"):
         ready.append(c)
+
+
+def test_views_of_one_buffer_that_share_no_element_and_a_tied_layer_appended_deeper_are_fine():
+    buf = np.zeros((4, 8), np.float32)
+    a, b = lw.Linear(4, 4, rng=0, bias=False), lw.Linear(4, 4, rng=1, bias=False)
+    a.params["W"], b.params["W"] = buf[:, :4], buf[:, 4:]        # one allocation, no element in common
+    lw.Sequential(a, b).set_optimizer(lw.SGD(lr=0.1))
+    enc = lw.Linear(8, 3, rng=0, dtype=np.float64)
+    inner = lw.Sequential(lw.Tanh())
+    lw.Sequential(enc, inner).set_optimizer(lw.SGD(lr=0.1))
+    inner.append(TiedDecoder(enc))              # inner alone cannot see enc: the model around it can
+    assert inner[1].optimizer is not None
