@@ -163,9 +163,8 @@ def _compare_after_training(cfg, exp, clock):
               title=f"{cfg.name}: {heading} on the same split")
     what = "squared error / 2 per target, + L2" if task == "regression" else "loss_curve_"
     extra = {f"{mlp_curve[0]} training loss ({what})": mlp_curve[1]} if mlp_curve else None
-    sk_name = "MLPRegressor" if task == "regression" else "MLPClassifier"
-    plot_learning_curves(exp.history, out_dir / "compare_loss.png", title=f"{cfg.name}: layerwise vs {sk_name}",
-                         extra_curves=extra)
+    title = f"{cfg.name}: layerwise vs {mlp_curve[0]}" if mlp_curve else f"{cfg.name}: layerwise (no baseline has a loss curve)"
+    plot_learning_curves(exp.history, out_dir / "compare_loss.png", title=title, extra_curves=extra)
     if matrices:
         plot_confusion_matrices(matrices, [str(c) for c in d.classes], out_dir / "compare_confusion.png")
     return rows, out_dir

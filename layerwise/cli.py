@@ -341,7 +341,8 @@ def _sweep(args):
     if best is None:
         print(f"layerwise: no trial completed; see {out / 'sweep.md'}.", file=sys.stderr)
         return 1
-    test = f"  test_accuracy {best['test_accuracy']:.4f}" if best.get("test_accuracy") is not None else ""
+    name = next((k for k in ("test_accuracy", "test_rmse") if best.get(k) is not None), None)
+    test = f"  {name} {best[name]:.4f}" if name else ""
     print(f"best: trial {best['trial']}  {m} {best[m]:.4f}{test}  -> {out / 'best.yaml'}")
     print(f"-> {out}/sweep.csv, sweep.md, sweep_metric.png, sweep_params.png, trials/")
     return 0

@@ -13,6 +13,10 @@ class DataError(LayerwiseError, ValueError):
     """A dataset file is missing, truncated, corrupt, or does not match what the config says."""
 
 
+class MissingDataError(DataError):
+    """A dataset's files are not there (not fetched yet): what ``layerwise time`` stands in random data for."""
+
+
 class DownloadError(DataError):
     """No mirror delivered a file with the expected checksum."""
 

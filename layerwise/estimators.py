@@ -164,6 +164,13 @@ def baseline_specs(config):
 
 
 def check_baselines(config):
-    """Make every baseline once (nothing is fitted): ConfigError on the first bad entry."""
+    """Make every baseline once (nothing is fitted): ConfigError on the first bad entry, or on a label two
+    entries share (the table, compare.json and the confusion plots name each row by it)."""
+    labels = {}
     for i, spec in enumerate(baseline_specs(config)):
-        make_baseline(spec, config, config.training.batch_size, where=f"baselines[{i}]")
+        label, _ = make_baseline(spec, config, config.training.batch_size, where=f"baselines[{i}]")
+        if label in labels or label == "layerwise":
+            first = f"baselines[{labels[label]}]" if label in labels else "the layerwise model"
+            raise ConfigError(f"{config.source}: baselines[{i}] is named {label!r}, as {first} is; give each a "
+                              f"unique name: {{class: ..., params: {{...}}, name: {label}-2}}.")
+        labels[label] = i

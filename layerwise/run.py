@@ -27,6 +27,7 @@ from .optim import get_optimizer
 from .losses import get_loss
 from .schedules import make_schedule
 from .task import check_head, test_metrics
+from .modules.normalization import single_sample_refusal
 from .trainer import Trainer
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
@@ -68,7 +69,7 @@ def load_data(config):
                             label_column=d.label_column, dtype=np.dtype(config.training.dtype),
                             mirrors=d.mirrors, task=d.task, delimiter=d.delimiter)
     except DataError as e:
-        raise DataError(f"{config.source}: data: {e}") from None
+        raise type(e)(f"{config.source}: data: {e}") from None      # the same kind (MissingDataError too)
 
 
 def _largest_batch(config, data):
@@ -90,6 +91,13 @@ def build(config, data):
                                        batch_size=_largest_batch(config, data))
         loss = get_loss(config.loss)
         check_head(config, model, out_shape, loss, data)
+        n_train, bs = len(getattr(data, "X_train", ())), config.training.batch_size
+        refusal = n_train and single_sample_refusal(     # before the run directory is written (train, validate)
+            model, 1 if n_train % bs == 1 or n_train == 1 else 0,
+            f"training.batch_size {bs} leaves a last batch of 1 sample every epoch ({n_train} training samples "
+            f"= {bs} x {n_train // bs} + 1)")
+        if refusal:
+            raise ConfigError(refusal)
     except ConfigError as e:
         msg = str(e)
         raise ConfigError(msg if msg.startswith(config.source) else f"{config.source}: {msg}") from None
@@ -321,6 +329,22 @@ def _train(exp, progress, stream, callbacks=()):
     return exp
 
 
+def check_run_overrides(overrides, *, resuming=False, command="evaluate"):
+    """A ConfigError for a ``--set`` on a finished run (``command``: evaluate, saliency, attack, dream) or a
+    resumed one that would make it another run: only where the data and plugins are, and batching, may change."""
+    allowed = RESUMABLE_KEYS if resuming else EVALUATE_KEYS
+    for assignment in overrides:
+        key = assignment.partition("=")[0].strip()
+        if not any(key == k or key.startswith(k + ".") for k in allowed):
+            if resuming:
+                raise ConfigError(f"--set {assignment}: a resumed run can only change "
+                                  f"{', '.join(allowed)}; start a new run to change {key}.")
+            raise ConfigError(f"--set {assignment}: {command} can only change where the data and plugins are and "
+                              f"how the data is batched ({', '.join(allowed)}), so that the test set is the run's own; {key} would "
+                              "change what is tested. To score other data use 'layerwise predict'; to change the "
+                              "experiment, train a new run.")
+
+
 def _run_config(run_dir, overrides, *, resuming):
     """The run's config with ``overrides``; resuming and evaluating accept only the keys that keep it the same run."""
     run_dir = Path(run_dir)
@@ -330,17 +354,7 @@ def _run_config(run_dir, overrides, *, resuming):
         raise ConfigError(f"{run_dir} is a file; give the run's directory (the --out of 'layerwise train').")
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir}: not a run directory (no config.yaml in it).")
-    allowed = RESUMABLE_KEYS if resuming else EVALUATE_KEYS
-    for assignment in overrides:
-        key = assignment.partition("=")[0].strip()
-        if not any(key == k or key.startswith(k + ".") for k in allowed):
-            if resuming:
-                raise ConfigError(f"--set {assignment}: a resumed run can only change "
-                                  f"{', '.join(allowed)}; start a new run to change {key}.")
-            raise ConfigError(f"--set {assignment}: evaluate can only change where the data and plugins are and "
-                              f"how the data is batched ({', '.join(allowed)}), so that the test set is the run's own; {key} would "
-                              "change what is tested. To score other data use 'layerwise predict'; to change the "
-                              "experiment, train a new run.")
+    check_run_overrides(overrides, resuming=resuming)
     return load_config(run_dir / "config.yaml", overrides, source=f"{run_dir / 'config.yaml'}")
 
 

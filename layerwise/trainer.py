@@ -13,9 +13,11 @@ import warnings
 import numpy as np
 
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
+from .errors import ConfigError
 from .losses import get_loss
 from .monitor import check_monitor_has_data
 from .modules.base import attributes_kept, backward_without_input_grad, modes_kept
+from .modules.normalization import single_sample_refusal
 from .schedules import Schedule
 
 
@@ -238,6 +240,12 @@ class Trainer:
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
+        last = len(X) % self.batch_size
+        refusal = single_sample_refusal(self.model, 1 if last == 1 or len(X) == 1 else 0,
+                                        f"{len(X)} training samples in batches of {self.batch_size} leave a last batch "
+                                        "of 1 sample every epoch (training.batch_size)")
+        if refusal:
+            raise ConfigError(refusal)
         if self.stop_training and self._stopped_by_fit and self.epoch < self.epochs:
             warnings.warn(f"Trainer.fit: training stopped early at epoch {self.epoch} (stop_training is True), so no "
                           "epoch runs. Set trainer.stop_training = False to train on.", stacklevel=2)

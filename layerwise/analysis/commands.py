@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..errors import DataError, LayerwiseError
+from ..errors import LayerwiseError, MissingDataError
+from ..modules.normalization import single_sample_refusal
 
 EXAMPLES = {
     "check": "examples:\n  layerwise check my_layers.py:ScaledTanh --args '{\"features\": 8}'\n"
@@ -43,6 +44,16 @@ def _ints(text, what, low=0):
     if not values or any(v < low for v in values):
         raise LayerwiseError(f"{what} must be comma-separated integers >= {low}, got {text!r}.")
     return values
+
+
+#: the most samples one picture draws (saliency rows, attack columns): more makes a PNG tens of thousands of
+#: pixels long that no viewer shows; attack.json's accuracies cover the whole test set whatever --n is
+MAX_DRAWN = 100
+
+
+def _at_most_drawn(args):
+    if args.n > MAX_DRAWN:
+        raise LayerwiseError(f"--n must be <= {MAX_DRAWN} (samples drawn in one picture), got {args.n}.")
 
 
 def _at_least(args, **lowest):
@@ -145,7 +156,8 @@ def run_saliency(args):
     from .runs import first_per_class, load_run
     from .saliency import plot_feature_saliency, plot_saliency, saliency
     _at_least(args, n=1)
-    r = load_run(args.run_dir, overrides=args.overrides).require_classification("saliency")
+    _at_most_drawn(args)
+    r = load_run(args.run_dir, overrides=args.overrides, command="saliency").require_classification("saliency")
     d = r.data
     idx = first_per_class(d.y_test, args.n, d.n_classes)
     grad, predicted = saliency(r.model, d.X_test[idx], labels=r.loss.labels)
@@ -166,7 +178,8 @@ def run_attack(args):
     from .runs import first_per_class, load_run
     eps_values = _floats(args.eps)
     _at_least(args, steps=0, n=1)
-    r = load_run(args.run_dir, overrides=args.overrides).require_classification("attack")
+    _at_most_drawn(args)
+    r = load_run(args.run_dir, overrides=args.overrides, command="attack").require_classification("attack")
     d, out = r.data, _out(args)
     name = f"PGD, {args.steps} steps" if args.steps > 1 else "FGSM"
     order = first_per_class(d.y_test, args.n, d.n_classes)       # shown first, then the rest
@@ -207,7 +220,7 @@ def run_dream(args):
     _at_least(args, steps=0, jitter=0, seed=0, l2=0)
     if not 0 < args.lr < np.inf:
         raise LayerwiseError(f"--lr must be > 0, got {args.lr}.")
-    r = load_run(args.run_dir, overrides=args.overrides).require_classification("dream")
+    r = load_run(args.run_dir, overrides=args.overrides, command="dream").require_classification("dream")
     d = r.data
     lo, hi = r.value_range
     mean = d.X_train.mean(axis=0)
@@ -268,21 +281,26 @@ def run_time(args):
     config = load_config(args.config, args.overrides)
     bs = args.batch_size or config.training.batch_size
     rng = np.random.default_rng(config.seed)
+    stand_in = ""
     try:
         data = run.load_data(config)
         shape = data.input_shape
         rows = np.arange(bs) % len(data.X_train)   # the first training samples, repeated if too few
         x, y = data.X_train[rows], data.y_train[rows]
-    except DataError:
+    except MissingDataError:    # files not fetched: random images of the shape (damaged ones are an error)
         if config.data.dataset not in KNOWN_SHAPES:
             raise
-        shape, n_classes = KNOWN_SHAPES[config.data.dataset]   # files not there: random images of the shape
+        shape, n_classes = KNOWN_SHAPES[config.data.dataset]
+        stand_in = f" (random images: {config.data.dataset}'s files are not here)"
         data = SimpleNamespace(input_shape=shape, n_classes=n_classes)
         x, y = rng.random((bs, *shape)), rng.integers(0, n_classes, bs)
     model, trainer = run.build(config, data)
+    refusal = single_sample_refusal(model, bs, "--batch-size 1 times a training step on one sample")
+    if refusal:
+        raise LayerwiseError(refusal)
     results = time_both(model, trainer.loss, x, y, repeats=args.repeats)
-    print(f"{config.name}: one training step on a batch of {bs} samples of shape {tuple(shape)}, median of "
-          f"{args.repeats} steps")
+    print(f"{config.name}: one training step on a batch of {bs} samples of shape {tuple(shape)}{stand_in}, median "
+          f"of {args.repeats} steps")
     print(format_timing(results))
     return 0
 

@@ -28,7 +28,11 @@ def truncate(model, layer):
         raise ValueError(f"Layer {layer!r} does not exist: the model has {len(model)} modules (0 to {len(model) - 1}).")
     if not rest:
         return Sequential(*model.modules[:i + 1])
-    return Sequential(*model.modules[:i], truncate(model.modules[i], ".".join(rest)))
+    inner = model.modules[i]
+    if not isinstance(inner, Sequential):
+        raise ValueError(f"Layer {layer!r} does not exist: module {i} ({type(inner).__name__}) has no modules inside "
+                         f"it; give '{i}' itself, or a path from the model summary.")
+    return Sequential(*model.modules[:i], truncate(inner, ".".join(rest)))
 
 
 def unit_upstream(y, unit):

@@ -45,7 +45,7 @@ class LoadedRun:
         return float(X.min()), float(X.max())
 
 
-def load_run(run_dir, *, overrides=()):
+def load_run(run_dir, *, overrides=(), command="the analysis"):
     """A finished run's model (:func:`layerwise.load_run`) with the data split it was trained on.
 
     Parameters
@@ -64,6 +64,7 @@ def load_run(run_dir, *, overrides=()):
     from ..config import load_config
     from ..saved import load_run as load_saved
     from ..saved import moved_plugins
+    run.check_run_overrides(overrides, command=command)      # the run's own test split, as evaluate keeps it
     saved = load_saved(run_dir, plugins=moved_plugins(overrides))   # moved plugin files: before the model is built
     config = saved.config
     if overrides:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ..errors import DataError
+from ..errors import DataError, MissingDataError
 from ..registry import Registry, is_builtin
 from .download import cache_dir, fetch_dataset_files
 from .idx import read_idx
@@ -135,7 +135,7 @@ def _idx_folder_arrays(name, path, download, mirrors, files):
     missing = [f for f in IDX_FILES["train"] + IDX_FILES["test"] if not (folder / f).is_file()]
     if missing:
         state = "" if folder.is_dir() else " (the folder does not exist)"
-        raise DataError(f"{name}: missing {', '.join(missing)} in {folder}{state}. Set data.download: true to "
+        raise MissingDataError(f"{name}: missing {', '.join(missing)} in {folder}{state}. Set data.download: true to "
                         "fetch them (sha256-checked), or set data.path to a folder that has them.")
     parts = []
     for images_file, labels_file in IDX_FILES.values():

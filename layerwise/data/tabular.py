@@ -121,6 +121,10 @@ def _label_index(path, label_column, header, width):
         if header is None:
             raise DataError(f"{path}: label_column {label_column!r} is a column name, but the file has no "
                             "header row; give the column's index instead.")
+        if header.count(label_column) > 1:
+            cols = [i for i, h in enumerate(header) if h == label_column]
+            raise DataError(f"{path}: data.label_column {label_column!r} names two columns of the header (indices "
+                            f"{cols[0]} and {cols[1]}); rename one, or give data.label_column as the index of the one.")
         if label_column not in header:
             raise DataError(f"{path}: no column named {label_column!r}; the columns are "
                             f"{', '.join(repr(h) for h in header)}.")

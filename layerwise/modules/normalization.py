@@ -101,6 +101,8 @@ class BatchNorm(Module):
             x = x.astype(gamma.dtype)
         axes = (0, *range(2, x.ndim))
         per_channel = (1, -1) + (1,) * (x.ndim - 2)        # (C,) broadcast along axis 1
+        if len(x):
+            self._per_sample = x.size // (len(x) * x.shape[1])     # what a batch of one would give per channel
         if self.training:
             m = x.size // x.shape[1]
             if m < 2:
@@ -156,3 +158,18 @@ class BatchNorm2d(BatchNorm):
 
 _BY_RANK = {2: BatchNorm1d, 4: BatchNorm2d}
 _LAYOUT = {2: "(N, F)", 4: "(N, C, H, W)"}
+
+
+def single_sample_refusal(model, n_rows, what):
+    """The message for ``n_rows`` = 1 reaching a BatchNorm of ``model`` in training (``what`` says where the
+    one row comes from), or None: a batch of one sample has no variance to normalize by."""
+    if n_rows != 1:
+        return None
+    for path, m in model.named_modules():
+        # values per channel in one sample: 1 for (N, F) inputs; unknown (None) before a forward, unless 1d
+        per_sample = getattr(m, "_per_sample", 1 if isinstance(m, BatchNorm1d) else None)
+        if isinstance(m, BatchNorm) and per_sample == 1:
+            where = f"module {path.rstrip('.')} ({type(m).__name__})" if path else type(m).__name__
+            return (f"{what}, and {where} cannot normalize a batch of one sample in training (it has no variance, "
+                    "as in PyTorch). Choose a batch size that leaves no batch of 1.")
+    return None

@@ -7,6 +7,7 @@ running trials and queues them again (``enqueue_trial`` with their parameters), 
 consistent and the same command resumes without rerunning a finished trial or going past ``trials``.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -59,6 +60,12 @@ def open_study(plan, out, storage=None):
             raise ConfigError(f"{out} holds another sweep ({held.get('method')} over "
                               f"{', '.join(held.get('space', {}))} of {held.get('config')}{what}); choose another "
                               "--out.")
+    if marker.is_file() and "storage_sha256" in held and held["storage_sha256"] != _digest(storage):
+        where = held.get("storage_shown") or f"its own {out / 'sweep.db'}"
+        given = f"--storage {_shown(storage)}" if storage else "no --storage"
+        raise ConfigError(f"{out} holds this sweep with its study in {where}, and {given} was given: running it "
+                          "would train every trial again over the trials already there. Give the same --storage to "
+                          "resume it, or choose another --out.")
     url = storage or f"sqlite:///{(out / 'sweep.db').resolve()}"
     try:
         study = optuna.create_study(storage=url, study_name=f"{plan.base.name}-{identity}", load_if_exists=True,
@@ -69,8 +76,24 @@ def open_study(plan, out, storage=None):
     atomic_write(marker, json.dumps({"identity": identity, "study": study.study_name, "config": plan.base.source,
                                      "method": plan.method, "metric": plan.metric,
                                      "space": {k: str(s) for k, s in plan.space.items()},
-                                     "definition": plan.definition}, indent=2) + "\n")
+                                     "definition": plan.definition, "storage_sha256": _digest(storage),
+                                     "storage_shown": _shown(storage) if storage else None}, indent=2) + "\n")
     return study
+
+
+def _digest(storage):
+    """What sweep.json keeps of ``--storage`` to recognize it (a URL may hold a password): its sha256, or
+    None for the sweep's own sweep.db."""
+    return hashlib.sha256(storage.encode()).hexdigest() if storage else None
+
+
+def _shown(storage):
+    """``--storage`` with any password masked, for messages and sweep.json."""
+    try:
+        from sqlalchemy.engine import make_url
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:       # noqa: BLE001 - not a URL SQLAlchemy parses: show only its scheme
+        return storage.partition("://")[0] + "://..."
 
 
 def _requeue(study, trial):
@@ -147,7 +170,7 @@ def record(study, plan, out, trial, outcome):
     for step, value in enumerate(outcome["values"], 1):
         trial.report(value, step)
     summary = outcome.get("summary") or {}
-    for key in ("test_accuracy", "train_seconds", "kept_epoch"):
+    for key in ("test_accuracy", "test_rmse", "train_seconds", "kept_epoch"):
         if summary.get(key) is not None:
             trial.set_user_attr(key, summary[key])
     if outcome["state"] == "fail" or not outcome["values"]:

@@ -22,9 +22,12 @@ def is_interrupted(trial):
     return trial.state.name == "FAIL" and "error" not in trial.user_attrs
 
 
+TEST_COLUMN = "test_accuracy"
+
+
 def trial_rows(study, keys, metric):
     """One dict per trial that ran or runs, in trial order: trial, state, each key, the metric,
-    test_accuracy, train_seconds, run_dir, error."""
+    test_accuracy, test_rmse (a regression's), train_seconds, run_dir, error."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         if is_interrupted(t) or t.state.name == "WAITING":
@@ -32,7 +35,8 @@ def trial_rows(study, keys, metric):
         values = [t.intermediate_values[s] for s in sorted(t.intermediate_values)]
         a = t.user_attrs
         rows.append({"trial": t.number, "state": STATES[t.state.name], **{k: t.params.get(k) for k in keys},
-                     metric: kept_value(values, a.get("kept_epoch"), metric), "test_accuracy": a.get("test_accuracy"),
+                     metric: kept_value(values, a.get("kept_epoch"), metric), TEST_COLUMN: a.get("test_accuracy"),
+                     "test_rmse": a.get("test_rmse"),
                      "train_seconds": a.get("train_seconds"), "run_dir": a.get("run_dir"), "error": a.get("error")})
     return rows
 
@@ -49,11 +53,17 @@ def _cell(value):
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def test_column(rows):
+    """The test metric of the sweep's table: test_accuracy, or a regression's test_rmse."""
+    return "test_rmse" if any(r.get("test_rmse") is not None for r in rows) else TEST_COLUMN
+
+
 def write_tables(out, rows, keys, metric):
     """``sweep.csv`` (trial order, full precision) and ``sweep.md`` (sorted by the metric)."""
-    columns = ["trial", "state", *keys, metric, "test_accuracy", "train_seconds", "run_dir", "error"]
+    test = test_column(rows)
+    columns = ["trial", "state", *keys, metric, test, "train_seconds", "run_dir", "error"]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
@@ -65,7 +75,7 @@ def write_tables(out, rows, keys, metric):
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
     direction = "lower" if mode_of(metric) == "min" else "higher"
     atomic_write(out / "sweep.md", f"Trials sorted by {metric} ({direction} is better; chosen on validation "
-                                   "only, test_accuracy is recorded, never used to choose).\n\n"
+                                   f"only, {test} is recorded, never used to choose).\n\n"
                  + "\n".join(lines) + "\n")
 
 
