@@ -460,8 +460,8 @@ def _drop_keys_of_a_replaced_type(data, before, overrides, source, typed):
         origin = "--set" if f"{section}.type" in set_keys else "the sweep's --param"
         message = (f"{source}: {section}.type is {new['type']} (from {origin}), which does not take "
                    f"{', '.join(f'{section}.{k}' for k in dropped)} from the file: dropped.")
-        if dropped and message not in _DROP_WARNED:
-            _DROP_WARNED.add(message)
+        if dropped and (section, new["type"], tuple(dropped)) not in _DROP_WARNED:   # not per trial of a sweep
+            _DROP_WARNED.add((section, new["type"], tuple(dropped)))
             warnings.warn(message, LayerwiseWarning, stacklevel=3)
 
 

@@ -169,8 +169,8 @@ def check_baselines(config):
     labels = {}
     for i, spec in enumerate(baseline_specs(config)):
         label, _ = make_baseline(spec, config, config.training.batch_size, where=f"baselines[{i}]")
-        if label in labels or label == "layerwise":
-            first = f"baselines[{labels[label]}]" if label in labels else "the layerwise model"
+        if label in labels or label == f"layerwise ({config.name})":
+            first = f"baselines[{labels[label]}]" if label in labels else "the layerwise model's row"
             raise ConfigError(f"{config.source}: baselines[{i}] is named {label!r}, as {first} is; give each a "
                               f"unique name: {{class: ..., params: {{...}}, name: {label}-2}}.")
         labels[label] = i

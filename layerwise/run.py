@@ -78,8 +78,24 @@ def _largest_batch(config, data):
     return min(config.training.batch_size, n_train) if n_train else config.training.batch_size
 
 
-def build(config, data):
-    """The model (optimizers set) and its Trainer for ``config`` and the loaded ``data``."""
+def check_batches(config, model, data):
+    """A ConfigError when a training batch would hold one sample and the model has a BatchNorm, which cannot
+    normalize one in training (as in PyTorch): ``batch_size: 1``, or a last batch of 1 (``n_train % batch_size``)."""
+    n_train, bs = len(getattr(data, "X_train", ())), config.training.batch_size
+    if not n_train:
+        return
+    what = (f"training.batch_size {bs} makes batches of 1 sample" if bs == 1 or n_train == 1 else
+            f"training.batch_size {bs} leaves a last batch of 1 sample every epoch ({n_train} training samples "
+            f"= {bs} x {n_train // bs} + 1)")
+    refusal = single_sample_refusal(model, 1 if bs == 1 or n_train % bs == 1 or n_train == 1 else 0, what)
+    if refusal:
+        msg = f"{config.source}: {refusal}"
+        raise ConfigError(msg)
+
+
+def build(config, data, *, training=True):
+    """The model (optimizers set) and its Trainer for ``config`` and the loaded ``data`` (``training``: it will
+    train, so its batches are checked; evaluate and time build without)."""
     load_plugins(config)
     model_rng, shuffle_seed, augment_rng = np.random.SeedSequence(config.seed).spawn(3)
     try:
@@ -91,13 +107,8 @@ def build(config, data):
                                        batch_size=_largest_batch(config, data))
         loss = get_loss(config.loss)
         check_head(config, model, out_shape, loss, data)
-        n_train, bs = len(getattr(data, "X_train", ())), config.training.batch_size
-        refusal = n_train and single_sample_refusal(     # before the run directory is written (train, validate)
-            model, 1 if n_train % bs == 1 or n_train == 1 else 0,
-            f"training.batch_size {bs} leaves a last batch of 1 sample every epoch ({n_train} training samples "
-            f"= {bs} x {n_train // bs} + 1)")
-        if refusal:
-            raise ConfigError(refusal)
+        if training:
+            check_batches(config, model, data)      # before the run directory is written (train, validate)
     except ConfigError as e:
         msg = str(e)
         raise ConfigError(msg if msg.startswith(config.source) else f"{config.source}: {msg}") from None
@@ -131,12 +142,12 @@ def make_augment(config, data, rng):
     return Augment(spec.shift, spec.rotate, rng=rng)
 
 
-def prepare(config, overrides=()):
+def prepare(config, overrides=(), *, training=True):
     """Load (if given a path) and realize a config: ``Experiment`` with data, model and trainer."""
     if not hasattr(config, "model_dump"):
         config = load_config(config, overrides)
     data = load_data(config)
-    model, trainer = build(config, data)
+    model, trainer = build(config, data, training=training)
     return Experiment(config, data, model, trainer)
 
 
@@ -367,7 +378,7 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
         raise DataError(f"{ckpt}: is a folder, not a checkpoint file." if ckpt.is_dir()
                         else f"{run_dir}: no checkpoint.safetensors to resume from.")
     check_run_files(run_dir, config.run_id)
-    exp = prepare(config)
+    exp = prepare(config, training=False)       # its batches are checked below, if training goes on
     exp.run_dir = run_dir
     arrays, meta = load_arrays(ckpt)
     trained_with, now = meta.get("config"), _fixed_part(config)    # checkpoints before it was recorded: none
@@ -399,6 +410,7 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
              *(p.name for p in run_dir.glob("compare_*.png"))]
     for name in stale:
         (run_dir / name).unlink(missing_ok=True)
+    check_batches(config, exp.model, exp.data)
     atomic_write(run_dir / "config.yaml", _yaml(_resolved(config)))
     return _train(exp, progress, stream, callbacks)
 
@@ -428,6 +440,6 @@ def evaluate(run_dir, *, overrides=()):
         check_run_files(run_dir, config.run_id, names=("checkpoint.safetensors",))
     except DataError:
         pass
-    exp = prepare(config)
+    exp = prepare(config, training=False)
     load_model_state(exp.model, weights)
     return {**test_metrics(exp.trainer, exp.data), "n_test": len(exp.data.X_test)}

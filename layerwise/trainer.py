@@ -16,7 +16,7 @@ from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .errors import ConfigError
 from .losses import get_loss
 from .monitor import check_monitor_has_data
-from .modules.base import attributes_kept, backward_without_input_grad, modes_kept
+from .modules.base import Module, attributes_kept, backward_without_input_grad, check_initialized, modes_kept, step_window
 from .modules.normalization import single_sample_refusal
 from .schedules import Schedule
 
@@ -66,6 +66,8 @@ class Trainer:
     def __init__(self, model, loss="cross_entropy", *, epochs=20, batch_size=64, eval_batch_size=1024,
                  schedule=None, early_stopping=None, grad_clip_norm=None, seed=0, shuffle=True,
                  classification=None, progress="auto", callbacks=(), stream=None, augment=None):
+        if isinstance(model, Module):
+            check_initialized(model)    # a user module without super().__init__(): said here, not deep inside
         self.model = model
         self.loss = get_loss(loss)
         self.epochs = _count(epochs, "epochs", 0)
@@ -194,6 +196,7 @@ class Trainer:
         # it keeps nothing (``keeps_batch = False``, as layerwise.data.augment.Augment).
         buf = np.empty((min(bs, n), *X.shape[1:]), dtype=X.dtype)
         modules = [m for _, m in model.named_modules()]
+        ids = frozenset(map(id, modules))
         shared = self.augment is None or getattr(self.augment, "keeps_batch", True) is False
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
         model.train()
@@ -209,8 +212,10 @@ class Trainer:
             self.batch, self.batch_x, self.batch_y = b, xb, yb
             out = model.forward(xb)
             value = loss.forward(out, loss.targets(yb, out.shape[-1]))
-            for fn in before:
-                fn(self, b, value)
+            if before:          # between this batch's forward and its backward: evaluations keep its caches
+                with step_window(ids):
+                    for fn in before:
+                        fn(self, b, value)
             backward_without_input_grad(model, loss.backward())
             if self.grad_clip_norm:
                 self._clip()
@@ -240,10 +245,11 @@ class Trainer:
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
-        last = len(X) % self.batch_size
-        refusal = single_sample_refusal(self.model, 1 if last == 1 or len(X) == 1 else 0,
-                                        f"{len(X)} training samples in batches of {self.batch_size} leave a last batch "
-                                        "of 1 sample every epoch (training.batch_size)")
+        bs, n = self.batch_size, len(X)
+        refusal = single_sample_refusal(self.model, 1 if bs == 1 or n % bs == 1 or n == 1 else 0,
+                                        f"batch_size {bs} makes batches of 1 sample" if bs == 1 or n == 1 else
+                                        f"{n} training samples in batches of {bs} leave a last batch of 1 sample "
+                                        "every epoch (training.batch_size)")
         if refusal:
             raise ConfigError(refusal)
         if self.stop_training and self._stopped_by_fit and self.epoch < self.epochs:

@@ -106,3 +106,37 @@ def test_a_regression_sweep_records_its_test_rmse_and_a_dream_path_into_a_leaf_i
     assert test_column([{"test_accuracy": 0.9, "test_rmse": None}]) == "test_accuracy"
     with pytest.raises(ValueError, match=r"module 1 \(ReLU\) has no modules inside it; give '1' itself"):
         truncate(lw.Sequential(lw.Linear(2, 3), lw.ReLU()), "1.1")
+
+
+def test_batch_size_1_into_batchnorm_is_refused_and_evaluate_builds_without_the_training_check(tmp_path):
+    from layerwise import run
+    from layerwise.errors import ConfigError
+    with pytest.raises(ConfigError, match="training.batch_size 1 makes batches of 1 sample"):
+        run.prepare(write_config(tmp_path, {**BN, "training": {"epochs": 1, "batch_size": 1}}))
+    model = lw.Sequential(lw.Linear(3, 4, rng=0), lw.BatchNorm1d(4)).set_optimizer(lw.SGD(lr=0.1))
+    with pytest.raises(ValueError, match="batch_size 1 makes batches of 1 sample"):
+        lw.Trainer(model, "mse", batch_size=1, progress="off").fit(np.ones((8, 3), np.float32), np.ones((8, 4)))
+    exp = run.prepare(write_config(tmp_path, BN), training=False)     # what evaluate and a finished resume do
+    assert exp.trainer.batch_size == 4
+
+
+def test_a_sweeps_storage_is_recognized_by_the_file_it_names(tmp_path, monkeypatch):
+    from layerwise.sweep.driver import _digest
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "sweep"
+    assert _digest("sqlite:///st.db", out) == _digest(f"sqlite:///{tmp_path}/st.db", out) == _digest(
+        "sqlite:///./st.db", out)
+    assert _digest(None, out) == _digest(f"sqlite:///{out}/sweep.db", out)
+    (tmp_path / "sub").mkdir()
+    here = _digest("sqlite:///st.db", out)
+    monkeypatch.chdir(tmp_path / "sub")
+    assert _digest("sqlite:///st.db", out) != here          # the same words, another file
+
+
+def test_the_optimizer_type_warning_is_said_once_for_every_trial_of_a_sweep(recwarn):
+    from layerwise.config import _DROP_WARNED, load_config
+    _DROP_WARNED.clear()
+    data = {**SMALL, "optimizer": {"type": "sgd", "lr": 0.01, "momentum": 0.9}}
+    for trial in range(3):
+        load_config(data, [f"optimizer.lr=0.{trial + 1}", "optimizer.type=adam"], source=f"trial {trial}", given=[])
+    assert len(recwarn) == 1

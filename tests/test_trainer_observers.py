@@ -166,3 +166,63 @@ def test_fit_after_early_stopping_says_why_no_epoch_runs():
     stopper.on_epoch_end = lambda trainer, row: None
     trainer.fit(X, y)
     assert len(trainer.history) == 3
+
+
+class Net(lw.Module):
+    """A user module as the model's root, running a Sequential it holds."""
+
+    def __init__(self, conv=False):
+        super().__init__()
+        self.body = _model(conv)
+
+    def children(self):
+        return [self.body]
+
+    def forward(self, x):
+        return self.body.forward(x)
+
+    def backward(self, grad_y, input_grad=True):
+        return self.body.backward(grad_y, input_grad=input_grad)
+
+
+@pytest.mark.parametrize("conv", [False, True])
+def test_a_mid_step_evaluation_keeps_the_step_whatever_the_models_root(conv):
+    from layerwise.analysis.dream import truncate
+    from layerwise.analysis.gradients import input_gradient, untouched
+    X, y = _data(conv=conv)
+
+    def fit(callbacks):
+        net = Net(conv).set_optimizer(lw.SGD(lr=0.1, momentum=0.9))
+        lw.Trainer(net, epochs=2, batch_size=16, progress="off", seed=0, callbacks=callbacks).fit(X, y)
+        return _weights(net)
+
+    def part_gradient(t):
+        part = truncate(t.model.body, "1")                  # a new root over the model's own modules
+        with untouched(part):
+            input_gradient(part, X[-16:], lambda out: np.ones_like(out))
+
+    plain = fit([])
+    for tool in (lambda t: t.evaluate(X[:5], y[:5]), lambda t: t.evaluate(X[-16:], y[-16:]), part_gradient):
+        for name, value in fit([During(tool)]).items():
+            np.testing.assert_array_equal(value, plain[name], err_msg=name)
+
+
+def test_a_module_without_super_init_is_named_wherever_a_model_is_taken_in():
+    class Bad(lw.Module):
+        def __init__(self):
+            self.size = 2
+
+        def forward(self, x):
+            return x
+
+        def backward(self, grad_y):
+            return grad_y
+
+    message = r"Bad has no params: Bad.__init__ must call super\(\).__init__\(\) first"
+    for attempt in (lambda: lw.Trainer(lw.Sequential(Bad())), lambda: lw.Sequential(Bad()).summary((2,))):
+        with pytest.raises(AttributeError, match=message):
+            attempt()
+    inner = lw.Sequential(lw.Tanh())
+    lw.Sequential(lw.Linear(2, 2), inner).set_optimizer(lw.SGD(lr=0.1))
+    with pytest.raises(AttributeError, match=r"Bad has no params: Bad.__init__ must call super"):
+        inner.append(Bad())

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..errors import LayerwiseError, MissingDataError
+from ..errors import DownloadError, LayerwiseError, MissingDataError
 from ..modules.normalization import single_sample_refusal
 
 EXAMPLES = {
@@ -51,8 +51,9 @@ def _ints(text, what, low=0):
 MAX_DRAWN = 100
 
 
-def _at_most_drawn(args):
-    if args.n > MAX_DRAWN:
+def _at_most_drawn(args, run):
+    """Images are drawn one per sample (a feature saliency is one bar chart, whatever --n)."""
+    if run.is_image and args.n > MAX_DRAWN:
         raise LayerwiseError(f"--n must be <= {MAX_DRAWN} (samples drawn in one picture), got {args.n}.")
 
 
@@ -156,8 +157,8 @@ def run_saliency(args):
     from .runs import first_per_class, load_run
     from .saliency import plot_feature_saliency, plot_saliency, saliency
     _at_least(args, n=1)
-    _at_most_drawn(args)
     r = load_run(args.run_dir, overrides=args.overrides, command="saliency").require_classification("saliency")
+    _at_most_drawn(args, r)
     d = r.data
     idx = first_per_class(d.y_test, args.n, d.n_classes)
     grad, predicted = saliency(r.model, d.X_test[idx], labels=r.loss.labels)
@@ -178,8 +179,8 @@ def run_attack(args):
     from .runs import first_per_class, load_run
     eps_values = _floats(args.eps)
     _at_least(args, steps=0, n=1)
-    _at_most_drawn(args)
     r = load_run(args.run_dir, overrides=args.overrides, command="attack").require_classification("attack")
+    _at_most_drawn(args, r)
     d, out = r.data, _out(args)
     name = f"PGD, {args.steps} steps" if args.steps > 1 else "FGSM"
     order = first_per_class(d.y_test, args.n, d.n_classes)       # shown first, then the rest
@@ -287,14 +288,15 @@ def run_time(args):
         shape = data.input_shape
         rows = np.arange(bs) % len(data.X_train)   # the first training samples, repeated if too few
         x, y = data.X_train[rows], data.y_train[rows]
-    except MissingDataError:    # files not fetched: random images of the shape (damaged ones are an error)
+    except (MissingDataError, DownloadError):  # files not there (not fetched, or no mirror answered): random
+        # images of the shape; damaged files are an error
         if config.data.dataset not in KNOWN_SHAPES:
             raise
         shape, n_classes = KNOWN_SHAPES[config.data.dataset]
         stand_in = f" (random images: {config.data.dataset}'s files are not here)"
         data = SimpleNamespace(input_shape=shape, n_classes=n_classes)
         x, y = rng.random((bs, *shape)), rng.integers(0, n_classes, bs)
-    model, trainer = run.build(config, data)
+    model, trainer = run.build(config, data, training=False)     # the batch it times is judged, not the config's
     refusal = single_sample_refusal(model, bs, "--batch-size 1 times a training step on one sample")
     if refusal:
         raise LayerwiseError(refusal)

@@ -30,8 +30,9 @@ def truncate(model, layer):
         return Sequential(*model.modules[:i + 1])
     inner = model.modules[i]
     if not isinstance(inner, Sequential):
-        raise ValueError(f"Layer {layer!r} does not exist: module {i} ({type(inner).__name__}) has no modules inside "
-                         f"it; give '{i}' itself, or a path from the model summary.")
+        inside = "is not a Sequential, so it cannot be cut inside" if inner.children() else "has no modules inside it"
+        raise ValueError(f"Layer {layer!r} cannot be cut: module {i} ({type(inner).__name__}) {inside}; give '{i}' "
+                         "itself, or a path from the model summary.")
     return Sequential(*model.modules[:i], truncate(inner, ".".join(rest)))
 
 

@@ -107,17 +107,18 @@ def modes_kept(model, training=False):
     """Run the body with ``model`` in eval mode (or training mode); after it, every module has its own mode
     back, so that an evaluation in the middle of an epoch leaves Dropout and BatchNorm as it found them.
 
-    Called between a forward of ``model`` and its backward (a callback's ``on_before_backward``; a
-    Sequential knows it has a forward awaiting its backward), the body also runs on empty :class:`Scratch`
-    buffers, and every attribute it rebinds is put back after (:func:`attributes_kept`): the step's
-    backward then gets its own batch's caches, a user module's ``self.x = x`` too. Otherwise attributes
-    the body sets stay, as a layer that builds its weights on its first forward needs.
+    Called while a Trainer's step over any of these modules is between its forward and its backward (a
+    callback's ``on_before_backward``), the body also runs on empty :class:`Scratch` buffers, and every
+    attribute it rebinds is put back after (:func:`attributes_kept`): the step's backward then gets its own
+    batch's caches, a user module's ``self.x = x`` too, whatever the model's root (a user module, a part of
+    the model). Otherwise attributes the body sets stay, as a layer that builds its weights on its first
+    forward needs. (A loop written by hand does not mark its steps: evaluate after its backward.)
     """
     modules = [m for _, m in model.named_modules()]
     modes = [(m, m.training) for m in modules]
-    awaiting = model._awaiting_backward
+    in_step = getattr(_step, "modules", None)
     with contextlib.ExitStack() as stack:
-        if awaiting:
+        if in_step and any(id(m) in in_step for m in modules):
             stack.enter_context(attributes_kept(*modules))
             for m in modules:
                 for name, value in list(vars(m).items()):
@@ -129,7 +130,30 @@ def modes_kept(model, training=False):
         finally:
             for m, mode in modes:
                 m.training = mode
-            model._awaiting_backward = awaiting
+
+
+_step = threading.local()   # .modules: ids of the modules of a Trainer step between its forward and backward
+
+
+@contextlib.contextmanager
+def step_window(module_ids):
+    """Mark ``module_ids`` (a frozenset of ``id(module)``) as in a training step: the Trainer sets it from
+    each batch's forward to its backward, so that :func:`modes_kept` knows an evaluation is mid-step."""
+    _step.modules = module_ids
+    try:
+        yield
+    finally:
+        _step.modules = None
+
+
+def check_initialized(model):
+    """An AttributeError naming the first module of ``model``'s tree whose ``__init__`` did not call
+    ``super().__init__()`` (it has no ``params``, grads or optimizer): said once, where a model is taken in."""
+    for path, m in model.named_modules():
+        if "params" not in vars(m):
+            where = f" (module {path.rstrip('.')})" if path else ""
+            raise AttributeError(f"{type(m).__name__}{where} has no params: {type(m).__name__}.__init__ must call "
+                                 "super().__init__() first.")
 
 
 def _check_no_shared_parameters(model):
@@ -283,9 +307,6 @@ class Module:
                     and method is not getattr(Module, name)):
                 setattr(cls, name, _with_hooks(method, name))
 
-    #: True between a forward of this model and its backward (kept by Sequential; see modes_kept)
-    _awaiting_backward = False
-
     def __init__(self):
         self.params = {}
         self._grads = {}
@@ -411,10 +432,7 @@ class Module:
         Also a ValueError when two modules hold the same array (or views of one) as parameters, as
         ``b.params["W"] = a.params["W"]`` makes: each module steps its own parameters, so that array would be
         stepped twice and counted twice."""
-        for path, m in self.named_modules():
-            if "params" not in vars(m):
-                raise AttributeError(f"{type(m).__name__}{f' (module {path.rstrip(chr(46))})' if path else ''} has no "
-                                     f"params: {type(m).__name__}.__init__ must call super().__init__() first.")
+        check_initialized(self)
         _check_no_shared_parameters(self)
         tree = {id(m) for _, m in self.named_modules()}
         for path, m in self.named_modules():

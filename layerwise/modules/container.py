@@ -3,8 +3,8 @@
 import numpy as np
 
 from .activations import ReLU
-from .base import (Module, ShapeError, backward_without_input_grad, fires_own_hooks, hook_calls, modes_kept,
-                   unhooked)
+from .base import (Module, ShapeError, backward_without_input_grad, check_initialized, fires_own_hooks, hook_calls,
+                   modes_kept, unhooked)
 from .pooling import MaxPool2d
 
 
@@ -40,6 +40,7 @@ class Sequential(Module):
         """Add a module at the end; returns self."""
         if not isinstance(module, Module):
             raise TypeError(f"Sequential takes layerwise Modules. Got {type(module).__name__} instead.")
+        check_initialized(module)
         held = {id(m): name for name, m in self.named_modules()}
         for _, m in module.named_modules():
             if id(m) in held and not held[id(m)]:
@@ -156,7 +157,6 @@ class Sequential(Module):
                 raise
             x = y
         self._output_shape = getattr(x, "shape", None)
-        self._awaiting_backward = True
         return x
 
     def backward(self, grad_y, input_grad=True):
@@ -198,7 +198,6 @@ class Sequential(Module):
                 self._annotate(i, err)
                 raise
             grad_y = grad_x
-        self._awaiting_backward = False
         return grad_y if input_grad else None
 
     def summary(self, input_shape, *, dtype=None):
@@ -208,6 +207,7 @@ class Sequential(Module):
         pass on zeros in eval mode, with no forward hook called (the probe is not data), and
         restores each module's own mode.
         """
+        check_initialized(self)
         if dtype is None:
             dtype = next((m.params[k].dtype for _, m, k in self.named_parameters()), np.float32)
         x = np.zeros((2, *tuple(input_shape)), dtype=dtype)

@@ -60,7 +60,7 @@ def open_study(plan, out, storage=None):
             raise ConfigError(f"{out} holds another sweep ({held.get('method')} over "
                               f"{', '.join(held.get('space', {}))} of {held.get('config')}{what}); choose another "
                               "--out.")
-    if marker.is_file() and "storage_sha256" in held and held["storage_sha256"] != _digest(storage):
+    if marker.is_file() and "storage_sha256" in held and held["storage_sha256"] != _digest(storage, out):
         where = held.get("storage_shown") or f"its own {out / 'sweep.db'}"
         given = f"--storage {_shown(storage)}" if storage else "no --storage"
         raise ConfigError(f"{out} holds this sweep with its study in {where}, and {given} was given: running it "
@@ -76,15 +76,19 @@ def open_study(plan, out, storage=None):
     atomic_write(marker, json.dumps({"identity": identity, "study": study.study_name, "config": plan.base.source,
                                      "method": plan.method, "metric": plan.metric,
                                      "space": {k: str(s) for k, s in plan.space.items()},
-                                     "definition": plan.definition, "storage_sha256": _digest(storage),
+                                     "definition": plan.definition, "storage_sha256": _digest(storage, out),
                                      "storage_shown": _shown(storage) if storage else None}, indent=2) + "\n")
     return study
 
 
-def _digest(storage):
-    """What sweep.json keeps of ``--storage`` to recognize it (a URL may hold a password): its sha256, or
-    None for the sweep's own sweep.db."""
-    return hashlib.sha256(storage.encode()).hexdigest() if storage else None
+def _digest(storage, out):
+    """What sweep.json keeps of ``--storage`` to recognize it (a URL may hold a password): the sha256 of the
+    URL with a SQLite file's path made absolute, so that two spellings of one file agree and one relative
+    spelling from two folders does not; no ``--storage`` is the sweep's own ``out/sweep.db``."""
+    url = storage or f"sqlite:///{out / 'sweep.db'}"
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        url = "sqlite:///" + os.path.realpath(url[len("sqlite:///"):])
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
 def _shown(storage):
