@@ -16,7 +16,7 @@ from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .errors import ConfigError
 from .losses import get_loss
 from .monitor import check_monitor_has_data
-from .modules.base import Module, attributes_kept, backward_without_input_grad, check_initialized, modes_kept, step_window
+from .modules.base import Module, attributes_kept, backward_without_input_grad, check_initialized, mark_step, modes_kept
 from .modules.normalization import single_sample_refusal
 from .schedules import Schedule
 
@@ -213,9 +213,12 @@ class Trainer:
             out = model.forward(xb)
             value = loss.forward(out, loss.targets(yb, out.shape[-1]))
             if before:          # between this batch's forward and its backward: evaluations keep its caches
-                with step_window(ids):
+                mark_step(ids)
+                try:
                     for fn in before:
                         fn(self, b, value)
+                finally:
+                    mark_step(None)
             backward_without_input_grad(model, loss.backward())
             if self.grad_clip_norm:
                 self._clip()

@@ -135,15 +135,11 @@ def modes_kept(model, training=False):
 _step = threading.local()   # .modules: ids of the modules of a Trainer step between its forward and backward
 
 
-@contextlib.contextmanager
-def step_window(module_ids):
-    """Mark ``module_ids`` (a frozenset of ``id(module)``) as in a training step: the Trainer sets it from
-    each batch's forward to its backward, so that :func:`modes_kept` knows an evaluation is mid-step."""
+def mark_step(module_ids):
+    """Mark ``module_ids`` (a frozenset of ``id(module)``; None: none) as in a training step between its
+    forward and its backward, so that :func:`modes_kept` knows an evaluation is mid-step. The Trainer
+    sets it around ``on_before_backward`` (a plain call: this runs every step)."""
     _step.modules = module_ids
-    try:
-        yield
-    finally:
-        _step.modules = None
 
 
 def check_initialized(model):
