@@ -21,6 +21,10 @@ class DownloadError(DataError):
     """No mirror delivered a file with the expected checksum."""
 
 
+class MissingDownloadError(DownloadError, MissingDataError):
+    """No mirror delivered a file that is not on disk either: the data is not here."""
+
+
 class TrainingError(LayerwiseError, RuntimeError):
     """Training cannot go on (a NaN or Inf loss or gradient); the message names the step and module."""
 

@@ -82,9 +82,10 @@ def check_batches(config, model, data):
     """A ConfigError when a training batch would hold one sample and the model has a BatchNorm, which cannot
     normalize one in training (as in PyTorch): ``batch_size: 1``, or a last batch of 1 (``n_train % batch_size``)."""
     n_train, bs = len(getattr(data, "X_train", ())), config.training.batch_size
-    if not n_train:
+    if not n_train and bs != 1:       # no data here yet (validate before a download): only batch_size 1 is known
         return
-    what = (f"training.batch_size {bs} makes batches of 1 sample" if bs == 1 or n_train == 1 else
+    what = (f"training.batch_size {bs} makes batches of 1 sample" if bs == 1 else
+            "the training split holds 1 sample" if n_train == 1 else
             f"training.batch_size {bs} leaves a last batch of 1 sample every epoch ({n_train} training samples "
             f"= {bs} x {n_train // bs} + 1)")
     refusal = single_sample_refusal(model, 1 if bs == 1 or n_train % bs == 1 or n_train == 1 else 0, what)
@@ -406,11 +407,11 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     # training goes on: the final model and summary of an earlier finish no longer describe the run (a folder
     # with summary.json is finished), nor does a comparison made with them (layerwise compare --out): the
     # model and summary are written again at the end; compare them again with layerwise compare
+    check_batches(config, exp.model, exp.data)      # before anything of the finished run is removed
     stale = ["summary.json", "model.safetensors", "compare.json", "compare.md",
              *(p.name for p in run_dir.glob("compare_*.png"))]
     for name in stale:
         (run_dir / name).unlink(missing_ok=True)
-    check_batches(config, exp.model, exp.data)
     atomic_write(run_dir / "config.yaml", _yaml(_resolved(config)))
     return _train(exp, progress, stream, callbacks)
 

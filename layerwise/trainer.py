@@ -16,7 +16,7 @@ from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .errors import ConfigError
 from .losses import get_loss
 from .monitor import check_monitor_has_data
-from .modules.base import Module, attributes_kept, backward_without_input_grad, check_initialized, mark_step, modes_kept
+from .modules.base import Module, attributes_kept, backward_without_input_grad, check_initialized, mark_step, modes_kept, unmark_step
 from .modules.normalization import single_sample_refusal
 from .schedules import Schedule
 
@@ -218,7 +218,7 @@ class Trainer:
                     for fn in before:
                         fn(self, b, value)
                 finally:
-                    mark_step(None)
+                    unmark_step(ids)
             backward_without_input_grad(model, loss.backward())
             if self.grad_clip_norm:
                 self._clip()
@@ -250,7 +250,8 @@ class Trainer:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
         bs, n = self.batch_size, len(X)
         refusal = single_sample_refusal(self.model, 1 if bs == 1 or n % bs == 1 or n == 1 else 0,
-                                        f"batch_size {bs} makes batches of 1 sample" if bs == 1 or n == 1 else
+                                        f"batch_size {bs} makes batches of 1 sample" if bs == 1 else
+                                        "X holds 1 sample" if n == 1 else
                                         f"{n} training samples in batches of {bs} leave a last batch of 1 sample "
                                         "every epoch (training.batch_size)")
         if refusal:

@@ -121,16 +121,18 @@ def test_batch_size_1_into_batchnorm_is_refused_and_evaluate_builds_without_the_
 
 
 def test_a_sweeps_storage_is_recognized_by_the_file_it_names(tmp_path, monkeypatch):
-    from layerwise.sweep.driver import _digest
+    from layerwise.sweep.driver import _digest, _same_storage
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "sweep"
-    assert _digest("sqlite:///st.db", out) == _digest(f"sqlite:///{tmp_path}/st.db", out) == _digest(
-        "sqlite:///./st.db", out)
-    assert _digest(None, out) == _digest(f"sqlite:///{out}/sweep.db", out)
+    assert _digest("sqlite:///st.db") == _digest(f"sqlite:///{tmp_path}/st.db") == _digest("sqlite:///./st.db")
+    assert _same_storage(None, None, out) and _same_storage(None, f"sqlite:///{out}/sweep.db", out)
+    assert _same_storage(_digest(f"sqlite:///{out}/sweep.db"), None, out)       # its own file, named or not
+    assert _same_storage(None, None, tmp_path / "moved")                       # a folder moved keeps its sweep.db
     (tmp_path / "sub").mkdir()
-    here = _digest("sqlite:///st.db", out)
+    here = _digest("sqlite:///st.db")
+    assert not _same_storage(here, None, out)
     monkeypatch.chdir(tmp_path / "sub")
-    assert _digest("sqlite:///st.db", out) != here          # the same words, another file
+    assert not _same_storage(here, "sqlite:///st.db", out)                     # the same words, another file
 
 
 def test_the_optimizer_type_warning_is_said_once_for_every_trial_of_a_sweep(recwarn):
@@ -140,3 +142,47 @@ def test_the_optimizer_type_warning_is_said_once_for_every_trial_of_a_sweep(recw
     for trial in range(3):
         load_config(data, [f"optimizer.lr=0.{trial + 1}", "optimizer.type=adam"], source=f"trial {trial}", given=[])
     assert len(recwarn) == 1
+
+
+def test_a_resume_refused_for_its_batches_leaves_the_finished_run_as_it_was(tmp_path, capsys):
+    from layerwise import run
+    from layerwise.config import load_config
+    rng = np.random.default_rng(0)
+    data = {**BN, "model": {"layers": [{"type": "linear", "units": 8}, {"type": "batchnorm"}, {"type": "relu"},
+                                       {"type": "linear", "units": 2}]}}
+
+    def npz(name, n):
+        X = rng.normal(size=(n, 4)).astype(np.float32)
+        np.savez(tmp_path / name, X=X, y=(X[:, 0] > 0).astype(np.int64))
+        config = load_config({**data, "data": {"dataset": "npz", "path": str(tmp_path / name)}})
+        return len(run.load_data(config).X_train) % 4
+
+    n = 40
+    while npz("a.npz", n) == 1:
+        n += 1
+    m = n + 1
+    while npz("b.npz", m) != 1:
+        m += 1
+    npz("a.npz", n)
+    config = write_config(tmp_path, {**data, "data": {"dataset": "npz", "path": str(tmp_path / "a.npz")}})
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out), "--progress", "off"]) == 0
+    kept = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--set",
+                 f"data.path={tmp_path / 'b.npz'}"]) == 2
+    assert "leaves a last batch of 1 sample" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == kept
+    assert main(["evaluate", str(out)]) == 0
+
+
+def test_time_refuses_a_copy_of_the_data_whose_sha256_is_not_the_published_one(tmp_path, capsys):
+    folder = tmp_path / "copy"
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", np.zeros((n, 28, 28), np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n, dtype=np.uint8) % 10)
+    data = {**SMALL, "data": {"dataset": "mnist", "path": str(folder), "download": True,
+                              "mirrors": ["http://127.0.0.1:9/"]},
+            "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 10}]}}
+    assert main(["time", str(write_config(tmp_path, data)), "--repeats", "1"]) == 2
+    assert "was kept, but its sha256" in capsys.readouterr().err

@@ -226,3 +226,37 @@ def test_a_module_without_super_init_is_named_wherever_a_model_is_taken_in():
     lw.Sequential(lw.Linear(2, 2), inner).set_optimizer(lw.SGD(lr=0.1))
     with pytest.raises(AttributeError, match=r"Bad has no params: Bad.__init__ must call super"):
         inner.append(Bad())
+
+
+def test_a_mid_step_evaluation_in_another_thread_a_nested_trainer_or_a_loop_by_hand_keeps_the_step():
+    import copy
+    from concurrent.futures import ThreadPoolExecutor
+    X, y = _data()
+
+    def nested(t):
+        lw.Trainer(copy.deepcopy(t.model), epochs=1, batch_size=16, progress="off").fit(X[:32], y[:32])
+        t.evaluate(X[-16:], y[-16:])
+
+    def other_thread(t):
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(t.evaluate, X[-16:], y[-16:]).result()
+
+    plain, _ = _fit()
+    for tool in (nested, other_thread):
+        watched, _ = _fit([During(tool)])
+        for name, value in _weights(plain).items():
+            np.testing.assert_array_equal(_weights(watched)[name], value, err_msg=name)
+
+    def by_hand(evaluate):
+        model, loss = _model(), lw.CrossEntropyLoss()
+        trainer = lw.Trainer(model, progress="off")
+        for start in range(0, 96, 16):
+            loss.forward(model.forward(X[start:start + 16]), y[start:start + 16])
+            if evaluate:
+                trainer.evaluate(X[-16:], y[-16:])
+            model.backward(loss.backward(), input_grad=False)
+            model.update()
+        return _weights(model)
+
+    for name, value in by_hand(False).items():
+        np.testing.assert_array_equal(by_hand(True)[name], value, err_msg=name)

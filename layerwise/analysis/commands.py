@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..errors import DownloadError, LayerwiseError, MissingDataError
+from ..errors import LayerwiseError, MissingDataError
 from ..modules.normalization import single_sample_refusal
 
 EXAMPLES = {
@@ -288,8 +288,8 @@ def run_time(args):
         shape = data.input_shape
         rows = np.arange(bs) % len(data.X_train)   # the first training samples, repeated if too few
         x, y = data.X_train[rows], data.y_train[rows]
-    except (MissingDataError, DownloadError):  # files not there (not fetched, or no mirror answered): random
-        # images of the shape; damaged files are an error
+    except MissingDataError:    # files not there (not fetched, or no mirror answered for them): random images
+        # of the shape; damaged files, or a copy whose sha256 is not the published one, are an error
         if config.data.dataset not in KNOWN_SHAPES:
             raise
         shape, n_classes = KNOWN_SHAPES[config.data.dataset]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pooch
 import requests
 
-from ..errors import DataError, DownloadError
+from ..errors import DataError, DownloadError, MissingDownloadError
 
 # sha256 of the published files, as listed (with the sizes 9912422, 28881, 1648877, 4542 for MNIST and
 # 26421880, 29515, 4422102, 5148 for Fashion-MNIST) in TensorFlow Datasets'
@@ -150,8 +150,8 @@ def download(filename, sha256, dest_dir, mirrors, *, timeout=30):
     local = dest_dir / filename
     kept = (f" The file already in {dest_dir} was kept, but its sha256 ({pooch.file_hash(local)[:12]}...) is not the "
             f"published one ({sha256[:12]}...): it is another copy of the data." if local.is_file() else "")
-    raise DownloadError(f"{filename}: no mirror delivered it: " + ("; ".join(reasons) or "no mirrors given")
-                        + "." + kept)
+    raise (DownloadError if kept else MissingDownloadError)(
+        f"{filename}: no mirror delivered it: " + ("; ".join(reasons) or "no mirrors given") + "." + kept)
 
 
 def fetch_dataset_files(name, dest_dir=None, mirrors=None, files=None, *, timeout=30):

@@ -108,17 +108,17 @@ def modes_kept(model, training=False):
     back, so that an evaluation in the middle of an epoch leaves Dropout and BatchNorm as it found them.
 
     Called while a Trainer's step over any of these modules is between its forward and its backward (a
-    callback's ``on_before_backward``), the body also runs on empty :class:`Scratch` buffers, and every
+    callback's ``on_before_backward``, in any thread), or while a Sequential among them awaits the backward
+    of a training-mode forward (a loop written by hand), the body also runs on empty :class:`Scratch` buffers, and every
     attribute it rebinds is put back after (:func:`attributes_kept`): the step's backward then gets its own
     batch's caches, a user module's ``self.x = x`` too, whatever the model's root (a user module, a part of
     the model). Otherwise attributes the body sets stay, as a layer that builds its weights on its first
-    forward needs. (A loop written by hand does not mark its steps: evaluate after its backward.)
+    forward needs.
     """
     modules = [m for _, m in model.named_modules()]
     modes = [(m, m.training) for m in modules]
-    in_step = getattr(_step, "modules", None)
     with contextlib.ExitStack() as stack:
-        if in_step and any(id(m) in in_step for m in modules):
+        if _in_a_step(modules):
             stack.enter_context(attributes_kept(*modules))
             for m in modules:
                 for name, value in list(vars(m).items()):
@@ -132,14 +132,27 @@ def modes_kept(model, training=False):
                 m.training = mode
 
 
-_step = threading.local()   # .modules: ids of the modules of a Trainer step between its forward and backward
+_steps = []     # frozensets of id(module): Trainer steps (of any thread, nested too) between forward and backward
 
 
 def mark_step(module_ids):
-    """Mark ``module_ids`` (a frozenset of ``id(module)``; None: none) as in a training step between its
-    forward and its backward, so that :func:`modes_kept` knows an evaluation is mid-step. The Trainer
-    sets it around ``on_before_backward`` (a plain call: this runs every step)."""
-    _step.modules = module_ids
+    """Mark ``module_ids`` (a frozenset of ``id(module)``) as a training step between its forward and its
+    backward, until :func:`unmark_step`, so that :func:`modes_kept` knows an evaluation is mid-step. The
+    Trainer marks around ``on_before_backward`` (plain list calls: this runs every step)."""
+    _steps.append(module_ids)
+
+
+def unmark_step(module_ids):
+    """End what :func:`mark_step` began (a Trainer nested in a callback ends only its own)."""
+    _steps.remove(module_ids)
+
+
+def _in_a_step(modules):
+    """True when a forward of these modules awaits its backward: a Trainer's step (any thread), or a
+    Sequential among them whose last training-mode forward has had no backward yet (a loop by hand)."""
+    if any(id(m) in ids for ids in list(_steps) for m in modules):
+        return True
+    return any(getattr(m, "_awaiting_backward", False) for m in modules)
 
 
 def check_initialized(model):

@@ -157,6 +157,7 @@ class Sequential(Module):
                 raise
             x = y
         self._output_shape = getattr(x, "shape", None)
+        self._awaiting_backward = self.training     # a training forward awaits its backward (see modes_kept)
         return x
 
     def backward(self, grad_y, input_grad=True):
@@ -198,6 +199,7 @@ class Sequential(Module):
                 self._annotate(i, err)
                 raise
             grad_y = grad_x
+        self._awaiting_backward = False
         return grad_y if input_grad else None
 
     def summary(self, input_shape, *, dtype=None):

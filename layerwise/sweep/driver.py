@@ -60,7 +60,7 @@ def open_study(plan, out, storage=None):
             raise ConfigError(f"{out} holds another sweep ({held.get('method')} over "
                               f"{', '.join(held.get('space', {}))} of {held.get('config')}{what}); choose another "
                               "--out.")
-    if marker.is_file() and "storage_sha256" in held and held["storage_sha256"] != _digest(storage, out):
+    if marker.is_file() and "storage_sha256" in held and not _same_storage(held["storage_sha256"], storage, out):
         where = held.get("storage_shown") or f"its own {out / 'sweep.db'}"
         given = f"--storage {_shown(storage)}" if storage else "no --storage"
         raise ConfigError(f"{out} holds this sweep with its study in {where}, and {given} was given: running it "
@@ -76,19 +76,31 @@ def open_study(plan, out, storage=None):
     atomic_write(marker, json.dumps({"identity": identity, "study": study.study_name, "config": plan.base.source,
                                      "method": plan.method, "metric": plan.metric,
                                      "space": {k: str(s) for k, s in plan.space.items()},
-                                     "definition": plan.definition, "storage_sha256": _digest(storage, out),
+                                     "definition": plan.definition, "storage_sha256": _digest(storage),
                                      "storage_shown": _shown(storage) if storage else None}, indent=2) + "\n")
     return study
 
 
-def _digest(storage, out):
+def _digest(storage):
     """What sweep.json keeps of ``--storage`` to recognize it (a URL may hold a password): the sha256 of the
-    URL with a SQLite file's path made absolute, so that two spellings of one file agree and one relative
-    spelling from two folders does not; no ``--storage`` is the sweep's own ``out/sweep.db``."""
-    url = storage or f"sqlite:///{out / 'sweep.db'}"
+    URL with a SQLite file's path made absolute (two spellings of one file agree, one relative spelling from
+    two folders does not); None without ``--storage``: the folder's own sweep.db, wherever the folder is."""
+    if not storage:
+        return None
+    url = storage
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        url = "sqlite:///" + os.path.realpath(url[len("sqlite:///"):])
+        url = "sqlite:///" + os.path.realpath(os.path.expanduser(url[len("sqlite:///"):]))
     return hashlib.sha256(url.encode()).hexdigest()
+
+
+def _same_storage(held, storage, out):
+    """Whether ``storage`` (None: none given) opens the study that sweep.json's digest ``held`` recorded:
+    the folder's own sweep.db given either way, and digests of the raw URL (written before paths were
+    made absolute) count too."""
+    own = _digest(f"sqlite:///{out / 'sweep.db'}")
+    given = _digest(storage) if storage else own
+    raw = hashlib.sha256(storage.encode()).hexdigest() if storage else None
+    return held in {given, raw} or (held is None and given == own)
 
 
 def _shown(storage):

@@ -23,7 +23,7 @@ def state_of(model):
     for their lazy zeroing): what a call may not change."""
     out = []
     skip = ("_cache", "params", "_grads", "_unzeroed", "_scratch", "_zeros", "_ones", "_order", "_swapped_inputs",
-            "_input_shapes", "_output_shape")
+            "_input_shapes", "_output_shape", "_awaiting_backward")
     for name, m in model.named_modules():
         attrs = {k: v for k, v in vars(m).items() if k not in skip}
         out.append((name, repr(sorted(attrs.items(), key=lambda kv: kv[0]))))
