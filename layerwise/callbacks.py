@@ -14,10 +14,8 @@ Events, in the order of one training run::
     on_exception(trainer, error)                   # instead of the rest when training is interrupted
 
 During an epoch the trainer exposes ``batch`` (index in the epoch), ``batch_x`` and ``batch_y`` (the
-batch; ``batch_x`` may be a buffer that the next batch overwrites: copy it to keep it), ``seen``,
-``loss_sum`` and ``correct`` (running totals of the epoch) and ``n_train``. A forward hook on the model
-(or an ``augment`` without ``keeps_batch = False``) makes every batch a fresh array: what a hook is
-given it may keep.
+batch, a fresh array each step: a callback, hook or augment may keep it), ``seen``, ``loss_sum`` and
+``correct`` (running totals of the epoch) and ``n_train``.
 
 Setting ``trainer.stop_training = True`` ends training after the current epoch. A callback whose
 state must survive ``--resume`` returns it from :meth:`Callback.state_dict` (JSON types) and gets it

@@ -10,11 +10,9 @@ over rounds; ratios to PyTorch are taken within each round, then the median over
 (a)  ``Trainer(model, "cross_entropy", epochs=1, batch_size=128, progress="off", seed=0).fit(X, y)``,
      what ``layerwise train`` runs (no validation set).
 (e)  (a) with a no-op forward and a no-op backward hook on every layer (what hooks cost; (a) has none;
-     a forward hook also makes every batch a fresh array, which a hook may keep).
+     every batch is a fresh array, with or without hooks).
 (f)  (a) with every optimizer pass in NumPy (``layerwise._blas.numpy_only()``): what the update's one-pass
      ``y += a x`` and ``y = a x + b y`` on NumPy's own BLAS (two threads for large weights) save.
-(h)  (a) with an identity ``augment`` that may keep its batch, so every batch is gathered into a fresh
-     array (as with a forward hook): what gathering into the trainer's one kept buffer saves.
 (b)  the README's explicit loop: shuffled ``X[idx]`` batches, forward, loss, backward(input_grad=False), update.
 (c)  PyTorch, ``torch.set_num_threads(2)``, the idiomatic loop (nn.Sequential, nn.CrossEntropyLoss,
      optim.SGD momentum 0.9, zero_grad, backward, step), the same arrays as tensors, (b)'s batch order.
@@ -85,13 +83,6 @@ def hooked_trainer_epoch(X, y, batch, state):
         state["handles"] = [h for m in state["model"] for h in (
             m.register_forward_hook(lambda mod, x, y: None), m.register_backward_hook(lambda mod, gy, gx: None))]
     trainer_epoch(X, y, batch, state)
-
-
-def fresh_batch_trainer_epoch(X, y, batch, state):
-    """(h)"""
-    model = state["model"] if "model" in state else state.setdefault("model", make_model())
-    Trainer(model, "cross_entropy", epochs=1, batch_size=batch, progress="off", seed=0,
-            augment=lambda xb: xb).fit(X, y)
 
 
 def numpy_update_trainer_epoch(X, y, batch, state):
@@ -318,7 +309,6 @@ def main(argv=None):
 
     variants = {"(a) Trainer.fit": trainer_epoch, "(e) Trainer.fit, no-op hooks": hooked_trainer_epoch,
                 "(f) Trainer.fit, NumPy update": numpy_update_trainer_epoch,
-                "(h) Trainer.fit, fresh batches": fresh_batch_trainer_epoch,
                 "(b) explicit loop": layerwise_epoch, "(g) hand-tuned NumPy loop": tuned_epoch,
                 "(c) PyTorch": torch_epoch,
                 "(d) 8 products alone": floor_epoch, "(d') PyTorch's 8 products alone": torch_floor_epoch,
@@ -354,7 +344,6 @@ def main(argv=None):
         print(f"  {name:<32} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s {ratio}")
     for name, what in (("(e) Trainer.fit, no-op hooks", "no-op hooks on every layer"),
                        ("(f) Trainer.fit, NumPy update", "the update in NumPy's passes instead of BLAS axpy"),
-                       ("(h) Trainer.fit, fresh batches", "a fresh array per batch instead of the kept buffer"),
                        ("(a') Trainer.fit, instrumented", "instrumentation overhead")):
         if name in times:
             rel = [t / a - 1 for t, a in zip(times[name], times["(a) Trainer.fit"])]

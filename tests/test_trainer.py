@@ -365,7 +365,8 @@ def test_nan_in_regression_targets_or_in_validation_data_is_named(rng):
 
 
 def test_what_a_forward_hook_or_augment_is_given_it_may_keep(rng):
-    """Every batch was gathered into one buffer: a hook that kept its inputs held the last batch n times."""
+    """Every batch was gathered into one buffer: a hook that kept its inputs held the last batch n times.
+    Now every batch is a fresh array."""
     X, y = data(rng, n=64)
     model = model_of()
     seen = []
@@ -377,16 +378,14 @@ def test_what_a_forward_hook_or_augment_is_given_it_may_keep(rng):
                augment=lambda xb: kept.append(xb) or xb).fit(X, y)
     assert all(np.array_equal(x, X[16 * i:16 * (i + 1)]) for i, x in enumerate(kept))
 
-    class Keeps:                                  # an augment that says it keeps nothing gets the kept buffer
-        keeps_batch = False
+    batches = []
 
-        def __call__(self, xb):
-            kept.append(xb)
-            return xb.copy()
+    class Keeps(lw.Callback):                     # a callback may keep trainer.batch_x as it is
+        def on_batch_end(self, trainer, step, loss):
+            batches.append(trainer.batch_x)
 
-    kept.clear()
-    lw.Trainer(model_of(), epochs=1, batch_size=16, shuffle=False, progress="off", augment=Keeps()).fit(X, y)
-    assert len(kept) == 4 and all(x is kept[0] for x in kept)
+    lw.Trainer(model_of(), epochs=1, batch_size=16, shuffle=False, progress="off", callbacks=[Keeps()]).fit(X, y)
+    assert len(batches) == 4 and all(np.array_equal(x, X[16 * i:16 * (i + 1)]) for i, x in enumerate(batches))
 
     class AddsAHook(lw.Callback):                 # from the batch after it is added, the batches are fresh
         def on_batch_end(self, trainer, step, loss):

@@ -42,9 +42,6 @@ class Augment:
         self.shift, self.rotate = int(shift), float(rotate)
         self.rng = as_generator(rng)
 
-    #: it returns a new array and keeps nothing of its input: the trainer may gather every batch into one buffer
-    keeps_batch = False
-
     def __call__(self, x):
         """(N, C, H, W) -> (N, C, H, W): each image translated (and rotated) by its own random draw."""
         x = np.asarray(x)
