@@ -218,8 +218,10 @@ def test_a_module_without_super_init_is_named_wherever_a_model_is_taken_in():
         def backward(self, grad_y):
             return grad_y
 
-    message = r"Bad has no params: Bad.__init__ must call super\(\).__init__\(\) first"
-    for attempt in (lambda: lw.Trainer(lw.Sequential(Bad())), lambda: lw.Sequential(Bad()).summary((2,))):
+    message = r"Bad has no params: Bad.__init__ must call super\(\).__init__\(\) first"   # no other attribute is
+    assert not hasattr(Bad(), "other")                   # touched: a plain AttributeError stays plain
+    for attempt in (lambda: lw.Trainer(lw.Sequential(Bad())), lambda: lw.Sequential(Bad()).summary((2,)),
+                    lambda: Bad().set_optimizer(lw.SGD(lr=0.1)), lambda: lw.gradcheck(Bad(), np.ones((2, 2)))):
         with pytest.raises(AttributeError, match=message):
             attempt()
     inner = lw.Sequential(lw.Tanh())

@@ -294,23 +294,6 @@ def test_astype_converts_an_array_two_modules_share_once():
     assert a.params["W"] is b.params["W"] is a.W is b.W and a.W.dtype == np.float64
 
 
-def test_a_subclass_that_skips_super_init_is_told_so():
-    class Forgot(lw.Module):
-        def __init__(self):
-            self.size = 3
-
-        def forward(self, x):
-            return x
-
-        def backward(self, grad_y):
-            return grad_y
-
-    with pytest.raises(AttributeError, match=r"Forgot.__init__ must call super\(\).__init__\(\) first"):
-        Forgot().set_optimizer(lw.SGD(lr=0.1))
-    with pytest.raises(AttributeError, match=r"^'Forgot' object has no attribute 'other'$"):
-        Forgot().other
-
-
 def test_astype_to_a_dtype_the_optimizer_cannot_step_is_refused_before_converting():
     model = lw.Sequential(lw.Linear(2, 3, rng=0)).set_optimizer(lw.Adam())
     with pytest.raises(ValueError, match=r"eps=1e-08 is 0 in float16"):
