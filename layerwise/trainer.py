@@ -16,7 +16,8 @@ from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .errors import ConfigError
 from .losses import get_loss
 from .monitor import check_monitor_has_data
-from .modules.base import Module, attributes_kept, backward_without_input_grad, check_initialized, mark_step, modes_kept, unmark_step
+from .modules.base import Module, backward_without_input_grad, check_initialized
+from .modules.evaluation import attributes_kept, mark_step, modes_kept, unmark_step
 from .modules.normalization import single_sample_refusal
 from .schedules import Schedule
 

@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 
-from ..modules.base import modes_kept
+from ..modules.evaluation import modes_kept
 
 
 @contextlib.contextmanager

@@ -10,7 +10,8 @@ returns are NCHW views of NHWC memory; the elementwise layers after it keep that
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .base import Scratch, ShapeError  # noqa: F401  (Scratch: conv imports it from here)
+from .base import ShapeError
+from .evaluation import Scratch  # noqa: F401  (conv imports it from here)
 
 
 def pair(value, name, owner, low=1):

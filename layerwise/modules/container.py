@@ -4,7 +4,8 @@ import numpy as np
 
 from .activations import ReLU
 from .base import (Module, ShapeError, backward_without_input_grad, check_initialized, fires_own_hooks, hook_calls,
-                   modes_kept, unhooked)
+                   unhooked)
+from .evaluation import modes_kept
 from .pooling import MaxPool2d
 
 
