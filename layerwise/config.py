@@ -433,7 +433,7 @@ def _keys_taken(section, kind):
     return set(model.model_fields) if model is not None else None
 
 
-_DROP_WARNED = set()     # one warning per message in a process: a sweep loads a config per trial
+_DROP_WARNED = set()     # (section, type, dropped keys) warned of in this process: a sweep loads a config per trial
 
 
 def _drop_keys_of_a_replaced_type(data, before, overrides, source, typed):

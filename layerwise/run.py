@@ -27,7 +27,7 @@ from .optim import get_optimizer
 from .losses import get_loss
 from .schedules import make_schedule
 from .task import check_head, test_metrics
-from .modules.normalization import single_sample_refusal
+from .modules.normalization import has_one_sample_batch, single_sample_refusal
 from .trainer import Trainer
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
@@ -81,17 +81,14 @@ def _largest_batch(config, data):
 def check_batches(config, model, data):
     """A ConfigError when a training batch would hold one sample and the model has a BatchNorm, which cannot
     normalize one in training (as in PyTorch): ``batch_size: 1``, or a last batch of 1 (``n_train % batch_size``)."""
-    n_train, bs = len(getattr(data, "X_train", ())), config.training.batch_size
-    if not n_train and bs != 1:       # no data here yet (validate before a download): only batch_size 1 is known
-        return
+    n_train, bs = len(getattr(data, "X_train", ())), config.training.batch_size    # 0: no data here yet
     what = (f"training.batch_size {bs} makes batches of 1 sample" if bs == 1 else
             "the training split holds 1 sample" if n_train == 1 else
             f"training.batch_size {bs} leaves a last batch of 1 sample every epoch ({n_train} training samples "
             f"= {bs} x {n_train // bs} + 1)")
-    refusal = single_sample_refusal(model, 1 if bs == 1 or n_train % bs == 1 or n_train == 1 else 0, what)
+    refusal = single_sample_refusal(model, 1 if has_one_sample_batch(n_train, bs) else 0, what)
     if refusal:
-        msg = f"{config.source}: {refusal}"
-        raise ConfigError(msg)
+        raise ConfigError(f"{config.source}: {refusal}")
 
 
 def build(config, data, *, training=True):

@@ -18,7 +18,7 @@ from .losses import get_loss
 from .monitor import check_monitor_has_data
 from .modules.base import Module, backward_without_input_grad, check_initialized
 from .modules.evaluation import attributes_kept, mark_step, modes_kept, unmark_step
-from .modules.normalization import single_sample_refusal
+from .modules.normalization import has_one_sample_batch, single_sample_refusal
 from .schedules import Schedule
 
 
@@ -242,7 +242,7 @@ class Trainer:
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
         bs, n = self.batch_size, len(X)
-        refusal = single_sample_refusal(self.model, 1 if bs == 1 or n % bs == 1 or n == 1 else 0,
+        refusal = single_sample_refusal(self.model, 1 if has_one_sample_batch(n, bs) else 0,
                                         f"batch_size {bs} makes batches of 1 sample" if bs == 1 else
                                         "X holds 1 sample" if n == 1 else
                                         f"{n} training samples in batches of {bs} leave a last batch of 1 sample "

@@ -160,6 +160,11 @@ _BY_RANK = {2: BatchNorm1d, 4: BatchNorm2d}
 _LAYOUT = {2: "(N, F)", 4: "(N, C, H, W)"}
 
 
+def has_one_sample_batch(n, batch_size):
+    """True when an epoch of ``n`` samples (0: not known yet) in batches of ``batch_size`` has a batch of one."""
+    return batch_size == 1 or n == 1 or n % batch_size == 1
+
+
 def single_sample_refusal(model, n_rows, what):
     """The message for ``n_rows`` = 1 reaching a BatchNorm of ``model`` in training (``what`` says where the
     one row comes from), or None: a batch of one sample has no variance to normalize by."""
