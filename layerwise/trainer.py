@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from ._heap import keep_freed_memory
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .errors import ConfigError
 from .losses import get_loss
@@ -238,6 +239,7 @@ class Trainer:
         ``model.eval()`` before predicting with ``model.forward`` (``predict`` and ``evaluate`` do it).
         """
         self.model.check_children()     # a layer added after set_optimizer, or an array two layers share
+        keep_freed_memory()             # each step reuses the pages the last one freed (layerwise._heap)
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")

@@ -33,11 +33,16 @@ is timed; a product is booked to the phase it runs in. "other" = epoch - phases 
 Shares are taken within each epoch, then the median. Calls per step are printed: a missed phase shows 0,
 and products that bypass ``np.matmul`` (the ``@`` operator cannot be timed from outside) fewer than 8.
 
+Page faults: the minor faults the kernel counted in each epoch (``getrusage``). PyTorch, imported here, changes
+glibc's malloc thresholds for the whole process, so this process does not show what malloc as it comes costs
+a process that runs only layerwise: scripts/bench_heap.py measures that (layerwise._heap).
+
 Run one benchmark at a time on an otherwise idle machine: two at once share the cores and both are wrong.
 """
 
 import argparse
 import math
+import resource
 import statistics
 import time
 
@@ -326,22 +331,24 @@ def main(argv=None):
     for name in names:  # warm-up: models, optimizer state, thread pools
         variants[name](X[:4 * BATCH], y[:4 * BATCH], BATCH, states[name])
     states["(a') Trainer.fit, instrumented"]["epochs"].clear()
-    times = {k: [] for k in names}
+    times, faults = {k: [] for k in names}, {k: [] for k in names}
     for r in range(args.rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             time.sleep(PAUSE)
-            t0 = time.perf_counter()
+            f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
             variants[name](X, y, BATCH, states[name])
             times[name].append(time.perf_counter() - t0)
+            faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
 
     print(f"\nMLP 784-256-128-10 ReLU, {args.samples} x 784 float32, 10 classes, batch {BATCH} ({steps} steps), "
           f"SGD lr {LR} momentum {MOMENTUM}.\nSeconds per epoch, median (min-max) of {args.rounds} interleaved "
-          "rounds; vs PyTorch: median of the per-round ratios.")
+          "rounds; vs PyTorch: median of the per-round ratios; page faults per epoch (median).")
     ref = times.get("(c) PyTorch")
     for name in names:
         t = times[name]
         ratio = ratio_text(t, ref)
-        print(f"  {name:<32} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s {ratio}")
+        print(f"  {name:<32} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s "
+              f"{statistics.median(faults[name]):>6.0f} faults {ratio}")
     for name, what in (("(e) Trainer.fit, no-op hooks", "no-op hooks on every layer"),
                        ("(f) Trainer.fit, NumPy update", "the update in NumPy's passes instead of BLAS axpy"),
                        ("(a') Trainer.fit, instrumented", "instrumentation overhead")):

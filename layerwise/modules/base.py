@@ -8,6 +8,8 @@ import types
 
 import numpy as np
 
+from .._heap import keep_freed_memory
+
 _hook_ids = itertools.count()
 
 
@@ -438,6 +440,7 @@ class Module:
             raise TypeError(f"set_optimizer takes an optimizer, such as layerwise.SGD(lr=0.1) or "
                             f"layerwise.optim.get_optimizer('adam', lr=1e-3); got {what}.")
         self.check_children()
+        keep_freed_memory()     # a loop written by hand frees and takes the same arrays every step (layerwise._heap)
         self.optimizer = optimizer
         self._optimizer_inherited = False
         for child in self.children():
