@@ -120,6 +120,17 @@ class Optimizer:
             view = self._buffers[key] = pool[:p.nbytes].view(p.dtype).reshape(p.shape)
         return view
 
+    def step_recycling(self, p, g, state, decay):
+        """:meth:`step` for a caller that owns ``g`` (``Module.update``): returns the array the caller keeps as
+        this parameter's gradient from now on, whose values are stale (the next backward writes over them).
+
+        Here ``g`` itself. An optimizer may instead keep ``g``'s memory as its state and hand back the
+        state array it replaces (SGD with momentum: the new buffer is ``g + momentum * buf``, written into
+        ``g``); ``step`` never does that, since its caller may reuse ``g``.
+        """
+        self.step(p, g, state, decay)
+        return g
+
     def _decayed(self, p, g, decay, tmp):
         """The L2 term of the notes: ``g + weight_decay * p`` (in g), for weights only."""
         if decay and self.weight_decay:
@@ -157,6 +168,23 @@ class SGD(Optimizer):
         super().__init__(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD with nesterov=True needs momentum > 0.")
+
+    def step_recycling(self, p, g, state, decay):
+        """With momentum (not Nesterov), :meth:`step` in two ``y += a x`` passes, which OpenBLAS runs on all its
+        threads, where ``step`` takes ``y = a x + b y`` (one thread) and ``y += a x``: the new buffer
+        ``g + momentum * buf`` is written into ``g``, which becomes the buffer; the old buffer is returned as
+        the gradient array. scripts/bench_mlp.py's variant (h) measures what it saves."""
+        buf = state.get("momentum_buffer")
+        if (buf is None or buf is g or self.nesterov or not self.momentum
+                or type(self).step is not SGD.step):     # a subclass's own rule: its step
+            self.step(p, g, state, decay)
+            return g
+        if decay and self.weight_decay:
+            g = self._decayed(p, g, decay, self._tmp(p))
+        axpy(self.momentum, buf, g, buf)        # g + momentum * buf, in g (buf is free: the NumPy path's scratch)
+        state["momentum_buffer"] = g
+        axpy(-self.lr, g, p, buf)
+        return buf
 
     def step(self, p, g, state, decay):
         # g is free once read (update() zeroes it next): the scratch of every NumPy-path axpy here

@@ -13,6 +13,9 @@ over rounds; ratios to PyTorch are taken within each round, then the median over
      every batch is a fresh array, with or without hooks).
 (f)  (a) with every optimizer pass in NumPy (``layerwise._blas.numpy_only()``): what the update's one-pass
      ``y += a x`` and ``y = a x + b y`` on NumPy's own BLAS (two threads for large weights) save.
+(h)  (a) with SGD's momentum stepped by ``SGD.step`` (``y = a x + b y`` on one thread, then ``y += a x``) instead
+     of ``SGD.step_recycling`` (two ``y += a x`` on both threads, the new buffer written into the gradient's array):
+     what recycling the gradient's memory as the momentum buffer saves.
 (b)  the README's explicit loop: shuffled ``X[idx]`` batches, forward, loss, backward(input_grad=False), update.
 (c)  PyTorch, ``torch.set_num_threads(2)``, the idiomatic loop (nn.Sequential, nn.CrossEntropyLoss,
      optim.SGD momentum 0.9, zero_grad, backward, step), the same arrays as tensors, (b)'s batch order.
@@ -94,6 +97,22 @@ def numpy_update_trainer_epoch(X, y, batch, state):
     """(f)"""
     with _blas.numpy_only():
         trainer_epoch(X, y, batch, state)
+
+
+class _StepOnlySGD(lw.SGD):
+    """SGD without the recycling step: Module.update calls ``step`` (variant (h))."""
+
+    def step_recycling(self, p, g, state, decay):
+        self.step(p, g, state, decay)
+        return g
+
+
+def unrecycled_trainer_epoch(X, y, batch, state):
+    """(h)"""
+    if "model" not in state:
+        state["model"] = make_model()
+        state["model"].set_optimizer(_StepOnlySGD(LR, momentum=MOMENTUM))
+    trainer_epoch(X, y, batch, state)
 
 
 def layerwise_epoch(X, y, batch, state):
@@ -314,6 +333,7 @@ def main(argv=None):
 
     variants = {"(a) Trainer.fit": trainer_epoch, "(e) Trainer.fit, no-op hooks": hooked_trainer_epoch,
                 "(f) Trainer.fit, NumPy update": numpy_update_trainer_epoch,
+                "(h) Trainer.fit, momentum by step": unrecycled_trainer_epoch,
                 "(b) explicit loop": layerwise_epoch, "(g) hand-tuned NumPy loop": tuned_epoch,
                 "(c) PyTorch": torch_epoch,
                 "(d) 8 products alone": floor_epoch, "(d') PyTorch's 8 products alone": torch_floor_epoch,
@@ -347,10 +367,11 @@ def main(argv=None):
     for name in names:
         t = times[name]
         ratio = ratio_text(t, ref)
-        print(f"  {name:<32} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s "
+        print(f"  {name:<34} {statistics.median(t):.3f} ({min(t):.3f}-{max(t):.3f}) s "
               f"{statistics.median(faults[name]):>6.0f} faults {ratio}")
     for name, what in (("(e) Trainer.fit, no-op hooks", "no-op hooks on every layer"),
                        ("(f) Trainer.fit, NumPy update", "the update in NumPy's passes instead of BLAS axpy"),
+                       ("(h) Trainer.fit, momentum by step", "SGD.step instead of step_recycling"),
                        ("(a') Trainer.fit, instrumented", "instrumentation overhead")):
         if name in times:
             rel = [t / a - 1 for t, a in zip(times[name], times["(a) Trainer.fit"])]

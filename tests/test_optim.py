@@ -186,3 +186,64 @@ def test_an_eps_that_is_zero_in_float16_is_refused_naming_it(make):
     ok.backward(np.zeros((2, 2), np.float16))
     ok.update()
     assert all(np.isfinite(v).all() for v in ok.state_dict().values())
+
+
+@pytest.mark.parametrize("shape", [(7,), (300, 100)], ids=["numpy path", "blas path"])
+def test_sgd_momentum_in_update_keeps_the_gradient_memory_as_its_buffer(shape):
+    """Module.update steps SGD with momentum in two y += a x passes: the new buffer is written into the gradient
+    array, which the optimizer keeps, and the module gets the old buffer back as its (stale) gradient array."""
+    rng = np.random.default_rng(0)
+    layer = lw.Linear(*shape) if len(shape) == 2 else lw.Linear(7, 1)
+    layer.set_optimizer(lw.SGD(lr=0.1, momentum=0.9))
+    w, v = layer.params["W"].astype(np.float64), 0.0
+    for step in range(3):
+        g = rng.normal(size=w.shape).astype(np.float32)
+        layer.grads["W"][...] = g
+        before = layer.grads["W"]
+        layer.update()
+        v = g + 0.9 * v if step else g.astype(np.float64)
+        w = w - 0.1 * v
+        buf = layer.optim_state["W"]["momentum_buffer"]
+        np.testing.assert_allclose(buf, v, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(layer.params["W"], w, rtol=1e-5, atol=1e-6)
+        assert not layer.grads["W"].any()                  # read after update: zero, as ever
+        if step:
+            assert buf is before and layer.grads["W"] is not before
+    layer.grads["W"][...] = 1.0                             # the gradient array is not the buffer
+    assert not np.shares_memory(layer.grads["W"], layer.optim_state["W"]["momentum_buffer"])
+
+
+def test_sgd_step_called_directly_never_keeps_the_callers_gradient():
+    """opt.step(p, g, state, decay) may overwrite g but keeps no reference to it: a caller may pass one array again."""
+    opt, p, state = lw.SGD(lr=0.1, momentum=0.9), np.zeros(5), {}
+    g = np.ones(5)
+    for _ in range(3):
+        g[...] = 1.0
+        opt.step(p, g, state, True)
+        assert not np.shares_memory(state["momentum_buffer"], g)
+    np.testing.assert_allclose(state["momentum_buffer"], 1 + 0.9 + 0.81)
+    np.testing.assert_allclose(p, -0.1 * (1 + 1.9 + 2.71))
+
+
+def test_optimizers_of_the_users_own_step_through_update():
+    """An object with only step() (no step_recycling), and an SGD subclass with its own step: update() calls their step."""
+    calls = []
+
+    class Halve:
+        def step(self, p, g, state, decay):
+            calls.append("duck")
+            p -= 0.5 * g
+
+    class Clipped(lw.SGD):
+        def step(self, p, g, state, decay):
+            calls.append("subclass")
+            np.clip(g, -0.1, 0.1, out=g)
+            super().step(p, g, state, decay)
+
+    for opt, want in ((Halve(), -0.5), (Clipped(lr=1.0, momentum=0.5), -0.1 - 0.5 * 0.1 - 0.1)):
+        layer = lw.Linear(2, 1, bias=False, init="zeros").set_optimizer(opt)
+        for _ in range(2 if isinstance(opt, lw.SGD) else 1):
+            layer.grads["W"][...] = 1.0
+            layer.update()
+        np.testing.assert_allclose(layer.params["W"], want)
+    assert calls == ["duck", "subclass", "subclass"]

@@ -412,12 +412,16 @@ class Module:
             if self.optimizer is None:
                 raise RuntimeError(f"{self!r} has no optimizer: call set_optimizer(...) on it or on "
                                    "the model that contains it before update().")
-            step, grads, states = self.optimizer.step, self.grads, self.optim_state
+            grads, states = self.grads, self.optim_state
+            step = getattr(self.optimizer, "step_recycling", None)
             for name, p in self.params.items():
                 state = states.get(name)
                 if state is None:
                     state = states[name] = {}
-                step(p, grads[name], state, name not in self._no_decay)
+                if step is None:        # an optimizer of the user's own with only step()
+                    self.optimizer.step(p, grads[name], state, name not in self._no_decay)
+                else:                   # the optimizer may keep the gradient's memory as its state
+                    grads[name] = step(p, grads[name], state, name not in self._no_decay)
         children = self.children()
         if children:
             for child in children:
