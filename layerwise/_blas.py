@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -48,6 +49,22 @@ def numpy_only():
             _numpy_only -= 1
 
 
+_addresses = {}             # id(array) -> (weak reference, data address): see _address
+
+
+def _address(a):
+    """``a.ctypes.data``, remembered per array while it lives: reading it builds a ctypes object each time
+    (about 1 us, two per call, a third of a small weight's ``axpy``; ``scripts/bench_update.py``'s last
+    table). The address cannot change meanwhile: NumPy refuses to resize an array that has a weak reference."""
+    key = id(a)
+    entry = _addresses.get(key)
+    if entry is not None and entry[0]() is a:
+        return entry[1]
+    address = a.ctypes.data
+    _addresses[key] = (weakref.ref(a, lambda _, key=key: _addresses.pop(key, None)), address)
+    return address
+
+
 def axpy(a, x, y, tmp):
     """``y += a * x`` in place, with the values ``x`` and ``y`` hold before the call (even when they overlap).
 
@@ -56,7 +73,7 @@ def axpy(a, x, y, tmp):
     """
     fns = _blas_for(x, y) if a != 0 else None    # BLAS skips a zero term: 0 * inf would not be NaN
     if fns is not None:
-        fns[0](y.size, float(a), x.ctypes.data, 1, y.ctypes.data, 1)
+        fns[0](y.size, float(a), _address(x), 1, _address(y), 1)
         return
     np.multiply(x, a, out=tmp)
     y += tmp
@@ -66,7 +83,7 @@ def axpby(a, x, b, y, tmp):
     """``y = a * x + b * y`` in place. ``tmp`` as in :func:`axpy`."""
     fns = _blas_for(x, y) if a != 0 and b != 0 else None
     if fns is not None:
-        fns[1](y.size, float(a), x.ctypes.data, 1, float(b), y.ctypes.data, 1)
+        fns[1](y.size, float(a), _address(x), 1, float(b), _address(y), 1)
         return
     if a == 1 and not np.may_share_memory(x, y):
         y *= b
