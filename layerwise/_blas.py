@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import os
 import threading
-import weakref
 
 import numpy as np
 
@@ -49,20 +48,14 @@ def numpy_only():
             _numpy_only -= 1
 
 
-_addresses = {}             # id(array) -> (weak reference, data address): see _address
-
-
 def _address(a):
-    """``a.ctypes.data``, remembered per array while it lives: reading it builds a ctypes object each time
-    (about 1 us, two per call, a third of a small weight's ``axpy``; ``scripts/bench_update.py``'s last
-    table). The address cannot change meanwhile: NumPy refuses to resize an array that has a weak reference."""
-    key = id(a)
-    entry = _addresses.get(key)
-    if entry is not None and entry[0]() is a:
-        return entry[1]
-    address = a.ctypes.data
-    _addresses[key] = (weakref.ref(a, lambda _, key=key: _addresses.pop(key, None)), address)
-    return address
+    """The address of ``a``'s data: ``a.ctypes.data`` builds a ctypes object (about 1 us, two per call: a
+    third of a 64 KiB weight's ``axpy``); a ctypes view of the buffer costs about a third of that. Arrays that
+    will not export a writable C-contiguous buffer (read-only, Fortran order) take ``ctypes.data``."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError, BufferError):
+        return a.ctypes.data
 
 
 def axpy(a, x, y, tmp):

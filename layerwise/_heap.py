@@ -2,19 +2,22 @@
 
 Every training step allocates and frees the same arrays: the batch, each layer's output and each
 gradient (about 2 MiB a step for a 784-256-128-10 MLP at batch 128). glibc's malloc serves them from
-the top of its heap and, once the free memory there passes its trim threshold (256 KiB to begin with),
+the top of its heap and, once the free memory there passes its trim threshold (128 KiB to begin with),
 gives the pages back to the kernel; the next step takes them again, and the kernel zeroes every 4 KiB
-page on its first touch. On that MLP this came to 15,000 to 32,000 page faults an epoch in a process
-that had only imported layerwise, and the epoch took 12% to 16% longer than with the pages kept
-(``python scripts/bench_mlp.py`` prints the faults of each variant; a process that has imported
-PyTorch does not show it, since PyTorch's own large frees raise glibc's thresholds).
+page on its first touch. Arrays above the mmap threshold (128 KiB to begin with) get pages of their own,
+returned when freed. glibc raises both thresholds once a large array has been freed, so how often a step
+faults depends on what the process did before (importing PyTorch, for one, raises them).
+``python scripts/bench_heap.py`` measures it in child processes that never import PyTorch.
 
-:func:`keep_freed_memory` sets glibc's ``M_TOP_PAD`` (:data:`TOP_PAD`), once per process: the heap
-grows by that much at a time and keeps that much when it trims, so a step finds the pages the last
-one freed. It costs at most :data:`TOP_PAD` of memory that stays with the process after training.
-Nothing is changed when the C library is not glibc, when ``MALLOC_TOP_PAD_`` or a
-``glibc.malloc`` tunable in ``GLIBC_TUNABLES`` says how the user wants malloc set, or when
-``LAYERWISE_KEEP_HEAP=0``.
+:func:`keep_freed_memory` sets, once per process, glibc's ``M_TOP_PAD`` (:data:`TOP_PAD`: the heap grows
+by that much at a time and keeps that much when it trims) and ``M_MMAP_THRESHOLD`` (:data:`MMAP_THRESHOLD`,
+the largest value glibc's own adjustment reaches; setting either one ends that adjustment), so that a step
+finds the pages the last one freed whatever ran before. The price: up to :data:`TOP_PAD` of freed memory
+per malloc arena (the main one, and one per thread that allocates) stays with the process, and arrays
+below :data:`MMAP_THRESHOLD` come from the heap. Nothing is changed when the C library is not glibc, when
+the user set one of these thresholds (``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_THRESHOLD_``,
+``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_MAX_`` or the same ``glibc.malloc`` tunables in
+``GLIBC_TUNABLES``), or when ``LAYERWISE_KEEP_HEAP=0``.
 """
 
 import ctypes
@@ -24,14 +27,18 @@ import threading
 
 #: bytes the heap keeps at its top (glibc's ``M_TOP_PAD``)
 TOP_PAD = 64 << 20
-M_TOP_PAD = -2          # glibc's <malloc.h>
+#: arrays from this size on get pages of their own (glibc's ``M_MMAP_THRESHOLD``; 32 MiB is its dynamic maximum)
+MMAP_THRESHOLD = 32 << 20
+M_TOP_PAD, M_MMAP_THRESHOLD = -2, -3    # glibc's <malloc.h>
 
+_OURS = ("top_pad", "mmap_threshold", "trim_threshold", "mmap_max")    # what these settings decide
 _lock = threading.Lock()
 _done = False
 
 
 def keep_freed_memory():
-    """Set ``M_TOP_PAD`` on glibc, once per process; True when this call set it. See the module's text."""
+    """Set ``M_TOP_PAD`` and ``M_MMAP_THRESHOLD`` on glibc, once per process; True when this call set both.
+    See the module's text."""
     global _done
     if _done:
         return False
@@ -41,12 +48,20 @@ def keep_freed_memory():
         _done = True
         if not _allowed():
             return False
-        try:
-            mallopt = ctypes.CDLL(None).mallopt
-        except (OSError, AttributeError):
+        mallopt = _mallopt()
+        if mallopt is None:
             return False
-        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-        return mallopt(M_TOP_PAD, TOP_PAD) == 1
+        return mallopt(M_TOP_PAD, TOP_PAD) == 1 and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+
+
+def _mallopt():
+    """The C library's ``mallopt``, or None."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return None
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return mallopt
 
 
 def _allowed():
@@ -54,6 +69,7 @@ def _allowed():
     env = os.environ
     if env.get("LAYERWISE_KEEP_HEAP", "1").strip() == "0":
         return False
-    if "MALLOC_TOP_PAD_" in env or "glibc.malloc" in env.get("GLIBC_TUNABLES", ""):
+    tunables = env.get("GLIBC_TUNABLES", "")
+    if any(f"MALLOC_{name.upper()}_" in env or f"glibc.malloc.{name}" in tunables for name in _OURS):
         return False
     return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"

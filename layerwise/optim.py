@@ -176,7 +176,8 @@ class SGD(Optimizer):
         the gradient array. scripts/bench_mlp.py's variant (h) measures what it saves."""
         buf = state.get("momentum_buffer")
         if (buf is None or buf is g or self.nesterov or not self.momentum
-                or type(self).step is not SGD.step):     # a subclass's own rule: its step
+                or buf.dtype != g.dtype or buf.shape != g.shape      # (a state loaded in another dtype)
+                or type(self).step is not _SGD_STEP or "step" in vars(self)):   # a step of the user's: theirs
             self.step(p, g, state, decay)
             return g
         if decay and self.weight_decay:
@@ -202,6 +203,9 @@ class SGD(Optimizer):
                 axpy(-self.lr, buf, p, g)
                 return
         axpy(-self.lr, g, p, g)
+
+
+_SGD_STEP = SGD.step        # step_recycling stands in for this rule only, not for a subclass's or a patched one
 
 
 @_register("adam")

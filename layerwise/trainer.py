@@ -195,13 +195,14 @@ class Trainer:
         # kept buffer instead measured -0.6% to +2.0% an epoch (scripts/bench_mlp.py, variant (h), four runs
         # over two sessions), within the noise, so it went
         ids = frozenset(id(m) for _, m in model.named_modules())
+        plain_rows = type(X).__getitem__ is np.ndarray.__getitem__
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
         model.train()
         for b, start in enumerate(range(0, n, bs)):
             idx = order[start:start + bs]
-            # np.take copies the rows of X[idx] in a simpler loop than fancy indexing: scripts/bench_mlp.py's
-            # gather phase went from 32 to 29 ms an epoch
-            xb = np.take(X, idx, axis=0)
+            # np.take copies the rows of X[idx] in a simpler loop than fancy indexing (scripts/bench_mlp.py's
+            # gather phase went from 32 to 29 ms an epoch); an array class with indexing of its own gets it
+            xb = np.take(X, idx, axis=0) if plain_rows else X[idx]
             if self.augment is not None:
                 xb = self.augment(xb)
             yb = y[idx]

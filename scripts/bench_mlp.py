@@ -244,18 +244,23 @@ CLOCK = Clock(lambda phase: f"products in {phase or 'other'}")
 
 
 class Rows(np.ndarray):
-    """X and y as (a') hands them to the Trainer: indexing them and NumPy functions on them count as gather."""
+    """X as (a') hands it to the Trainer: NumPy functions on it (np.take) count as gather. It keeps ndarray's
+    own indexing, as the Trainer gathers with np.take only from arrays that do."""
 
     def _gathered(self, t0, out):
         if CLOCK.current is None:       # inside a timed phase the time is that phase's already
             CLOCK.add("gather", t0)
         return out.view(np.ndarray) if isinstance(out, Rows) else out
 
-    def __getitem__(self, key):
-        return self._gathered(time.perf_counter(), np.ndarray.__getitem__(self, key))
-
     def __array_function__(self, func, types_, args, kwargs):
         return self._gathered(time.perf_counter(), super().__array_function__(func, types_, args, kwargs))
+
+
+class Labels(Rows):
+    """y as (a') hands it to the Trainer: indexing it counts as gather too."""
+
+    def __getitem__(self, key):
+        return self._gathered(time.perf_counter(), np.ndarray.__getitem__(self, key))
 
 
 
@@ -274,7 +279,7 @@ def instrumented_epoch(X, y, batch, state):
     try:
         t0 = time.perf_counter()
         Trainer(state["model"], state["loss"], epochs=1, batch_size=batch, progress="off", seed=0).fit(
-            X.view(Rows), y.view(Rows))
+            X.view(Rows), y.view(Labels))
         total = time.perf_counter() - t0
     finally:
         lw_linear.np = np

@@ -247,3 +247,56 @@ def test_optimizers_of_the_users_own_step_through_update():
             layer.update()
         np.testing.assert_allclose(layer.params["W"], want)
     assert calls == ["duck", "subclass", "subclass"]
+
+
+def test_a_wrapper_or_a_patched_step_is_what_update_calls():
+    """Whatever the user put in front of SGD's rule is called by update(): a wrapper forwarding the other
+    attributes to an SGD, a step patched on the instance, or on the class."""
+    from unittest import mock
+
+    class Halving:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def step(self, p, g, state, decay):
+            g *= 0.5
+            self.inner.step(p, g, state, decay)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    def steps(opt, n=3):
+        layer = lw.Linear(2, 1, bias=False, init="zeros").set_optimizer(opt)
+        for _ in range(n):
+            layer.grads["W"][...] = 1.0
+            layer.update()
+        return layer.params["W"][0, 0]
+
+    plain = steps(lw.SGD(lr=1.0, momentum=0.5))
+    assert steps(Halving(lw.SGD(lr=1.0, momentum=0.5))) == pytest.approx(plain / 2)
+    opt = lw.SGD(lr=1.0, momentum=0.5)
+    with mock.patch.object(opt, "step", wraps=opt.step) as spy:
+        assert steps(opt) == pytest.approx(plain)
+    assert spy.call_count == 3
+    calls = []
+    rule = lw.SGD.step
+
+    def counted(self, *args):
+        calls.append(1)
+        return rule(self, *args)
+    with mock.patch.object(lw.SGD, "step", counted):
+        assert steps(lw.SGD(lr=1.0, momentum=0.5)) == pytest.approx(plain)
+    assert len(calls) == 3
+
+
+def test_a_momentum_buffer_of_another_dtype_is_stepped_without_recycling():
+    """A float64 buffer loaded for a float32 layer: the gradient array stays float32 and the module's own."""
+    layer = lw.Linear(300, 100).set_optimizer(lw.SGD(lr=0.1, momentum=0.9))
+    layer.grads["W"][...] = 1.0
+    layer.update()
+    layer.load_optimizer_state_dict({k: v.astype(np.float64) for k, v in layer.optimizer_state_dict().items()})
+    for _ in range(2):
+        before = layer.grads["W"]
+        before[...] = 1.0
+        layer.update()
+        assert layer.grads["W"] is before and layer.grads["W"].dtype == np.float32

@@ -410,3 +410,29 @@ def test_a_config_run_leaves_its_model_in_eval_mode(tmp_path):
     assert again.note and not any(m.training for _, m in again.model.named_modules())
     x = exp.data.X_test[:4]
     assert np.array_equal(exp.model.forward(x), exp.model.forward(x))
+
+
+def test_batches_are_the_rows_of_the_shuffled_order_for_plain_and_own_indexing_arrays(rng):
+    """A plain ndarray's batches (gathered with np.take) and those of an array class with its own indexing
+    (gathered through it) are the rows X[order[start:stop]] of the epoch's order, in that order."""
+    class Counted(np.ndarray):
+        calls = 0
+
+        def __getitem__(self, key):
+            Counted.calls += isinstance(key, np.ndarray)       # a batch's row indices
+            return np.ndarray.__getitem__(self, key)
+
+    X = np.arange(20 * 3, dtype=np.float32).reshape(20, 3)
+    y = np.arange(20) % 2
+    for data in (X, X.view(Counted)):
+        batches = []
+        trainer = lw.Trainer(lw.Linear(3, 2), "cross_entropy", epochs=1, batch_size=8, progress="off", seed=3,
+                             callbacks=[type("Keep", (lw.callbacks.Callback,), {"on_batch_end": lambda self, t, s, v: (
+                                 batches.append(np.array(t.batch_x)))})()])
+        trainer.model.set_optimizer(lw.SGD(lr=0.1))
+        trainer.fit(data, y)
+        order = np.random.default_rng(3).permutation(20)
+        for k, batch in enumerate(batches):
+            np.testing.assert_array_equal(batch, X[order[8 * k:8 * k + 8]])
+        assert len(batches) == 3
+    assert Counted.calls == 3      # each batch was gathered through the class's own indexing

@@ -188,7 +188,9 @@ class Module:
         ``dL/dparam`` with the same keys and shapes; ``backward`` adds into it. After :meth:`update`
         or :meth:`zero_grad` every entry reads zero. The zeroing is lazy (the first backward after an
         update overwrites instead of adding: two passes over each weight fewer per step), so read
-        gradients through this attribute: an array kept from before an update holds stale values.
+        gradients through this attribute after each backward: an array kept from before an update holds
+        stale values, or is the optimizer's momentum buffer (SGD with momentum recycles the gradient's
+        memory), and writing into it changes training.
     buffers : dict of str to ndarray
         Non-trained state saved with the weights (running statistics).
     optim_state : dict of str to dict
@@ -239,7 +241,13 @@ class Module:
 
     @property
     def grads(self):
-        """``dL/dparam`` by name; read after :meth:`update` or :meth:`zero_grad`, every entry is zero."""
+        """``dL/dparam`` by name; read after :meth:`update` or :meth:`zero_grad`, every entry is zero.
+
+        Read the entries after each backward rather than keeping the arrays: :meth:`update` may give a
+        parameter a new gradient array (SGD with momentum keeps the old one as its momentum buffer, see
+        ``Optimizer.step_recycling``), as PyTorch gives ``p.grad`` a new tensor after ``zero_grad()``. An
+        array kept from before an update is then the optimizer's state, and writing into it changes training.
+        """
         if self._unzeroed:
             for name in self._unzeroed:
                 self._grads[name].fill(0)
@@ -412,16 +420,17 @@ class Module:
             if self.optimizer is None:
                 raise RuntimeError(f"{self!r} has no optimizer: call set_optimizer(...) on it or on "
                                    "the model that contains it before update().")
-            grads, states = self.grads, self.optim_state
-            step = getattr(self.optimizer, "step_recycling", None)
+            grads, states, optimizer = self.grads, self.optim_state, self.optimizer
+            # looked up on the class: a wrapper that forwards attributes to an SGD has its own step called
+            recycling = getattr(type(optimizer), "step_recycling", None)
             for name, p in self.params.items():
                 state = states.get(name)
                 if state is None:
                     state = states[name] = {}
-                if step is None:        # an optimizer of the user's own with only step()
-                    self.optimizer.step(p, grads[name], state, name not in self._no_decay)
-                else:                   # the optimizer may keep the gradient's memory as its state
-                    grads[name] = step(p, grads[name], state, name not in self._no_decay)
+                if recycling is None:       # an optimizer of the user's own with only step()
+                    optimizer.step(p, grads[name], state, name not in self._no_decay)
+                else:                       # it may keep the gradient's memory as its state (see grads)
+                    grads[name] = recycling(optimizer, p, grads[name], state, name not in self._no_decay)
         children = self.children()
         if children:
             for child in children:
@@ -438,7 +447,12 @@ class Module:
             module._unzeroed.update(module._grads)
 
     def set_optimizer(self, optimizer):
-        """Use ``optimizer`` for this module and every child that has none of its own; returns self."""
+        """Use ``optimizer`` for this module and every child that has none of its own; returns self.
+
+        The first call in a process (or the first ``Trainer.fit``) also tells glibc's malloc to keep the memory
+        a training step frees for the next step (``layerwise._heap``; ``LAYERWISE_KEEP_HEAP=0`` leaves malloc
+        alone).
+        """
         if isinstance(optimizer, type) or not callable(getattr(optimizer, "step", None)):
             what = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else repr(optimizer)
             raise TypeError(f"set_optimizer takes an optimizer, such as layerwise.SGD(lr=0.1) or "
