@@ -4,7 +4,7 @@
 
 Each round starts two child processes, one after the other (never both at once): one with
 ``LAYERWISE_KEEP_HEAP=0`` (glibc's malloc as it comes) and one as layerwise runs by default (``M_TOP_PAD``
-set by the first ``Trainer.fit``); the order alternates every round. Each child runs ``--epochs`` epochs
+and M_MMAP_THRESHOLD set by set_optimizer); the order alternates every round. Each child runs ``--epochs`` epochs
 of ``Trainer.fit`` on scripts/bench_mlp.py's model and data (784-256-128-10 ReLU MLP, batch 128, SGD
 momentum 0.9, what ``layerwise train`` runs) and reports, for each epoch after the first, its seconds and
 the minor page faults the kernel counted in it (``getrusage``). The parent prints the medians and the
@@ -75,7 +75,7 @@ def main(argv=None):
               f"heap kept {statistics.median(s for s, _ in got[True]):.3f} s", flush=True)
     print(f"\nTrainer.fit, one epoch of the 784-256-128-10 MLP ({args.samples} samples, batch 128), in child "
           f"processes without PyTorch;\nmedians over {args.rounds} rounds x {args.epochs - 1} epochs:")
-    for keep, label in ((False, "LAYERWISE_KEEP_HEAP=0 (malloc as it comes)"), (True, "default (M_TOP_PAD kept)")):
+    for keep, label in ((False, "LAYERWISE_KEEP_HEAP=0 (malloc as it comes)"), (True, "default (layerwise._heap: pages kept)")):
         rows = sides[keep]
         print(f"  {label:<44} {statistics.median(s for s, _ in rows):.3f} s/epoch, "
               f"{statistics.median(f for _, f in rows):>7.0f} page faults/epoch")
