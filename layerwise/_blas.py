@@ -52,10 +52,13 @@ def _address(a):
     """The address of ``a``'s data: ``a.ctypes.data`` builds a ctypes object (about 1 us, two per call: a
     third of a 64 KiB weight's ``axpy``); a ctypes view of the buffer costs about a third of that. Arrays that
     will not export a writable C-contiguous buffer (read-only, Fortran order) take ``ctypes.data``."""
-    try:
-        return ctypes.addressof(ctypes.c_char.from_buffer(a))
-    except (TypeError, ValueError, BufferError):
-        return a.ctypes.data
+    flags = a.flags
+    if flags.writeable and flags.c_contiguous:
+        try:
+            return ctypes.addressof(ctypes.c_char.from_buffer(a))
+        except (TypeError, ValueError, BufferError):
+            pass
+    return a.ctypes.data
 
 
 def axpy(a, x, y, tmp):

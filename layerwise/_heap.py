@@ -14,7 +14,10 @@ by that much at a time and keeps that much when it trims) and ``M_MMAP_THRESHOLD
 the largest value glibc's own adjustment reaches; setting either one ends that adjustment), so that a step
 finds the pages the last one freed whatever ran before. The price: up to :data:`TOP_PAD` of freed memory
 per malloc arena (the main one, and one per thread that allocates) stays with the process, and arrays
-below :data:`MMAP_THRESHOLD` come from the heap. Nothing is changed when the C library is not glibc, when
+below :data:`MMAP_THRESHOLD` come from the heap, whose free memory glibc can give back only from its top:
+a dataset built from shards of that size after ``set_optimizer`` would leave all its freed shards with
+the process. So ``Trainer.fit`` starts with :func:`release_free_memory`, which gives back the heap's
+free memory when there is more than :data:`RELEASE_ABOVE` of it. A loop written by hand does not. Nothing is changed when the C library is not glibc, when
 the user set one of these thresholds (``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_THRESHOLD_``,
 ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_MAX_`` or the same ``glibc.malloc`` tunables in
 ``GLIBC_TUNABLES``), or when ``LAYERWISE_KEEP_HEAP=0``.
@@ -30,10 +33,13 @@ TOP_PAD = 64 << 20
 #: arrays from this size on get pages of their own (glibc's ``M_MMAP_THRESHOLD``; 32 MiB is its dynamic maximum)
 MMAP_THRESHOLD = 32 << 20
 M_TOP_PAD, M_MMAP_THRESHOLD = -2, -3    # glibc's <malloc.h>
+#: Trainer.fit gives back the heap's free memory above this much (release_free_memory)
+RELEASE_ABOVE = 2 * TOP_PAD
 
 _OURS = ("top_pad", "mmap_threshold", "trim_threshold", "mmap_max")    # what these settings decide
 _lock = threading.Lock()
 _done = False
+_kept = False           # keep_freed_memory set both thresholds
 
 
 def keep_freed_memory():
@@ -51,13 +57,53 @@ def keep_freed_memory():
         mallopt = _mallopt()
         if mallopt is None:
             return False
-        return mallopt(M_TOP_PAD, TOP_PAD) == 1 and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+        # the threshold first: where glibc refuses it (32-bit builds cap it at 512 KiB), the pad alone would
+        # freeze the threshold at 128 KiB, and nothing is set
+        global _kept
+        _kept = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(M_TOP_PAD, TOP_PAD) == 1
+        return _kept
+
+
+def release_free_memory():
+    """Give the kernel back the free memory in malloc's heap when there is more than :data:`RELEASE_ABOVE`
+    of it (glibc's ``malloc_trim``), once :func:`keep_freed_memory` has set the thresholds; True when it did.
+
+    ``Trainer.fit`` calls it as it starts: arrays of less than :data:`MMAP_THRESHOLD` come from the heap,
+    so a dataset assembled from shards after ``set_optimizer`` would otherwise leave its freed shards with
+    the process. The steps' own arrays, a few MiB, stay below the limit and are kept."""
+    if not _kept:
+        return False
+    libc = _libc()
+    free = _free_heap_bytes(libc)
+    if free is not None and free <= RELEASE_ABOVE:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def _free_heap_bytes(libc):
+    """The free bytes in malloc's arenas (glibc's ``mallinfo2``, 2.33 and later), or None."""
+    fn = getattr(libc, "mallinfo2", None)
+    if fn is None:
+        return None
+    fn.argtypes, fn.restype = (), _Mallinfo2
+    return fn().fordblks
+
+
+def _libc():
+    return ctypes.CDLL(None)
 
 
 def _mallopt():
     """The C library's ``mallopt``, or None."""
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        mallopt = _libc().mallopt
     except (OSError, AttributeError):
         return None
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int

@@ -3,7 +3,8 @@
 Each rule follows PyTorch's formulas and defaults. ``step(p, g, state, decay)`` updates ``p`` in
 place from its gradient ``g``; ``state`` is the parameter's own dict on its module; ``decay`` says
 whether weight decay applies (weights yes, biases no). ``g`` may be overwritten: ``Module.update``
-zeroes it right after, so SGD uses it as scratch. Every step is in-place NumPy, each line one pass
+marks it stale right after, so SGD uses it as scratch. ``Module.update`` calls ``step_recycling``,
+through which an optimizer may also keep ``g``'s memory as its state (SGD's momentum buffer). Every step is in-place NumPy, each line one pass
 over the parameter, except ``y += a x`` and ``y = a x + b y``: :mod:`layerwise._blas` does each in
 one pass on NumPy's own BLAS when the arrays are large (scripts/bench_mlp.py times the steps as the
 "update" phase, and variant (f) the same epochs with NumPy's two passes).

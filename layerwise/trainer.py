@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from ._heap import keep_freed_memory
+from ._heap import keep_freed_memory, release_free_memory
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .errors import ConfigError
 from .losses import get_loss
@@ -243,6 +243,7 @@ class Trainer:
         """
         self.model.check_children()     # a layer added after set_optimizer, or an array two layers share
         keep_freed_memory()             # each step reuses the pages the last one freed (layerwise._heap)
+        release_free_memory()           # but what was freed before training goes back to the system
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")

@@ -25,13 +25,14 @@ class FakeLibc:
         self.mallopt = mallopt
 
 
-SETTINGS = [(_heap.M_TOP_PAD, _heap.TOP_PAD), (_heap.M_MMAP_THRESHOLD, _heap.MMAP_THRESHOLD)]
+SETTINGS = [(_heap.M_MMAP_THRESHOLD, _heap.MMAP_THRESHOLD), (_heap.M_TOP_PAD, _heap.TOP_PAD)]
 
 
 @pytest.fixture
 def libc(monkeypatch):
     fake = FakeLibc()
     monkeypatch.setattr(_heap, "_done", False)
+    monkeypatch.setattr(_heap, "_kept", False)
     monkeypatch.setattr(_heap, "_mallopt", lambda: fake.mallopt)
     monkeypatch.setattr(_heap.platform, "system", lambda: "Linux")
     monkeypatch.setattr(_heap.platform, "libc_ver", lambda: ("glibc", "2.36"))
@@ -55,6 +56,18 @@ def test_set_optimizer_and_trainer_fit_set_it(libc):
     lw.Trainer(model, "cross_entropy", epochs=1, batch_size=4, progress="off").fit(
         np.zeros((8, 3), np.float32), np.arange(8) % 2)
     assert libc.calls == SETTINGS * 2
+
+
+def test_a_refused_threshold_sets_nothing(libc, monkeypatch):
+    """A 32-bit glibc refuses a 32 MiB mmap threshold: the pad alone would freeze the threshold at 128 KiB."""
+    calls = []
+
+    def mallopt(param, value):
+        calls.append((param, value))
+        return 0 if param == _heap.M_MMAP_THRESHOLD else 1
+    monkeypatch.setattr(_heap, "_mallopt", lambda: mallopt)
+    assert _heap.keep_freed_memory() is False
+    assert calls == SETTINGS[:1] and _heap._kept is False
 
 
 def test_other_malloc_settings_of_the_user_do_not_stop_it(libc, monkeypatch):
@@ -130,3 +143,59 @@ def test_steps_whose_arrays_outgrow_the_pad_take_no_new_pages_either():
     such array was mapped and unmapped every step (thousands of faults a step). Counted over two steps after
     three, once the heap has grown to the steps' working set."""
     assert _faults(True, 3072, 2048, 1024, 1, 3) < 8
+
+
+class FakeTrim:
+    def __init__(self, free):
+        self.trims = []
+        if free is not None:
+            self.mallinfo2 = lambda: type("Info", (), {"fordblks": free})()
+
+    def malloc_trim(self, pad):
+        self.trims.append(pad)
+        return 1
+
+
+@pytest.mark.parametrize("kept, free, trims", [(True, 1 << 30, [0]), (True, 1 << 20, []), (True, None, [0]),
+                                               (False, 1 << 30, [])],
+                         ids=["much free", "little free", "no mallinfo2", "thresholds not set"])
+def test_fit_gives_back_the_free_heap_only_above_the_limit(monkeypatch, kept, free, trims):
+    fake = FakeTrim(free)
+    monkeypatch.setattr(_heap, "_kept", kept)
+    monkeypatch.setattr(_heap, "_libc", lambda: fake)
+    monkeypatch.setattr(_heap, "_free_heap_bytes", lambda libc: free)
+    assert _heap.release_free_memory() is bool(trims)
+    assert fake.trims == trims
+
+
+SHARDS = textwrap.dedent("""
+    import json, numpy as np, layerwise as lw
+    from layerwise import _heap
+    def rss():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS"))
+    _heap.RELEASE_ABOVE = 16 << 20
+    model = lw.Sequential(lw.Linear(784, 10)).set_optimizer(lw.SGD(lr=0.1, momentum=0.9))
+    rng = np.random.default_rng(0)
+    xs, ys = [], []
+    for _ in range(16):                 # 4 MiB shards, each followed by labels that stay
+        xs.append(np.ones((1337, 784), np.float32))
+        ys.append(rng.integers(0, 10, 1337))
+    X = np.concatenate(xs)
+    del xs
+    y = np.concatenate(ys)
+    built = rss()
+    lw.Trainer(model, "cross_entropy", epochs=1, batch_size=128, progress="off").fit(X[:256], y[:256])
+    print(json.dumps({"built": built, "training": rss()}))
+""")
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc")
+def test_shards_freed_before_fit_do_not_stay_with_the_process():
+    """Shards of a dataset joined after set_optimizer are freed into the heap (they are below MMAP_THRESHOLD):
+    Trainer.fit gives that memory back as it starts."""
+    env = {"PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", SHARDS], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["built"] - got["training"] > 48 << 20, got      # the 64 MiB of shards

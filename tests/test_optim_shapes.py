@@ -117,3 +117,22 @@ def test_non_contiguous_gradient_is_zeroed():
     h.grads["p"] = np.ones((6, 4)).T          # a transposed view, not C-contiguous
     h.update()
     assert not h.grads["p"].any()
+
+
+@pytest.mark.parametrize("shape", [(), (3,)], ids=str)
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_reloaded_optimizer_state_steps_on_as_if_never_saved(name, shape):
+    """optimizer_state_dict -> load_optimizer_state_dict mid-training, on a 0-d parameter too (its momentum
+    buffer is a 0-d array, not a step count): the next steps are those of an uninterrupted run."""
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=shape) for _ in range(4)]
+    finals = []
+    for reload in (False, True):
+        holder = Holder(np.ones(shape), True).set_optimizer(OPTIMIZERS[name]())
+        for t, g in enumerate(grads):
+            holder.grads["p"][...] = g
+            holder.update()
+            if reload and t == 1:
+                holder.load_optimizer_state_dict(holder.optimizer_state_dict())
+        finals.append(holder.params["p"].copy())
+    np.testing.assert_array_equal(finals[0], finals[1])

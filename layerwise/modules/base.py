@@ -567,8 +567,10 @@ class Module:
             prefix = path + "." if path else ""
             if prefix not in modules or pname not in modules[prefix].params:
                 raise KeyError(f"load_optimizer_state_dict: no parameter for '{name}'")
-            value = np.array(value)
-            modules[prefix].optim_state.setdefault(pname, {})[key] = value if value.ndim else value.item()
+            value, param = np.array(value), modules[prefix].params[pname]
+            # a number saved as a 0-d array (a step count) comes back a number; a 0-d parameter's buffer an array
+            kept = value.ndim or (np.ndim(param) == 0 and value.dtype.kind == "f")
+            modules[prefix].optim_state.setdefault(pname, {})[key] = value if kept else value.item()
         return self
 
     # -- helpers for subclasses ------------------------------------------------------------
