@@ -17,10 +17,11 @@ per malloc arena (the main one, and one per thread that allocates) stays with th
 below :data:`MMAP_THRESHOLD` come from the heap, whose free memory glibc can give back only from its top:
 a dataset built from shards of that size after ``set_optimizer`` would leave all its freed shards with
 the process. So ``Trainer.fit`` starts with :func:`release_free_memory`, which gives back the heap's
-free memory when there is more than :data:`RELEASE_ABOVE` of it. A loop written by hand does not. Nothing is changed when the C library is not glibc, when
-the user set one of these thresholds (``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_THRESHOLD_``,
-``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_MAX_`` or the same ``glibc.malloc`` tunables in
-``GLIBC_TUNABLES``), or when ``LAYERWISE_KEEP_HEAP=0``.
+free memory when there is more than :data:`RELEASE_ABOVE` of it (a loop written by hand does not).
+
+Nothing is changed when the C library is not glibc, when the user set one of these thresholds
+(``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_MAX_`` or the
+same ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``), or when ``LAYERWISE_KEEP_HEAP=0``.
 """
 
 import ctypes

@@ -4,10 +4,11 @@ Each rule follows PyTorch's formulas and defaults. ``step(p, g, state, decay)`` 
 place from its gradient ``g``; ``state`` is the parameter's own dict on its module; ``decay`` says
 whether weight decay applies (weights yes, biases no). ``g`` may be overwritten: ``Module.update``
 marks it stale right after, so SGD uses it as scratch. ``Module.update`` calls ``step_recycling``,
-through which an optimizer may also keep ``g``'s memory as its state (SGD's momentum buffer). Every step is in-place NumPy, each line one pass
-over the parameter, except ``y += a x`` and ``y = a x + b y``: :mod:`layerwise._blas` does each in
-one pass on NumPy's own BLAS when the arrays are large (scripts/bench_mlp.py times the steps as the
-"update" phase, and variant (f) the same epochs with NumPy's two passes).
+through which an optimizer may also keep ``g``'s memory as its state (SGD's momentum buffer). Every
+step is in-place NumPy, each line one pass over the parameter, except ``y += a x`` and ``y = a x + b y``:
+:mod:`layerwise._blas` does each in one pass on NumPy's own BLAS when the arrays are large
+(scripts/bench_mlp.py times the steps as the "update" phase, and variant (f) the same epochs with NumPy's
+two passes).
 """
 
 import math
@@ -189,7 +190,7 @@ class SGD(Optimizer):
         return buf
 
     def step(self, p, g, state, decay):
-        # g is free once read (update() zeroes it next): the scratch of every NumPy-path axpy here
+        # g is free once read (update() marks it stale next): the scratch of every NumPy-path axpy here
         if decay and self.weight_decay:
             g = self._decayed(p, g, decay, self._tmp(p))
         if self.momentum:

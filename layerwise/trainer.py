@@ -192,8 +192,8 @@ class Trainer:
         n = self.n_train = len(X)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         # every batch is a fresh array, which hooks, augments and callbacks may keep: gathering into one
-        # kept buffer instead measured -0.6% to +2.0% an epoch (scripts/bench_mlp.py, variant (h), four runs
-        # over two sessions), within the noise, so it went
+        # kept buffer instead measured -0.6% to +2.0% an epoch (a former variant of scripts/bench_mlp.py, four
+        # runs over two sessions), within the noise, so it went
         ids = frozenset(id(m) for _, m in model.named_modules())
         plain_rows = type(X).__getitem__ is np.ndarray.__getitem__
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
