@@ -17,7 +17,7 @@ per malloc arena (the main one, and one per thread that allocates) stays with th
 below :data:`MMAP_THRESHOLD` come from the heap, whose free memory glibc can give back only from its top:
 a dataset built from shards of that size after ``set_optimizer`` would leave all its freed shards with
 the process. So ``Trainer.fit`` starts with :func:`release_free_memory`, which gives back the heap's
-free memory when there is more than :data:`RELEASE_ABOVE` of it (a loop written by hand does not).
+free memory when it grew by more than :data:`RELEASE_ABOVE` (a loop written by hand does not).
 
 Nothing is changed when the C library is not glibc, when the user set one of these thresholds
 (``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_MAX_`` or the
@@ -34,13 +34,14 @@ TOP_PAD = 64 << 20
 #: arrays from this size on get pages of their own (glibc's ``M_MMAP_THRESHOLD``; 32 MiB is its dynamic maximum)
 MMAP_THRESHOLD = 32 << 20
 M_TOP_PAD, M_MMAP_THRESHOLD = -2, -3    # glibc's <malloc.h>
-#: Trainer.fit gives back the heap's free memory above this much (release_free_memory)
+#: Trainer.fit gives back the heap's free memory when it grew by more than this (release_free_memory)
 RELEASE_ABOVE = 2 * TOP_PAD
 
 _OURS = ("top_pad", "mmap_threshold", "trim_threshold", "mmap_max")    # what these settings decide
 _lock = threading.Lock()
 _done = False
 _kept = False           # keep_freed_memory set both thresholds
+_free_after_release = 0     # the heap's free bytes (mallinfo2) right after the last release_free_memory
 
 
 def keep_freed_memory():
@@ -66,19 +67,25 @@ def keep_freed_memory():
 
 
 def release_free_memory():
-    """Give the kernel back the free memory in malloc's heap when there is more than :data:`RELEASE_ABOVE`
-    of it (glibc's ``malloc_trim``), once :func:`keep_freed_memory` has set the thresholds; True when it did.
+    """Give the kernel back the free memory in malloc's heap (glibc's ``malloc_trim``) when it has grown by more
+    than :data:`RELEASE_ABOVE` since the last time, once :func:`keep_freed_memory` has set the thresholds;
+    True when it did.
 
     ``Trainer.fit`` calls it as it starts: arrays of less than :data:`MMAP_THRESHOLD` come from the heap,
     so a dataset assembled from shards after ``set_optimizer`` would otherwise leave its freed shards with
-    the process. The steps' own arrays, a few MiB, stay below the limit and are kept."""
+    the process. The measure is glibc's ``mallinfo2`` (2.33 and later; without it nothing is given back),
+    whose free bytes include memory already given back and small fragments no trim can return: hence
+    "grown since the last time", so that fit after fit does not trim for nothing and fault its working set
+    in again."""
+    global _free_after_release
     if not _kept:
         return False
     libc = _libc()
     free = _free_heap_bytes(libc)
-    if free is not None and free <= RELEASE_ABOVE:
+    if free is None or free - _free_after_release <= RELEASE_ABOVE:
         return False
     libc.malloc_trim(0)
+    _free_after_release = _free_heap_bytes(libc)
     return True
 
 

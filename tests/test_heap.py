@@ -145,27 +145,49 @@ def test_steps_whose_arrays_outgrow_the_pad_take_no_new_pages_either():
     assert _faults(True, 3072, 2048, 1024, 1, 3) < 8
 
 
-class FakeTrim:
-    def __init__(self, free):
-        self.trims = []
-        if free is not None:
-            self.mallinfo2 = lambda: type("Info", (), {"fordblks": free})()
+class FakeLibcHeap:
+    """malloc_trim and mallinfo2's free bytes; a trim leaves ``left`` free bytes behind (fragments)."""
+
+    def __init__(self, free, left=0):
+        self.free, self.left, self.trims = free, left, []
 
     def malloc_trim(self, pad):
         self.trims.append(pad)
+        self.free = self.left
         return 1
 
 
-@pytest.mark.parametrize("kept, free, trims", [(True, 1 << 30, [0]), (True, 1 << 20, []), (True, None, [0]),
-                                               (False, 1 << 30, [])],
+@pytest.fixture
+def heap(monkeypatch):
+    def use(free, left=0, kept=True, measurable=True):
+        fake = FakeLibcHeap(free, left)
+        monkeypatch.setattr(_heap, "_kept", kept)
+        monkeypatch.setattr(_heap, "_free_after_release", 0)
+        monkeypatch.setattr(_heap, "_libc", lambda: fake)
+        monkeypatch.setattr(_heap, "_free_heap_bytes", lambda libc: libc.free if measurable else None)
+        return fake
+    return use
+
+
+@pytest.mark.parametrize("kept, free, measurable, trims",
+                         [(True, 1 << 30, True, [0]), (True, 1 << 20, True, []), (True, 1 << 30, False, []),
+                          (False, 1 << 30, True, [])],
                          ids=["much free", "little free", "no mallinfo2", "thresholds not set"])
-def test_fit_gives_back_the_free_heap_only_above_the_limit(monkeypatch, kept, free, trims):
-    fake = FakeTrim(free)
-    monkeypatch.setattr(_heap, "_kept", kept)
-    monkeypatch.setattr(_heap, "_libc", lambda: fake)
-    monkeypatch.setattr(_heap, "_free_heap_bytes", lambda libc: free)
+def test_fit_gives_back_the_free_heap_only_above_the_limit(heap, kept, free, measurable, trims):
+    fake = heap(free, kept=kept, measurable=measurable)
     assert _heap.release_free_memory() is bool(trims)
     assert fake.trims == trims
+
+
+def test_free_bytes_a_trim_cannot_return_do_not_trim_again_and_again(heap):
+    """mallinfo2 still counts fragments and given-back memory after a trim: the next fits trim only when the free
+    memory grew by more than the limit since."""
+    fake = heap(1 << 30, left=900 << 20)
+    assert _heap.release_free_memory() is True
+    assert [_heap.release_free_memory() for _ in range(3)] == [False] * 3
+    fake.free += _heap.RELEASE_ABOVE + 1
+    assert _heap.release_free_memory() is True
+    assert fake.trims == [0, 0]
 
 
 SHARDS = textwrap.dedent("""

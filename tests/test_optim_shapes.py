@@ -134,5 +134,8 @@ def test_a_reloaded_optimizer_state_steps_on_as_if_never_saved(name, shape):
             holder.update()
             if reload and t == 1:
                 holder.load_optimizer_state_dict(holder.optimizer_state_dict())
+                for key, value in holder.optim_state.get("p", {}).items():   # counts as numbers, buffers as arrays
+                    assert type(value) is int if key == "step" else (
+                        isinstance(value, np.ndarray) and value.shape == shape), (key, value)
         finals.append(holder.params["p"].copy())
     np.testing.assert_array_equal(finals[0], finals[1])
