@@ -172,21 +172,30 @@ class SGD(Optimizer):
             raise ValueError("SGD with nesterov=True needs momentum > 0.")
 
     def step_recycling(self, p, g, state, decay):
-        """With momentum (not Nesterov), :meth:`step` in two ``y += a x`` passes, which OpenBLAS runs on all its
-        threads, where ``step`` takes ``y = a x + b y`` (one thread) and ``y += a x``: the new buffer
-        ``g + momentum * buf`` is written into ``g``, which becomes the buffer; the old buffer is returned as
-        the gradient array. scripts/bench_mlp.py's variant (h) measures what it saves."""
+        """With momentum, :meth:`step` in ``y += a x`` passes only, which OpenBLAS runs on all its threads, where
+        ``step`` also takes a ``y = a x + b y`` (one thread): the new buffer ``b = g + momentum * buf`` is
+        written into ``g``, which becomes the buffer; the old buffer is returned as the gradient array.
+        Nesterov's ``p -= lr * (g + momentum * b)`` is then ``p -= lr * (1 + momentum) * b`` and
+        ``p += lr * momentum * buf`` (the same step to rounding). scripts/bench_mlp.py's variant (h) and
+        scripts/bench_update.py's "by step" rows measure what it saves."""
         buf = state.get("momentum_buffer")
-        if (buf is None or buf is g or self.nesterov or not self.momentum
+        if (buf is None or buf is g or not self.momentum
                 or buf.dtype != g.dtype or buf.shape != g.shape      # (a state loaded in another dtype)
                 or type(self).step is not _SGD_STEP or "step" in vars(self)):   # a step of the user's: theirs
             self.step(p, g, state, decay)
             return g
         if decay and self.weight_decay:
             g = self._decayed(p, g, decay, self._tmp(p))
-        axpy(self.momentum, buf, g, buf)        # g + momentum * buf, in g (buf is free: the NumPy path's scratch)
+        mu, lr = self.momentum, self.lr
+        if self.nesterov:                       # buf is read again below: scratch elsewhere
+            tmp = self._tmp(p)
+            axpy(mu, buf, g, tmp)               # b = g + momentum * buf, in g
+            axpy(-lr * (1 + mu), g, p, tmp)
+            axpy(lr * mu, buf, p, tmp)
+        else:
+            axpy(mu, buf, g, buf)               # b, in g (buf is free: the NumPy path's scratch)
+            axpy(-lr, g, p, buf)
         state["momentum_buffer"] = g
-        axpy(-self.lr, g, p, buf)
         return buf
 
     def step(self, p, g, state, decay):

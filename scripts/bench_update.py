@@ -64,7 +64,18 @@ def forward_product(x, W, out):
     np.matmul(x, W, out=out)
 
 
+class _StepOnlySGD(lw.SGD):
+    """SGD without step_recycling: update() calls step (the "by step" rows)."""
+
+    def step_recycling(self, p, g, state, decay):
+        self.step(p, g, state, decay)
+        return g
+
+
 OPTIMIZERS = {"SGD, momentum 0.9": lambda: lw.SGD(0.01, momentum=0.9),
+              "SGD, momentum 0.9, by step": lambda: _StepOnlySGD(0.01, momentum=0.9),
+              "SGD, Nesterov 0.9": lambda: lw.SGD(0.01, momentum=0.9, nesterov=True),
+              "SGD, Nesterov 0.9, by step": lambda: _StepOnlySGD(0.01, momentum=0.9, nesterov=True),
               "SGD, momentum 0.9, weight decay": lambda: lw.SGD(0.01, momentum=0.9, weight_decay=1e-4),
               "SGD": lambda: lw.SGD(0.01), "Adam": lambda: lw.Adam(), "AdamW": lambda: lw.AdamW(),
               "RMSprop": lambda: lw.RMSprop(), "Adagrad": lambda: lw.Adagrad()}

@@ -188,13 +188,14 @@ def test_an_eps_that_is_zero_in_float16_is_refused_naming_it(make):
     assert all(np.isfinite(v).all() for v in ok.state_dict().values())
 
 
+@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
 @pytest.mark.parametrize("shape", [(7,), (300, 100)], ids=["numpy path", "blas path"])
-def test_sgd_momentum_in_update_keeps_the_gradient_memory_as_its_buffer(shape):
-    """Module.update steps SGD with momentum in two y += a x passes: the new buffer is written into the gradient
+def test_sgd_momentum_in_update_keeps_the_gradient_memory_as_its_buffer(shape, nesterov):
+    """Module.update steps SGD with momentum in y += a x passes: the new buffer is written into the gradient
     array, which the optimizer keeps, and the module gets the old buffer back as its (stale) gradient array."""
     rng = np.random.default_rng(0)
     layer = lw.Linear(*shape) if len(shape) == 2 else lw.Linear(7, 1)
-    layer.set_optimizer(lw.SGD(lr=0.1, momentum=0.9))
+    layer.set_optimizer(lw.SGD(lr=0.1, momentum=0.9, nesterov=nesterov))
     w, v = layer.params["W"].astype(np.float64), 0.0
     for step in range(3):
         g = rng.normal(size=w.shape).astype(np.float32)
@@ -202,7 +203,7 @@ def test_sgd_momentum_in_update_keeps_the_gradient_memory_as_its_buffer(shape):
         before = layer.grads["W"]
         layer.update()
         v = g + 0.9 * v if step else g.astype(np.float64)
-        w = w - 0.1 * v
+        w = w - 0.1 * (g + 0.9 * v if nesterov else v)
         buf = layer.optim_state["W"]["momentum_buffer"]
         np.testing.assert_allclose(buf, v, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(layer.params["W"], w, rtol=1e-5, atol=1e-6)
