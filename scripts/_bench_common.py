@@ -73,3 +73,15 @@ class Clock:
                 self.current = outer
                 self.add(phase or self.product_key(outer), t0)
         return timed
+
+
+def step_only_sgd(*args, **kwargs):
+    """An SGD whose ``update()`` goes through ``step``, not ``step_recycling``: what recycling the gradient's
+    memory as the momentum buffer saves (bench_mlp's variant (h), bench_update's "by step" rows)."""
+    import layerwise as lw
+
+    class StepOnlySGD(lw.SGD):
+        def step_recycling(self, p, g, state, decay):
+            self.step(p, g, state, decay)
+            return g
+    return StepOnlySGD(*args, **kwargs)

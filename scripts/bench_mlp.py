@@ -50,7 +50,7 @@ import statistics
 import time
 
 import numpy as np
-from _bench_common import Clock, blas_info, numpy_with_timed_matmul, ratio_text, torch_or_skip
+from _bench_common import Clock, blas_info, numpy_with_timed_matmul, ratio_text, step_only_sgd, torch_or_skip
 
 import layerwise as lw
 import layerwise.modules.linear as lw_linear
@@ -99,19 +99,11 @@ def numpy_update_trainer_epoch(X, y, batch, state):
         trainer_epoch(X, y, batch, state)
 
 
-class _StepOnlySGD(lw.SGD):
-    """SGD without the recycling step: Module.update calls ``step`` (variant (h))."""
-
-    def step_recycling(self, p, g, state, decay):
-        self.step(p, g, state, decay)
-        return g
-
-
 def unrecycled_trainer_epoch(X, y, batch, state):
     """(h)"""
     if "model" not in state:
         state["model"] = make_model()
-        state["model"].set_optimizer(_StepOnlySGD(LR, momentum=MOMENTUM))
+        state["model"].set_optimizer(step_only_sgd(LR, momentum=MOMENTUM))
     trainer_epoch(X, y, batch, state)
 
 

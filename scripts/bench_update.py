@@ -28,7 +28,7 @@ import statistics
 import time
 
 import numpy as np
-from _bench_common import blas_info
+from _bench_common import blas_info, step_only_sgd
 from threadpoolctl import threadpool_limits
 
 import layerwise as lw
@@ -64,18 +64,10 @@ def forward_product(x, W, out):
     np.matmul(x, W, out=out)
 
 
-class _StepOnlySGD(lw.SGD):
-    """SGD without step_recycling: update() calls step (the "by step" rows)."""
-
-    def step_recycling(self, p, g, state, decay):
-        self.step(p, g, state, decay)
-        return g
-
-
 OPTIMIZERS = {"SGD, momentum 0.9": lambda: lw.SGD(0.01, momentum=0.9),
-              "SGD, momentum 0.9, by step": lambda: _StepOnlySGD(0.01, momentum=0.9),
+              "SGD, momentum 0.9, by step": lambda: step_only_sgd(0.01, momentum=0.9),
               "SGD, Nesterov 0.9": lambda: lw.SGD(0.01, momentum=0.9, nesterov=True),
-              "SGD, Nesterov 0.9, by step": lambda: _StepOnlySGD(0.01, momentum=0.9, nesterov=True),
+              "SGD, Nesterov 0.9, by step": lambda: step_only_sgd(0.01, momentum=0.9, nesterov=True),
               "SGD, momentum 0.9, weight decay": lambda: lw.SGD(0.01, momentum=0.9, weight_decay=1e-4),
               "SGD": lambda: lw.SGD(0.01), "Adam": lambda: lw.Adam(), "AdamW": lambda: lw.AdamW(),
               "RMSprop": lambda: lw.RMSprop(), "Adagrad": lambda: lw.Adagrad()}
@@ -111,7 +103,8 @@ def axpy_sizes(rounds, calls=2000):
     for _ in range(rounds):
         for n in sizes:
             x, y, tmp = np.ones(n, np.float32), np.ones(n, np.float32), np.empty(n, np.float32)
-            for k, run in enumerate((lambda: fns[0](n, 1e-3, x.ctypes.data, 1, y.ctypes.data, 1),
+            # the BLAS call as layerwise._blas.axpy makes it (data addresses included), forced below MIN_BYTES
+            for k, run in enumerate((lambda: fns[0](n, 1e-3, _blas._address(x), 1, _blas._address(y), 1),
                                      lambda: (np.multiply(x, 1e-3, out=tmp), np.add(y, tmp, out=y)))):
                 t0 = time.perf_counter()
                 for _ in range(calls):
