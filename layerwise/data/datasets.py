@@ -143,6 +143,9 @@ def _idx_folder_arrays(name, path, download, mirrors, files):
         if images.ndim != 3 or images.dtype != np.uint8:
             raise DataError(f"{folder / images_file}: expected uint8 images of shape (N, H, W), got "
                             f"{images.dtype} of shape {images.shape}.")
+        if labels.dtype.kind not in "iu":
+            raise DataError(f"{folder / labels_file}: labels must be integers (IDX type uint8, int8, int16 or "
+                            f"int32), got {labels.dtype}.")
         if labels.ndim != 1 or len(labels) != len(images):
             raise DataError(f"{folder}: {images_file} holds {len(images)} images but {labels_file} holds "
                             f"labels of shape {labels.shape}; expected ({len(images)},).")
@@ -167,12 +170,32 @@ def _encode(where, *ys):
                         f"{next(y.shape for y in ys if y.ndim != 1)}. For several real-valued targets set "
                         "data.task: regression.")
     y_all = np.concatenate(ys)
+    if np.issubdtype(y_all.dtype, np.floating) and not np.all(np.isfinite(y_all)):
+        raise DataError(f"{where}: labels must be finite; found {y_all[~np.isfinite(y_all)][0]} "
+                        f"({np.count_nonzero(~np.isfinite(y_all))} such labels).")
     if np.issubdtype(y_all.dtype, np.floating) and not np.all(y_all == np.round(y_all)):
         raise DataError(f"{where}: labels must be class labels (integers or strings); got non-integer "
                         "numbers. For real-valued targets set data.task: regression (loss mse, l1 or huber).")
     classes, codes = np.unique(y_all, return_inverse=True)
     bounds = np.cumsum([len(y) for y in ys])[:-1]
     return classes, [c.astype(np.int64) for c in np.split(codes.reshape(-1), bounds)]
+
+
+def _check_finite(X, rows, where, which, source):
+    """A DataError naming the first sample of ``X`` (rows ``rows`` of the data, or all) that holds NaN or inf,
+    before any normalization spreads it; a value of ``source`` too large for ``X``'s dtype (1e39 in float32)
+    counts. Checked in blocks: no mask the size of the data. ``source`` is the data's own dtype."""
+    if not X.size or X.dtype.kind != "f" or source.kind in "bu" and source.itemsize == 1:
+        return                  # (images: uint8 values are finite in every float dtype)
+    flat = X.reshape(len(X), -1)
+    step = max(1, (1 << 22) // max(flat.shape[1], 1))
+    for start in range(0, len(flat), step):
+        ok = np.isfinite(flat[start:start + step]).all(axis=1)
+        if not ok.all():
+            i = start + int(np.argmin(ok))
+            sample = i if rows is None else int(rows[i])
+            raise DataError(f"{where}: {which}sample {sample} (counting from 0) holds NaN or an infinite value as "
+                            f"{X.dtype.name}; every feature must be a finite number.")
 
 
 def _regression_targets(where, dtype, *ys):
@@ -339,10 +362,14 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         raise DataError(f"{where}: no training samples are left after the validation and test splits.")
 
     def take(source, rows):  # index the raw (uint8 for images) array first, then convert only that part
-        return np.ascontiguousarray(source if rows is None else source[rows], dtype=dtype)
+        with np.errstate(over="ignore"):    # a value too large for dtype: _check_finite names its sample
+            return np.ascontiguousarray(source if rows is None else source[rows], dtype=dtype)
 
     X_train, X_val = take(X, train_idx), take(X, val_idx)
     X_te = take(X, test_idx) if X_test is None else take(X_test, None)
+    for part, rows, source in ((X_train, train_idx, X), (X_val, val_idx, X), (X_te, test_idx, X_test)):
+        # rows of X are named by their place in X; those of a separate test set by theirs, as test samples
+        _check_finite(part, rows, where, "" if source is None else "test ", (X if source is None else source).dtype)
     y_te = y[test_idx] if X_test is None else y_test
     del X, X_test
     normalizer = Normalizer.fit(normalize, X_train, image_max)

@@ -68,7 +68,10 @@ def _parse(f, name, max_bytes):
     what = f"bytes of data for shape {dims}"
     if expected > max_bytes:
         raise DataError(f"{name}: truncated IDX file: expected {expected} {what}, got {_count_rest(f)}.")
-    array = np.empty(dims, dtype=dtype)
+    try:        # a product within bounds can still be no array: a zero beside huge sizes, or over 64 dimensions
+        array = np.empty(dims, dtype=dtype)
+    except (ValueError, MemoryError) as err:
+        raise DataError(f"{name}: bad IDX header: NumPy cannot make an array of shape {dims} ({err}).") from None
     got = _read_into(f, memoryview(array.reshape(-1).view(np.uint8)))
     if got < expected:
         raise DataError(f"{name}: truncated IDX file: expected {expected} {what}, got {got}.")

@@ -297,7 +297,12 @@ def read_csv(path, label_column=-1, *, delimiter=",", feature_names=False):
     y = np.array([row[label] for row in body])
     if all(_is_number(v) for v in y):
         yf = y.astype(np.float64)
-        y = yf.astype(np.int64) if np.all(yf == np.round(yf)) else yf
+        bad = np.flatnonzero(~np.isfinite(yf))
+        if bad.size:
+            raise DataError(f"{path}: line {lines[bad[0]]}, column {label + 1}: the label {str(y[bad[0]])!r} is not a "
+                            f"finite number ({bad.size} such labels).")
+        # integers as int64 when int64 holds them all (1e20 stays a float: a cast would wrap it)
+        y = yf.astype(np.int64) if np.all(yf == np.round(yf)) and np.all(np.abs(yf) < 2.0 ** 63) else yf
     elif header is None and len(y) > 2 and np.count_nonzero(y == y[0]) == 1 and _numbered(body[0], features):
         warnings.warn(f"{path}: line {lines[0]} is read as data, and its label {str(y[0])!r} is in no other row: is "
                       "it a header whose column names are numbers? A header is recognised by a column with text "

@@ -109,6 +109,10 @@ def test_mnist_inconsistent_files_are_named(tmp_path, fake_mnist):
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(40, 12, np.uint8))
     with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: labels must be 0 to 9, found 12"):
         load_dataset("mnist", path=tmp_path)
+    # float labels (IDX type 0x0D) would be cut to integers: 3.7 read as 3, NaN as a huge negative number
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.full(40, 3.7, np.float32))
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: labels must be integers .*, got float32"):
+        load_dataset("mnist", path=tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(40, np.uint8))
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"junk")
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: corrupt or truncated gzip"):
@@ -217,6 +221,9 @@ def test_csv_without_header_and_with_string_labels(tmp_path):
     ("a,b,c\n1,,0\n", -1, r"line 2, column 2 \('b'\): an empty cell"),
     ("1,,0\n1,2,0\n", -1, r"line 1, column 2: an empty cell"),      # a data row, not a header
     ("1,2,0\n\n1,inf,0\n", -1, "line 3, column 2: 'inf' is not a finite number"),
+    # labels: inf and NaN are numbers but no class (inf was a class of its own, as int64's smallest value)
+    ("1,2,0\n1,3,inf\n1,4,1\n", -1, r"line 2, column 3: the label 'inf' is not a finite number \(1 such"),
+    ("1,2,nan\n1,3,0\n1,4,1\n", -1, r"line 1, column 3: the label 'nan' is not a finite number"),
     ("1,2,0\n1,0\n", -1, "line 2 has 2 columns, expected 3"),
     ("1,2,\n", -1, "line 1, column 3: the label is empty"),
     ("", -1, "the file is empty"),
@@ -303,3 +310,32 @@ def test_damaged_or_unusual_npz_files_are_one_clear_error(tmp_path):
         with pytest.raises(DataError) as err:
             load_dataset("npz", path=str(tmp_path / f"{name}.npz"))
         assert str(err.value).startswith(f"{tmp_path / name}.npz: ") and says in str(err.value), name
+
+
+def test_a_label_beyond_int64_stays_a_class_of_its_own(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("".join(f"{i / 10},{[0, 1, '1e20'][i % 3]}\n" for i in range(30)))
+    d = load_dataset("csv", path=str(path), val_fraction=0, test_fraction=0)
+    assert list(d.classes) == [0, 1, 1e20]     # a cast to int64 wrapped 1e20 to -9223372036854775808
+
+
+@pytest.mark.parametrize("kind", ["csv", "plugin", "plugin test"])
+def test_a_non_finite_feature_is_refused_naming_its_sample(tmp_path, monkeypatch, kind):
+    """NaN, or a value that float32 cannot hold (1e39), is refused before the normalization spreads it over
+    every sample, naming the sample: the trainer stopped later, at a NaN in every row, with a traceback."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 3)), np.arange(40) % 2
+    X[13, 1] = 1e39 if kind == "csv" else np.nan
+    if kind == "csv":
+        where = tmp_path / "big.csv"
+        where.write_text("".join(",".join(map(repr, [*map(float, row), int(label)])) + "\n" for row, label in zip(X, y)))
+    else:
+        where = "nanset"
+        data = (X, y) if kind == "plugin" else (X[:20] * 0, y[:20], X, y)
+        monkeypatch.setitem(DATASETS, "nanset", lambda path: data)
+    with pytest.raises(DataError) as err:
+        load_dataset("csv" if kind == "csv" else "nanset", path=str(where) if kind == "csv" else None,
+                     normalize="standardize")
+    sample = "test sample 13" if kind == "plugin test" else "sample 13"
+    assert str(err.value) == (f"{where}: {sample} (counting from 0) holds NaN or an infinite value as float32; "
+                              "every feature must be a finite number.")

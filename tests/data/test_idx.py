@@ -75,6 +75,10 @@ def _header(code, *dims):
     (b"\x00\x00", "too short to be an IDX file: 2 bytes"),
     (_header(8, 60000, 28, 28) + bytes(1000), r"expected 47040000 bytes of data for shape \(60000, 28, 28\), got 1000"),
     (_header(8, 2 ** 31, 2 ** 31, 2 ** 31), "truncated IDX file: expected 9903520314283042199192993792 bytes"),
+    # no bytes are expected, yet no array has this shape: a zero beside sizes whose product overflows, and
+    # more dimensions than NumPy's arrays have
+    (_header(8, 0, 2 ** 32 - 1, 2 ** 32 - 1), r"bad IDX header: NumPy cannot make an array of shape \(0, 4294967295"),
+    (_header(8, *[1] * 99, 0), r"bad IDX header: NumPy cannot make an array of shape \(1, 1, "),
 ])
 @pytest.mark.parametrize("gz", [True, False])
 def test_damaged_files_name_the_file_and_the_problem(tmp_path, payload, message, gz):
