@@ -74,7 +74,8 @@ def _check_required(cls, kind, kwargs, input_shape, where):
 def _probe_error(module, kind, label, shape, e):
     """The message for a forward that failed on the probe batch: the layer, its input and its parameter shapes."""
     if isinstance(e, ShapeError) or not isinstance(e, ValueError):
-        return f"{label} ({kind}): {e}"      # a message of the module's own, naming what it expected
+        # a message of the module's own, naming what it expected (with N for the probe batch's 2 samples)
+        return f"{label} ({kind}): {getattr(e, 'in_config', None) or e}"
     params = ", ".join(f"{k} {v.shape}" for k, v in module.params.items()) or "no parameters"
     return (f"{label} ({kind}) cannot take its input of shape (N, {', '.join(map(str, shape))}), the output of "
             f"the layer before it; its parameters: {params}. Check the sizes in its entry, or infer them "

@@ -25,8 +25,10 @@ def _new_temp(path):
     Created with mode 0o666 as ``open(path, "w")`` does, so the umask (and a default ACL) decide who
     may read it; ``tempfile.mkstemp`` would make every file 0o600 whatever the umask.
     """
+    # the name shows whose file it is; a name near the file system's 255-byte limit is left out of it
+    stem = path.name if len(os.fsencode(path.name)) <= 240 else ""
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{stem}.{secrets.token_hex(4)}.tmp")
         try:
             return os.fdopen(os.open(tmp, _CREATE, 0o666), "wb"), tmp
         except FileExistsError:
@@ -110,6 +112,9 @@ def load_arrays(path):
             meta = f.metadata() or {}
         arrays = _st_load(path.read_bytes())
         return arrays, {k: json.loads(v) for k, v in meta.items()}
+    except KeyError as e:       # safetensors.numpy has no NumPy type for it (BF16, F8_*)
+        raise DataError(f"{path}: not a readable safetensors checkpoint (a tensor of dtype {e.args[0]}, which "
+                        "NumPy has no type for).") from None
     except (SafetensorError, ValueError, OSError) as e:
         raise DataError(f"{path}: not a readable safetensors checkpoint ({e}).") from None
 
@@ -156,13 +161,26 @@ def load_model_file(path):
     return weights, {k[n:]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}, meta
 
 
-def load_model_state(model, path):
-    """Load weights saved by :func:`save_model` into ``model``; returns the metadata."""
-    weights, _, meta = load_model_file(path)
+def load_weights(model, weights, path):
+    """``model.load_state_dict(weights)`` for arrays read from the file ``path``: a DataError when they do not
+    fit (names, shapes), or when one the model keeps in floats is not (integers would be cast unnoticed)."""
+    for prefix, m in model.named_modules():
+        for store in (m.params, m.buffers):
+            for k, own in store.items():
+                src = weights.get(prefix + k)
+                if src is not None and own.dtype.kind == "f" and src.dtype.kind != "f":
+                    raise DataError(f"{path}: its array {prefix + k!r} holds {src.dtype} where layerwise writes "
+                                    "floats: the file was changed after it was written.")
     try:
         model.load_state_dict(weights)
     except (KeyError, ValueError) as e:
-        raise DataError(f"{path}: the checkpoint does not fit the model: {e}") from None
+        raise DataError(f"{path}: the weights do not fit the model: {e}") from None
+
+
+def load_model_state(model, path):
+    """Load weights saved by :func:`save_model` into ``model``; returns the metadata."""
+    weights, _, meta = load_model_file(path)
+    load_weights(model, weights, path)
     return meta
 
 

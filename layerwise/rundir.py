@@ -90,10 +90,14 @@ def open_out_dir(out, *, overwrite=False, inputs=()):
 def _file_run_id(path):
     if path.suffix == ".json":
         try:
-            return json.loads(path.read_text()).get("run_id")
+            run_id = json.loads(path.read_text()).get("run_id")
         except (OSError, ValueError, AttributeError) as e:
             raise RunDirError(f"{path}: not a readable summary ({e}).") from None
-    return read_metadata(path).get("run_id")
+    else:
+        run_id = read_metadata(path).get("run_id")
+    if run_id is not None and not isinstance(run_id, str):
+        raise RunDirError(f"{path}: damaged: its run_id is {run_id!r}, where layerwise writes a string.")
+    return run_id
 
 
 def check_run_files(run_dir, run_id, names=RUN_FILES[1:]):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import load_model_file
+from .checkpoint import load_model_file, load_weights
 from .data.idx import read_idx
 from .data.normalize import Normalizer
 from .data.tabular import read_csv_inputs
@@ -158,6 +158,10 @@ def load_run(run_dir, *, plugins=None):
     if "normalize" not in meta:
         raise DataError(f"{path}: holds no normalization statistics (it was written by layerwise "
                         f"{meta.get('layerwise_version', '< 0.2')}); train the run again to predict from raw inputs.")
+    shape = meta.get("input_shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        raise DataError(f"{path}: its input_shape {shape!r} is not a list of sizes: the file was changed after it "
+                        "was written.")
     settings = meta["config"]
     if plugins is not None:       # the plugin files moved since training: where they are now
         settings = {**settings, "plugins": [str(p) for p in plugins]}
@@ -172,11 +176,8 @@ def load_run(run_dir, *, plugins=None):
                         "was changed after it was written.")
     trainer = Trainer(model, config.loss, eval_batch_size=config.training.eval_batch_size,
                       classification=classes is not None)
-    try:
-        model.load_state_dict(weights)
-    except (KeyError, ValueError) as e:
-        raise DataError(f"{path}: the weights do not fit the model of its config: {e}") from None
-    normalizer = Normalizer.from_arrays(meta["normalize"], inputs, where=str(path))
+    load_weights(model, weights, path)
+    normalizer = Normalizer.from_arrays(meta["normalize"], inputs, where=str(path), sample_shape=shape)
     saved = SavedRun(path.parent, model, trainer, normalizer, classes, meta["input_shape"], config,
                      meta.get("run_id"))
     names = meta.get("feature_names")    # a csv run's header (runs saved before it was kept: none)

@@ -7,11 +7,13 @@ users get. The config-driven driver (:mod:`layerwise.run`) and the scikit-learn 
 
 import inspect
 import math
+import reprlib
 import time
 import warnings
 
 import numpy as np
 
+from ._finite import first_nonfinite_row
 from ._heap import keep_freed_memory, release_free_memory
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
 from .errors import ConfigError
@@ -342,13 +344,36 @@ def _trainable_grads(module, frozen=False):
         yield from _trainable_grads(child, frozen)
 
 
+_ROW_NUMBERS = ("lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second")
+
+
+def _history_problem(rows):
+    """What is wrong with ``rows`` as a history as fit writes it (what the summary and the plots read from it on
+    resume), or None."""
+    if not isinstance(rows, list):
+        return f"is {type(rows).__name__}, expected a list of rows"
+    last = 0
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or "epoch" not in r:
+            return f"row {i} has no 'epoch'" if isinstance(r, dict) else f"row {i} is {reprlib.repr(r)}, not a mapping"
+        epoch = r["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch <= last:
+            return f"row {i} has epoch {reprlib.repr(epoch)}, expected an int after {last}"
+        bad = next((k for k in _ROW_NUMBERS if isinstance(r.get(k), bool) or not isinstance(r.get(k, 0), (int, float))),
+                   None)
+        if bad is not None:
+            return f"row {i} (epoch {epoch}) has {bad} {reprlib.repr(r[bad])}, expected a number"
+        last = epoch
+    return None
+
+
 def _check_state(meta):
     """A ValueError naming the first entry of a trainer state (a checkpoint's metadata) of the wrong kind."""
     def count(v):
         return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
     kinds = {"epoch": (count, "an int >= 0"), "step": (count, "an int >= 0"),
-             "history": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of rows"),
+             "history": (lambda v: isinstance(v, list), "a list of rows"),
              "stop_training": (lambda v: isinstance(v, bool), "a bool"),
              "train_seconds": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
              "rng": (lambda v: isinstance(v, dict), "a generator state"),
@@ -359,7 +384,10 @@ def _check_state(meta):
         if key not in meta:
             raise ValueError(f"the trainer state has no {key!r}")
         if not ok(meta[key]):
-            raise ValueError(f"the trainer state's {key!r} is {meta[key]!r}, expected {what}")
+            raise ValueError(f"the trainer state's {key!r} is {reprlib.repr(meta[key])}, expected {what}")
+    problem = _history_problem(meta["history"])
+    if problem:
+        raise ValueError(f"the trainer state's history: {problem}")
 
 
 def _looks_like_classes(y):
@@ -371,17 +399,12 @@ def _looks_like_classes(y):
     return False
 
 
-def _check_finite(values, name, chunk=1 << 16):
-    """A ValueError naming the first row of ``values`` that holds NaN or Inf (float arrays; in chunks of
-    rows, so that no mask as large as the data is made). Validation data is checked once, before training:
-    a NaN there would only show as a NaN ``val_loss`` at the end of each epoch."""
-    if values.dtype.kind not in "fc":
-        return
-    for start in range(0, len(values), chunk):
-        part = values[start:start + chunk]
-        if not np.isfinite(part).all():
-            row = start + int(np.argwhere(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))[0][0])
-            raise ValueError(f"{name} holds NaN or Inf (row {row}); check the data.")
+def _check_finite(values, name):
+    """A ValueError naming the first row of ``values`` that holds NaN or Inf. Validation data is checked once,
+    before training: a NaN there would only show as a NaN ``val_loss`` at the end of each epoch."""
+    row = first_nonfinite_row(values)
+    if row is not None:
+        raise ValueError(f"{name} holds NaN or Inf (row {row}); check the data.")
 
 
 def _plain(value):

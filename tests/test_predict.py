@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -230,6 +231,13 @@ def test_help_lists_predict(capsys):
     (lambda t: t.update(epoch="2"), "the trainer state's 'epoch' is '2', expected an int >= 0"),
     (lambda t: t.update(history=None), "the trainer state's 'history' is None, expected a list of rows"),
     (lambda t: t.clear(), "the trainer state has no 'epoch'"),
+    # the summary and the plots read the history after training: a damaged one was found only then, with
+    # the run's model.safetensors already deleted
+    (lambda t: [r.pop("epoch") for r in t["history"]], "the trainer state's history: row 0 has no 'epoch'"),
+    (lambda t: t["history"][0].update(val_accuracy="x"),
+     "the trainer state's history: row 0 (epoch 1) has val_accuracy 'x', expected a number"),
+    (lambda t: t.update(history=[{"epoch": 1}, {"epoch": 1}]),
+     "the trainer state's history: row 1 has epoch 1, expected an int after 1"),
 ])
 def test_a_checkpoint_with_edited_metadata_is_one_line_on_resume(tmp_path, capsys, edit, message):
     import json
@@ -245,6 +253,7 @@ def test_a_checkpoint_with_edited_metadata_is_one_line_on_resume(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "checkpoint is damaged" in err and message in err, err
     assert json.loads((folder / "summary.json").read_text())["epochs_run"] == 1
+    assert (folder / "model.safetensors").is_file()
 
 
 def test_a_model_file_whose_class_list_was_cut_is_refused(digits_run, tmp_path, capsys):
@@ -321,3 +330,50 @@ def test_idx_inputs_of_another_type_than_training_reads_are_refused(digits_run, 
     write_idx(idx, raw.X_test[:4, 0].astype(np.int8))        # magic 0x09: signed bytes
     assert main(["predict", str(run), str(idx)]) == 2
     assert "expected uint8 images, as layerwise trains on IDX files, got int8." in capsys.readouterr().err
+
+
+def _edited_model(digits_run, tmp_path, edit):
+    """A copy of the digits run's model.safetensors with ``edit(arrays, meta)`` applied, and an input file."""
+    from layerwise.checkpoint import load_arrays, save_arrays
+    out, _ = digits_run
+    arrays, meta = load_arrays(out / "model.safetensors")
+    edit(arrays, meta)
+    folder = tmp_path / "edited"
+    shutil.copytree(out, folder)
+    save_arrays(folder / "model.safetensors", arrays, meta)
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 64)))
+    return folder
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda a, m: m.update(input_shape=[1, "a"]), "its input_shape [1, 'a'] is not a list of sizes"),
+    (lambda a, m: a.update({"input:scale": np.ones(3, np.float32)}),
+     "the normalization's scale (float32, shape (3,)) is not what layerwise writes for samples of shape (1, 8, 8)"),
+    (lambda a, m: a.update({"input:scale": np.zeros((), np.float32)}), "the normalization's scale (float32, shape ())"),
+    (lambda a, m: a.update({"1.W": a["1.W"].astype(np.int32)}), "its array '1.W' holds int32 where layerwise writes "
+                                                                 "floats"),
+])
+def test_a_model_file_with_edited_arrays_or_metadata_is_one_line(digits_run, tmp_path, capsys, edit, message):
+    """Each was a traceback, NaN probabilities (a zero scale) or, for integer weights, predictions from weights
+    cast without a word."""
+    folder = _edited_model(digits_run, tmp_path, edit)
+    capsys.readouterr()
+    commands = [["predict", str(folder), str(tmp_path / "x.npz")]]
+    if "1.W" in message:
+        commands.append(["evaluate", str(folder)])
+    for argv in commands:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err and "the file was changed after it was written" in err, err
+
+
+def test_a_model_file_with_a_tensor_numpy_cannot_hold_is_one_line(digits_run, tmp_path, capsys):
+    """A valid safetensors file can hold bfloat16, which safetensors.numpy cannot load (a KeyError)."""
+    import struct
+    folder = _edited_model(digits_run, tmp_path, lambda a, m: None)
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(4))
+    capsys.readouterr()
+    assert main(["predict", str(folder), str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable safetensors checkpoint (a tensor of dtype BF16" in err, err

@@ -247,3 +247,30 @@ def test_a_full_disk_names_the_file_being_written_and_leaves_nothing(tmp_path, m
     config = write_config(tmp_path)
     assert train(config, tmp_path / "run") == 2
     assert f"layerwise: error: {tmp_path / 'run' / 'config.yaml'}: No space left on device." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("file", ["summary.json", "checkpoint.safetensors", "model.safetensors"])
+def test_a_run_id_that_is_not_a_string_is_a_damaged_file(tmp_path, capsys, file):
+    from layerwise.checkpoint import load_arrays, save_arrays
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert train(config, out) == 0
+    if file == "summary.json":
+        summary = json.loads((out / file).read_text())
+        (out / file).write_text(json.dumps({**summary, "run_id": 7}))
+    else:
+        arrays, meta = load_arrays(out / file)
+        save_arrays(out / file, arrays, {**meta, "run_id": 7})
+    capsys.readouterr()
+    for argv in (["evaluate", str(out)], ["train", "--resume", str(out), "--progress", "off"]):
+        if file == "model.safetensors" and argv[0] == "train":
+            continue        # resume reads the checkpoint and summary; model.safetensors is written again
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err == f"layerwise: error: {out / file}: damaged: its run_id is 7, where layerwise writes a string.\n"
+
+
+def test_a_file_name_near_the_file_systems_limit_is_written(tmp_path):
+    """The temporary name added 14 characters to the name: a 250-character name could not be written."""
+    name = "p" * 246 + ".csv"
+    atomic_write(tmp_path / name, b"a,b\n")
+    assert (tmp_path / name).read_bytes() == b"a,b\n" and os.listdir(tmp_path) == [name]

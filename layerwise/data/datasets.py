@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .._finite import first_nonfinite_row
 from ..errors import DataError, MissingDataError
 from ..registry import Registry, is_builtin
 from .download import cache_dir, fetch_dataset_files
@@ -183,19 +184,14 @@ def _encode(where, *ys):
 
 def _check_finite(X, rows, where, which, source):
     """A DataError naming the first sample of ``X`` (rows ``rows`` of the data, or all) that holds NaN or inf,
-    before any normalization spreads it; a value of ``source`` too large for ``X``'s dtype (1e39 in float32)
-    counts. Checked in blocks: no mask the size of the data. ``source`` is the data's own dtype."""
-    if not X.size or X.dtype.kind != "f" or source.kind in "bu" and source.itemsize == 1:
+    before any normalization spreads it; a value of the data's own dtype ``source`` too large for ``X``'s
+    (1e39 in float32) counts."""
+    if source.kind in "bu" and source.itemsize == 1:
         return                  # (images: uint8 values are finite in every float dtype)
-    flat = X.reshape(len(X), -1)
-    step = max(1, (1 << 22) // max(flat.shape[1], 1))
-    for start in range(0, len(flat), step):
-        ok = np.isfinite(flat[start:start + step]).all(axis=1)
-        if not ok.all():
-            i = start + int(np.argmin(ok))
-            sample = i if rows is None else int(rows[i])
-            raise DataError(f"{where}: {which}sample {sample} (counting from 0) holds NaN or an infinite value as "
-                            f"{X.dtype.name}; every feature must be a finite number.")
+    i = first_nonfinite_row(X)
+    if i is not None:
+        raise DataError(f"{where}: {which}sample {i if rows is None else int(rows[i])} (counting from 0) holds NaN "
+                        f"or an infinite value as {X.dtype.name}; every feature must be a finite number.")
 
 
 def _regression_targets(where, dtype, *ys):

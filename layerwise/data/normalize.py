@@ -75,8 +75,10 @@ class Normalizer:
         return {k: v for k, v in (("shift", self.shift), ("scale", self.scale)) if v is not None}
 
     @classmethod
-    def from_arrays(cls, how, arrays, where="<model>"):
-        """The Normalizer :meth:`arrays` described; ``where`` names the file in errors."""
+    def from_arrays(cls, how, arrays, where="<model>", sample_shape=None):
+        """The Normalizer :meth:`arrays` described; ``where`` names the file in errors. With ``sample_shape``,
+        each array must fit one sample of it (the sample shape, or 0-d), be float and finite, and scale non-zero,
+        as :meth:`fit` makes them."""
         if how not in NORMALIZATIONS:
             raise DataError(f"{where}: unknown normalization {how!r}; expected one of "
                             f"{', '.join(map(repr, NORMALIZATIONS))}.")
@@ -84,6 +86,13 @@ class Normalizer:
         if extra or (how != "none" and "scale" not in arrays):
             raise DataError(f"{where}: the normalization arrays are {sorted(arrays)}; {how!r} needs "
                             f"{'none' if how == 'none' else 'scale (and shift unless an image maximum)'}.")
+        if sample_shape is not None:
+            for name, a in arrays.items():
+                fits = a.shape in ((), tuple(sample_shape))
+                if not fits or a.dtype.kind != "f" or not np.isfinite(a).all() or (name == "scale" and not a.all()):
+                    raise DataError(f"{where}: the normalization's {name} ({a.dtype}, shape {a.shape}) is not what "
+                                    f"layerwise writes for samples of shape {tuple(sample_shape)} (finite floats, a "
+                                    "scale without zeros): the file was changed after it was written.")
         return cls(how, arrays.get("shift"), arrays.get("scale"))
 
     def __repr__(self):

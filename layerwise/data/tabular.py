@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._finite import first_nonfinite_row
 from ..errors import DataError, LayerwiseWarning
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -28,8 +29,8 @@ def _existing_file(path, kind):
 
 
 def _check_finite(path, name, X):
-    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
-        row = int(np.argwhere(~np.isfinite(X))[0][0])
+    row = first_nonfinite_row(X)
+    if row is not None:
         raise DataError(f"{path}: {name} holds NaN or infinite values (first in sample {row}).")
 
 

@@ -10,7 +10,7 @@ returns are NCHW views of NHWC memory; the elementwise layers after it keep that
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .base import ShapeError
+from .base import ShapeError, shape_refusal
 from .evaluation import Scratch  # noqa: F401  (conv imports it from here)
 
 
@@ -39,12 +39,10 @@ def output_hw(owner, hw, kernel, stride, pad):
 
 
 def expect_nchw(owner, x, channels=None):
-    """Raise "Conv2d expects (N, 3, H, W), got (N, 1, 28, 28)." unless ``x`` is 4-D with ``channels``."""
+    """Raise "Conv2d expects (N, 3, H, W), got (64, 1, 28, 28)." unless ``x`` is 4-D with ``channels``."""
     if getattr(x, "ndim", None) == 4 and (channels is None or x.shape[1] == channels):
         return
-    want = f"(N, {'C' if channels is None else channels}, H, W)"
-    got = "(N" + "".join(f", {d}" for d in np.shape(x)[1:]) + ")"
-    raise ShapeError(f"{owner} expects {want}, got {got}.")
+    raise shape_refusal(owner, f"(N, {'C' if channels is None else channels}, H, W)", x, 4, channels)
 
 
 def padded(x_nhwc, pad, scratch, name="padded"):

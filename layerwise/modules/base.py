@@ -15,7 +15,10 @@ _hook_ids = itertools.count()
 
 class ShapeError(ValueError):
     """A module got an input of a shape it cannot take; the message names the shape it expected and
-    the one it got. Raised by ``Module._expect_shape``; the model builder passes the message on as is."""
+    the one it got. Raised by ``Module._expect_shape``; the model builder passes the message on as is,
+    or, for one made by :func:`shape_refusal`, writes its probe batch as N (``in_config``)."""
+
+    in_config = None
 
 
 class HookHandle:
@@ -87,6 +90,18 @@ def _check_no_shared_parameters(model):
                     "module and let the other use it through a reference to that module (read its params, add into "
                     "its grads), as a tied decoder does with the encoder's Linear.")
         by_buffer.setdefault(id(owner), []).append((name, p))
+
+
+def shape_refusal(owner, want, x, ndim=None, channels=None):
+    """A :class:`ShapeError` "Conv2d expects (N, 3, H, W), got (3, 8, 8).": the shape given as it is, and, when it
+    is one sample without its batch axis (``ndim - 1`` axes, ``channels`` first), how to make a batch of it."""
+    shape = tuple(np.shape(x))
+    hint = ""
+    if ndim is not None and len(shape) == ndim - 1 and shape and (channels is None or shape[0] == channels):
+        hint = " One sample without its batch axis? Pass x[None], a batch of one."
+    err = ShapeError(f"{owner} expects {want}, got {shape}.{hint}")
+    err.in_config = f"{owner} expects {want}, got (N{''.join(f', {d}' for d in shape[1:])})."
+    return err
 
 
 def backward_without_input_grad(module, grad_y):

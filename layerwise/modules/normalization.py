@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from .base import Module, ShapeError, float_input
+from .base import Module, float_input, shape_refusal
 from .linear import _check_int
 from .registry import register
 
@@ -89,8 +89,7 @@ class BatchNorm(Module):
         if (ndim == self.rank or (self.rank is None and ndim >= 2)) and x.shape[1] == c:
             return
         want = {2: f"(N, {c})", 4: f"(N, {c}, H, W)"}.get(self.rank, f"(N, {c}, ...)")
-        got = "(N" + "".join(f", {d}" for d in np.shape(x)[1:]) + ")"
-        raise ShapeError(f"{type(self).__name__} expects {want}, got {got}.")
+        raise shape_refusal(type(self).__name__, want, x, self.rank, c)
 
     def forward(self, x):
         """Same shape in and out."""

@@ -339,3 +339,15 @@ def test_a_non_finite_feature_is_refused_naming_its_sample(tmp_path, monkeypatch
     sample = "test sample 13" if kind == "plugin test" else "sample 13"
     assert str(err.value) == (f"{where}: {sample} (counting from 0) holds NaN or an infinite value as float32; "
                               "every feature must be a finite number.")
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 22])
+def test_the_first_non_finite_sample_is_found_in_blocks(block):
+    from layerwise._finite import first_nonfinite_row
+    X = np.zeros((50, 3, 2))
+    assert first_nonfinite_row(X, block) is None and first_nonfinite_row(np.zeros((0, 3)), block) is None
+    X[31, 2, 1], X[44, 0, 0] = np.inf, np.nan
+    assert first_nonfinite_row(X, block) == 31
+    assert first_nonfinite_row(X[::-1], block) == 5           # strided: no copy of the whole array
+    assert first_nonfinite_row(X[:, 0, 0], block) == 44       # one value per sample
+    assert first_nonfinite_row(np.arange(5), block) is None   # integers are finite

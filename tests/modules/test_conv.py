@@ -104,10 +104,14 @@ def test_bias_gradient_is_the_sum_of_the_upstream_gradient(rng):
 
 def test_shape_errors_name_the_layer_and_both_shapes(rng):
     conv = lw.Conv2d(3, 4, 3, rng=rng)
-    with pytest.raises(ValueError, match=r"^Conv2d expects \(N, 3, H, W\), got \(N, 1, 28, 28\)\.$"):
+    with pytest.raises(ValueError, match=r"^Conv2d expects \(N, 3, H, W\), got \(2, 1, 28, 28\)\.$"):
         conv.forward(np.zeros((2, 1, 28, 28), np.float32))
-    with pytest.raises(ValueError, match=r"Conv2d expects \(N, 3, H, W\), got \(N, 784\)"):
+    with pytest.raises(ValueError, match=r"Conv2d expects \(N, 3, H, W\), got \(2, 784\)\.$"):
         conv.forward(np.zeros((2, 784), np.float32))
+    # one image without its batch axis: its 3 channels were shown as (N, 8, 8), as if it had 8
+    with pytest.raises(ValueError, match=r"^Conv2d expects \(N, 3, H, W\), got \(3, 8, 8\)\. One sample without "
+                                         r"its batch axis\? Pass x\[None\], a batch of one\.$"):
+        conv.forward(np.zeros((3, 8, 8), np.float32))
     with pytest.raises(ValueError, match=r"Conv2d's kernel 3x3 is larger than its input 2x5\."):
         conv.forward(np.zeros((2, 3, 2, 5), np.float32))
     padded = lw.Conv2d(1, 1, 5, padding=1, rng=rng)

@@ -69,10 +69,12 @@ def test_batchnorm_picks_1d_or_2d_from_the_input_rank():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"^BatchNorm2d expects \(N, 3, H, W\), got \(N, 1, 28, 28\)\.$"):
+    with pytest.raises(ValueError, match=r"^BatchNorm2d expects \(N, 3, H, W\), got \(2, 1, 28, 28\)\.$"):
         lw.BatchNorm2d(3).forward(np.zeros((2, 1, 28, 28), np.float32))
-    with pytest.raises(ValueError, match=r"^BatchNorm1d expects \(N, 4\), got \(N, 4, 2, 2\)\.$"):
+    with pytest.raises(ValueError, match=r"^BatchNorm1d expects \(N, 4\), got \(2, 4, 2, 2\)\.$"):
         lw.BatchNorm1d(4).forward(np.zeros((2, 4, 2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"^BatchNorm2d expects \(N, 3, H, W\), got \(3, 5, 5\)\. One sample without"):
+        lw.BatchNorm2d(3).forward(np.zeros((3, 5, 5), np.float32))
     with pytest.raises(ValueError, match="more than one value per channel in training"):
         lw.BatchNorm1d(4).forward(np.zeros((1, 4), np.float32))
     lw.BatchNorm1d(4).eval().forward(np.zeros((1, 4), np.float32))   # one sample is fine in eval

@@ -96,11 +96,11 @@ def test_global_average_pool():
 def test_defaults_and_errors():
     assert lw.MaxPool2d(2).stride == (2, 2) and lw.AvgPool2d((2, 3), 1).stride == (1, 1)
     assert repr(lw.MaxPool2d(3, 2)) == "MaxPool2d(kernel_size=(3, 3), stride=(2, 2))"
-    with pytest.raises(ValueError, match=r"^MaxPool2d expects \(N, C, H, W\), got \(N, 784\)\.$"):
+    with pytest.raises(ValueError, match=r"^MaxPool2d expects \(N, C, H, W\), got \(2, 784\)\.$"):
         lw.MaxPool2d(2).forward(np.zeros((2, 784)))
     with pytest.raises(ValueError, match=r"AvgPool2d's kernel 3x3 is larger than its input 2x8\."):
         lw.AvgPool2d(3).forward(np.zeros((1, 1, 2, 8)))
-    with pytest.raises(ValueError, match=r"GlobalAvgPool2d expects \(N, C, H, W\), got \(N, 5\)"):
+    with pytest.raises(ValueError, match=r"GlobalAvgPool2d expects \(N, C, H, W\), got \(2, 5\)"):
         lw.GlobalAvgPool2d().forward(np.zeros((2, 5)))
     with pytest.raises(ValueError, match=r"The 'stride' parameter of MaxPool2d must be an int >= 1"):
         lw.MaxPool2d(2, stride=0)
