@@ -275,6 +275,8 @@ class _PlateauSchedule(_Schedule):
     patience: int = Field(3, ge=0)
     monitor: _one_of(MONITORS) = "val_loss"
     min_lr: float = Field(0.0, ge=0.0)
+    threshold: float = Field(1e-4, ge=0.0)
+    threshold_mode: _one_of(("rel", "abs")) = "rel"
 
 
 class _PluginSchedule(_Schedule):

@@ -39,6 +39,9 @@ class Monitor:
     best_follows : {"improvement", "any"}
         ``"improvement"``: the best moves only on an improvement (Keras, PyTorch); ``"any"``: it moves
         whenever a value is better at all, even by less than ``min_delta`` (scikit-learn).
+    relative : bool, default False
+        ``min_delta`` is a fraction of the best: an improvement must beat ``best * (1 - min_delta)`` (min) or
+        ``best * (1 + min_delta)`` (max), PyTorch's ``ReduceLROnPlateau`` with ``threshold_mode="rel"``.
 
     Attributes
     ----------
@@ -48,7 +51,7 @@ class Monitor:
         Observations since the last improvement.
     """
 
-    def __init__(self, mode="min", min_delta=0.0, *, inclusive=False, best_follows="improvement"):
+    def __init__(self, mode="min", min_delta=0.0, *, inclusive=False, best_follows="improvement", relative=False):
         if mode not in ("min", "max"):
             raise ValueError(f"The 'mode' parameter of Monitor must be 'min' or 'max'. Got {mode!r} instead.")
         if best_follows not in ("improvement", "any"):
@@ -57,7 +60,7 @@ class Monitor:
         if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
             raise ValueError(f"The 'min_delta' parameter of Monitor must be a number >= 0. Got {min_delta!r} instead.")
         self.mode, self.min_delta = mode, float(min_delta)
-        self.inclusive, self.best_follows = inclusive, best_follows
+        self.inclusive, self.best_follows, self.relative = inclusive, best_follows, bool(relative)
         self.best, self.wait = None, 0
 
     def gain(self, value):
@@ -70,7 +73,8 @@ class Monitor:
         """Observe ``value``; return True when it is an improvement (and reset ``wait``)."""
         value = float(value)
         gain = self.gain(value)
-        improved = gain >= self.min_delta if self.inclusive else gain > self.min_delta
+        margin = self.min_delta * self.best if self.relative and self.best is not None else self.min_delta
+        improved = gain >= margin if self.inclusive else gain > margin
         if math.isnan(value):
             improved = False
         if improved or (self.best_follows == "any" and gain > 0):
@@ -85,4 +89,5 @@ class Monitor:
         self.best, self.wait = state["best"], int(state["wait"])
 
     def __repr__(self):
-        return f"Monitor(mode={self.mode!r}, min_delta={self.min_delta!r}, best={self.best!r}, wait={self.wait})"
+        rel = ", relative=True" if self.relative else ""
+        return f"Monitor(mode={self.mode!r}, min_delta={self.min_delta!r}{rel}, best={self.best!r}, wait={self.wait})"

@@ -217,9 +217,12 @@ class Checkpoint(Callback):
     def _save(self, trainer):
         meta, arrays = trainer.state()
         arrays.update({f"model.{k}": v for k, v in self.exp.model.state_dict().items()})
+        # metrics.csv first: stopped between the two writes (Ctrl-C, a full disk), the checkpoint is the older
+        # one, and its resume trains the epoch again and writes metrics.csv again; the other way round, the
+        # checkpoint would hold an epoch that metrics.csv never gets
+        _write_metrics(self.exp.run_dir, trainer.history)
         save_arrays(self.exp.run_dir / "checkpoint.safetensors", arrays,
                     {"trainer": meta, "run_id": self.exp.config.run_id, "config": self.trained_with})
-        _write_metrics(self.exp.run_dir, trainer.history)
         self.saved_epoch = trainer.epoch
 
 
@@ -399,7 +402,10 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
                            stopped_early=exp.trainer.stopped_early, finished=summary is not None)
     if exp.note:
         exp.summary = summary
-        exp.model.eval()    # nothing to train: as after fit, the model predicts
+        # nothing to train: the model is the one the summary describes (early stopping's kept epoch, not the
+        # checkpoint's last), in eval mode as after fit
+        load_model_state(exp.model, run_dir / "model.safetensors")
+        exp.model.eval()
         return exp
     # training goes on: the final model and summary of an earlier finish no longer describe the run (a folder
     # with summary.json is finished), nor does a comparison made with them (layerwise compare --out): the

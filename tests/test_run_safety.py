@@ -169,6 +169,42 @@ def test_resume_after_early_stopping_cannot_train_longer(tmp_path, capsys):
     assert f"stopped early at epoch {stopped}" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--progress", "off"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+    # in Python, that resume hands back the model the summary describes: the kept epoch's, not the last one's
+    from layerwise import run
+    from layerwise.checkpoint import load_arrays
+    exp = run.resume(out, progress="off")
+    kept, _ = load_arrays(out / "model.safetensors")
+    last, _ = load_arrays(out / "checkpoint.safetensors")
+    assert "nothing to do" in exp.note and not exp.model.training
+    assert all(np.array_equal(v, kept[k]) for k, v in exp.model.state_dict().items())
+    assert not all(np.array_equal(v, last["model." + k]) for k, v in exp.model.state_dict().items())
+
+
+def test_stopped_between_the_metrics_and_the_checkpoint_no_epoch_is_lost(tmp_path, monkeypatch):
+    """A Ctrl-C (or a full disk) between the two files written after the last epoch: the resume ends with every
+    epoch in metrics.csv. Written checkpoint first, the checkpoint held an epoch that metrics.csv never got."""
+    from layerwise import run
+    config, out = write_config(tmp_path), tmp_path / "run"       # 4 epochs: 5 saves of two files each
+    writes = []
+
+    def counted(real):
+        def write(*args, **kwargs):
+            writes.append(real.__name__)
+            if len(writes) == 10:           # the second file of the save after epoch 4
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        return write
+    real = run.save_arrays, run._write_metrics
+    monkeypatch.setattr(run, "save_arrays", counted(real[0]))
+    monkeypatch.setattr(run, "_write_metrics", counted(real[1]))
+    with pytest.raises(KeyboardInterrupt):
+        run.fit(config, out=out, progress="off")
+    monkeypatch.setattr(run, "save_arrays", real[0])
+    monkeypatch.setattr(run, "_write_metrics", real[1])
+    exp = run.resume(out, progress="off")
+    rows = (out / "metrics.csv").read_text().splitlines()[1:]
+    assert len(exp.history) == 4 and exp.summary["epochs_run"] == 4
+    assert [row.split(",")[0] for row in rows] == ["1", "2", "3", "4"]
 
 
 def test_a_finished_run_trained_further_is_unfinished_until_its_new_end(tmp_path, capsys, monkeypatch):

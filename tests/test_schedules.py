@@ -69,3 +69,30 @@ def test_plateau_floors_each_optimizer_at_min_lr_as_pytorch_does():
     # below min_lr is not raised
     assert rates[-1] == (0.01, 0.01, 0.001)
     assert rates[2] == pytest.approx((0.01, 0.1, 0.001))
+
+
+@pytest.mark.parametrize("mode, threshold, expected", [
+    # torch.optim.lr_scheduler.ReduceLROnPlateau(SGD(lr=0.1), factor=0.5, patience=1) on the same losses, in
+    # torch 2.13: a loss lower by less than best * 1e-4 is no improvement (before, any decrease was one)
+    ("rel", 1e-4, [0.1, 0.1, 0.1, 0.05, 0.05, 0.025]),
+    ("abs", 5e-5, [0.1, 0.1, 0.1, 0.05, 0.05, 0.025]),
+    ("abs", 1.5e-5, [0.1] * 6),     # every other step gains 2e-5: an improvement each time
+    ("abs", 0.0, [0.1] * 6),
+])
+def test_plateau_counts_an_improvement_as_pytorch_does(mode, threshold, expected):
+    sched = PlateauSchedule([lw.SGD(lr=0.1)], epochs=6, factor=0.5, patience=1, threshold=threshold,
+                            threshold_mode=mode)
+    rates = []
+    for epoch, loss in enumerate([1.0, 0.99999, 0.99998, 0.99997, 0.99996, 0.99995]):
+        rates.append(sched.set_epoch(epoch))
+        sched.observe({"val_loss": loss})
+    assert rates == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kw, values, improved", [
+    ({"mode": "min", "min_delta": 0.1, "relative": True}, [2.0, 1.85, 1.7], [True, False, True]),
+    ({"mode": "max", "min_delta": 0.1, "relative": True}, [2.0, 2.1, 2.3], [True, False, True]),
+])
+def test_monitor_with_a_relative_threshold(kw, values, improved):
+    m = lw.Monitor(**kw)
+    assert [m.update(v) for v in values] == improved
