@@ -58,8 +58,10 @@ def _mlp_matched(config, n_train, n_targets=1):
     solver = "adam" if opt.type in ("adam", "adamw") else "sgd"
     batch = min(t.batch_size, n_train)
     ratio = 2.0 / n_targets if regression else 1.0
+    # AdamW's decay is decoupled from the gradient: no L2 penalty (alpha) is the same, so none is set
+    decay = 0.0 if opt.type == "adamw" else opt.weight_decay
     params = dict(hidden_layer_sizes=tuple(hidden), activation=activation, solver=solver,
-                  alpha=alpha_from_weight_decay(opt.weight_decay, batch) / ratio, batch_size=batch,
+                  alpha=alpha_from_weight_decay(decay, batch) / ratio, batch_size=batch,
                   learning_rate_init=opt.lr * (ratio if solver == "sgd" else 1.0), max_iter=t.epochs,
                   random_state=config.seed, shuffle=t.shuffle, early_stopping=t.early_stopping is not None,
                   n_iter_no_change=t.epochs + 1, tol=0.0)
@@ -67,6 +69,8 @@ def _mlp_matched(config, n_train, n_targets=1):
         params.update(n_iter_no_change=t.early_stopping.patience, validation_fraction=config.data.val_fraction)
     if solver == "sgd":
         params.update(momentum=getattr(opt, "momentum", 0.0), nesterovs_momentum=getattr(opt, "nesterov", False))
+    else:
+        params.update(beta_1=opt.betas[0], beta_2=opt.betas[1], epsilon=opt.eps)
     estimator = _import(BUILTINS["regression" if regression else "classification"]["mlp"][0])(**params)
     estimator.layerwise_note = _unmatched(config, between, activation, sklearn_name)
     return estimator
@@ -85,6 +89,15 @@ def _unmatched(config, between, activation, sklearn_name):
     schedule = getattr(config.schedule, "type", "none")
     if schedule != "none":
         notes.append(f"a constant learning rate (layerwise: {schedule} schedule)")
+    if config.optimizer.type == "adamw" and config.optimizer.weight_decay:
+        notes.append("no weight decay (AdamW's is decoupled; alpha would be an L2 penalty)")
+    if config.training.grad_clip_norm:
+        notes.append("no gradient clipping")
+    if config.data.task == "regression" and config.loss != "mse":
+        notes.append(f"the squared error for {config.loss}")
+    if config.training.early_stopping is not None:
+        notes.append("early stopping on validation " + ("R^2" if config.data.task == "regression" else "accuracy")
+                     + " of a share of its training rows, which it then does not train on")
     return "the matched MLP has " + ", ".join(notes) + " (scikit-learn's MLP has no other)" if notes else None
 
 

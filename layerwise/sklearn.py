@@ -98,16 +98,17 @@ class LayerwiseClassifier(ClassifierMixin, LayerwiseMLP):
                 raise ValueError("warm_start can only be used where `y` has the exact same classes as in the previous "
                                  f"call to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}")
             return self._fit(X, self._encoder.transform(y), incremental=False, epochs=self.max_iter)
-        self._set_classes(y)
-        if len(self.classes_) < 2:
+        labels = unique_labels(y)
+        if len(labels) < 2:     # refused before classes_ is set: a later partial_fit is a first call
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
-                             f"the data contains only one class: {self.classes_.tolist()[0]!r}.")
+                             f"the data contains only one class: {labels.tolist()[0]!r}.")
+        self._set_classes(y)
         return self._fit(X, self._encoder.transform(y), incremental=False, epochs=self.max_iter)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """One epoch over ``(X, y)``; the first call needs ``classes`` (all labels that will appear)."""
-        first = not hasattr(self, "classes_")
+        first = not hasattr(self, "model_")     # (as the regressor: classes_ of a fit that failed do not count)
         X, y = self._validate(X, y, reset=first)
         check_classification_targets(y)
         if first:
@@ -172,6 +173,7 @@ class LayerwiseRegressor(RegressorMixin, LayerwiseMLP):
             self._check_width(y)
         else:
             self._set_targets(y)
+        self._y_1d = y.ndim == 1        # predict's shape follows the latest y
         return self._fit(X, y.reshape(len(y), -1).astype(X.dtype), incremental=False, epochs=self.max_iter)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -183,6 +185,7 @@ class LayerwiseRegressor(RegressorMixin, LayerwiseMLP):
             self._set_targets(y)
         else:
             self._check_width(y)
+        self._y_1d = y.ndim == 1
         return self._fit(X, y.reshape(len(y), -1).astype(X.dtype), incremental=True, epochs=1)
 
     def _check_width(self, y):
@@ -193,7 +196,6 @@ class LayerwiseRegressor(RegressorMixin, LayerwiseMLP):
                              f"{self.n_outputs_}: warm_start and partial_fit go on training the same network.")
 
     def _set_targets(self, y):
-        self._y_1d = y.ndim == 1
         self.n_outputs_ = y.reshape(len(y), -1).shape[1]
         self.out_activation_ = "identity"
         self._loss = SquaredError()
@@ -203,7 +205,7 @@ class LayerwiseRegressor(RegressorMixin, LayerwiseMLP):
         return float(r2_score(y, self._forward(X)))
 
     def predict(self, X):
-        """Predicted targets, shape (n,) for a 1-D y at fit time, else (n, n_targets)."""
+        """Predicted targets, shape (n,) when the last fit or partial_fit had a 1-D y, else (n, n_targets)."""
         check_is_fitted(self, "model_")
         out = self._forward(self._validate(X, reset=False)).astype(np.float64)
         return out[:, 0] if self._y_1d else out

@@ -84,6 +84,30 @@ def test_the_matched_mlp_copies_no_hidden_layer_that_is_not_there_and_names_what
                                   "(layerwise: cosine schedule) (scikit-learn's MLP has no other)")
 
 
+def test_the_matched_mlp_copies_adams_settings_and_names_what_has_no_counterpart():
+    """AdamW's decoupled decay became an L2 alpha 100 times too strong for Adam (0.72 against 0.97 on digits),
+    and Adam's betas and eps, clipping, a Huber loss and early stopping's split went without a word."""
+    from layerwise.baselines import _mlp_matched
+    from layerwise.config import validate
+    plain = {**SMALL, "schedule": {"type": "none"}}
+    adamw = validate({**plain, "optimizer": {"type": "adamw", "lr": 1e-3, "weight_decay": 0.1, "betas": [0.5, 0.9],
+                                             "eps": 0.1}, "training": {**SMALL["training"], "grad_clip_norm": 1.0}})
+    mlp = _mlp_matched(adamw, 1000)
+    assert (mlp.solver, mlp.alpha, mlp.beta_1, mlp.beta_2, mlp.epsilon) == ("adam", 0.0, 0.5, 0.9, 0.1)
+    assert mlp.layerwise_note == ("the matched MLP has no dropout, no weight decay (AdamW's is decoupled; alpha would "
+                                  "be an L2 penalty), no gradient clipping (scikit-learn's MLP has no other)")
+    adam = _mlp_matched(validate({**plain, "optimizer": {"type": "adam", "lr": 1e-3, "weight_decay": 0.1}}), 1000)
+    assert adam.alpha == 0.1 * 64 and "weight decay" not in adam.layerwise_note    # Adam's decay is L2: the same
+    stopping = validate({**plain, "training": {**SMALL["training"], "early_stopping": {"patience": 2}}})
+    assert _mlp_matched(stopping, 1000).layerwise_note.endswith(
+        "early stopping on validation accuracy of a share of its training rows, which it then does not train on "
+        "(scikit-learn's MLP has no other)")
+    huber = validate({**plain, "data": {"dataset": "diabetes"}, "loss": "huber",
+                      "model": {"layers": [{"type": "linear", "units": 8}, {"type": "relu"}, {"type": "linear", "units": 1}]}})
+    assert _mlp_matched(huber, 300).layerwise_note == ("the matched MLP has the squared error for huber "
+                                                       "(scikit-learn's MLP has no other)")
+
+
 def test_the_table_lists_each_rows_warning_under_it():
     from layerwise.baselines import format_table
     row = {"model": "mlp", "test_accuracy": 0.9, "test_macro_f1": 0.9, "fit_seconds": 1.0, "predict_seconds": 0.1,

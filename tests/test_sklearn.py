@@ -258,3 +258,28 @@ def test_warm_start_and_partial_fit_refuse_other_classes_or_widths_before_changi
     for call in (lambda: reg.fit(X, X[:, 0]), lambda: reg.partial_fit(X, X[:, :3])):
         with pytest.raises(ValueError, match=r"y has \d target\(s\) per sample, but LayerwiseRegressor was fitted with 2"):
             call()
+
+
+def test_a_fit_refused_for_one_class_leaves_no_classes_behind():
+    """Its classes_ made the next partial_fit refuse the right classes as 'not the same as on last call'."""
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    clf = LayerwiseClassifier(hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match="the data contains only one class: 0"):
+        clf.fit(X, np.zeros(40, int))
+    assert not hasattr(clf, "classes_")
+    clf.partial_fit(X, np.arange(40) % 3, classes=[0, 1, 2])
+    assert clf.classes_.tolist() == [0, 1, 2] and clf.predict(X).shape == (40,)
+
+
+def test_the_regressors_predictions_are_shaped_as_the_latest_y():
+    """A warm fit on y of shape (n,) after one of (n, 1) kept predicting (n, 1)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    reg = LayerwiseRegressor(hidden_layer_sizes=(8,), max_iter=2, warm_start=True, random_state=0)
+    shapes = []
+    for call, y in ((reg.fit, X[:, :1]), (reg.fit, X[:, 0]), (reg.partial_fit, X[:, :1]), (reg.partial_fit, X[:, 0])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            call(X, y)
+        shapes.append(reg.predict(X).shape)
+    assert shapes == [(50, 1), (50,), (50, 1), (50,)]

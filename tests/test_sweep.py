@@ -251,6 +251,38 @@ def test_a_grid_on_a_dask_scheduler_and_two_workers_started_from_the_command_lin
                 p.wait()
 
 
+def test_a_dask_scheduler_that_goes_away_is_one_error_and_its_trials_go_back_to_the_queue(tmp_path):
+    """It was distributed's FuturesCancelledError, a traceback of several screens."""
+    from layerwise.errors import LayerwiseError
+    address = f"tcp://127.0.0.1:{free_port()}"
+    dask = [sys.executable, "-m", "dask"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                               "--no-dashboard"], **quiet)]
+    try:
+        procs += [subprocess.Popen([*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                                    "--no-nanny", "--no-dashboard"], **quiet) for _ in range(2)]
+        with distributed.Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+
+        def scheduler_gone(row):      # the short trial ended; the long one runs on the other worker
+            procs[0].kill()
+            procs[0].wait()
+        with pytest.raises(LayerwiseError) as err:
+            sweep(write(tmp_path), params=["training.epochs=1,100000"], dask=address, out=tmp_path / "s",
+                  progress="off", on_trial=scheduler_gone)
+        assert str(err.value).startswith(f"--dask {address}: the connection to the Dask scheduler was lost (")
+        import optuna
+        (name,) = optuna.get_all_study_names(f"sqlite:///{tmp_path / 's' / 'sweep.db'}")
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 's' / 'sweep.db'}")
+        waiting = [t.system_attrs.get("fixed_params") for t in study.trials if t.state.name == "WAITING"]
+        assert waiting == [{"training.epochs": 100000}]         # queued again: the same command goes on
+    finally:
+        for p in reversed(procs):
+            p.kill()
+            p.wait()
+
+
 @pytest.mark.parametrize("metric, values", [("val_accuracy", (0.9, 0.99, 0.99)), ("val_loss", (0.5, 0.1, 0.1))])
 def test_the_running_best_breaks_ties_as_best_yaml_does(metric, values):
     """Trials finish in any order: the live line names the lowest trial number among equal values, as

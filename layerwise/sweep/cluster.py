@@ -10,6 +10,7 @@ records as a failed trial. Dask's nanny starts each worker process with one BLAS
 
 import contextlib
 import uuid
+from concurrent.futures import CancelledError
 
 from ..errors import LayerwiseError
 from .trial import run_trial
@@ -65,10 +66,15 @@ class DaskPool:
         if not self.futures:
             return []
         try:
-            done, _ = wait(list(self.futures.values()), timeout=timeout, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            done = []
-        self._count_threads()
+            try:
+                done, _ = wait(list(self.futures.values()), timeout=timeout, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = []
+            self._count_threads()
+        except (CancelledError, OSError) as e:     # the scheduler went away: Dask cancels every future
+            raise LayerwiseError(f"--dask {self.address}: the connection to the Dask scheduler was lost "
+                                 f"({type(e).__name__}); the trials that ran go back to the queue: start the scheduler "
+                                 "and its workers again, and run the same command to go on.") from None
         out = []
         for future in done:
             del self.futures[future.key]
