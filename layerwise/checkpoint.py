@@ -161,15 +161,16 @@ def load_model_file(path):
     return weights, {k[n:]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}, meta
 
 
-def load_weights(model, weights, path):
-    """``model.load_state_dict(weights)`` for arrays read from the file ``path``: a DataError when they do not
-    fit (names, shapes), or when one the model keeps in floats is not (integers would be cast unnoticed)."""
-    for prefix, m in model.named_modules():
+def load_weights(model, weights, path, prefix=""):
+    """``model.load_state_dict(weights)`` for arrays read from the file ``path`` (named there with ``prefix``): a
+    DataError when they do not fit (names, shapes), or when one the model keeps in floats is not (integers would
+    be cast unnoticed)."""
+    for name, m in model.named_modules():
         for store in (m.params, m.buffers):
             for k, own in store.items():
-                src = weights.get(prefix + k)
+                src = weights.get(name + k)
                 if src is not None and own.dtype.kind == "f" and src.dtype.kind != "f":
-                    raise DataError(f"{path}: its array {prefix + k!r} holds {src.dtype} where layerwise writes "
+                    raise DataError(f"{path}: its array {prefix + name + k!r} holds {src.dtype} where layerwise writes "
                                     "floats: the file was changed after it was written.")
     try:
         model.load_state_dict(weights)

@@ -73,7 +73,9 @@ class Monitor:
         """Observe ``value``; return True when it is an improvement (and reset ``wait``)."""
         value = float(value)
         gain = self.gain(value)
-        margin = self.min_delta * self.best if self.relative and self.best is not None else self.min_delta
+        margin = self.min_delta
+        if self.relative:       # a fraction of the best; after an infinite best, any finite value improves
+            margin = self.min_delta * self.best if self.best is not None and math.isfinite(self.best) else 0.0
         improved = gain >= margin if self.inclusive else gain > margin
         if math.isnan(value):
             improved = False

@@ -18,7 +18,8 @@ import numpy as np
 from . import __version__
 from .build import build_model
 from .callbacks import Callback, as_callback
-from .checkpoint import atomic_write, check_finite, load_arrays, load_model_state, save_arrays, save_model
+from .checkpoint import (atomic_write, check_finite, load_arrays, load_model_state, load_weights, save_arrays,
+                         save_model)
 from .config import load_config
 from .errors import ConfigError, DataError, TrainingError
 from .plugins import load_plugins
@@ -170,6 +171,15 @@ def _fixed_part(config):
         if isinstance(node, dict):
             node.pop(last, None)
     return d
+
+
+def _in_current_schema(trained_with, config):
+    """A checkpoint's recorded config as the schema reads it now: a key added since, at its default (the plateau
+    schedule's threshold), is no change. As recorded when the schema no longer takes it."""
+    try:
+        return _fixed_part(load_config(trained_with, source=config.source))
+    except Exception:   # noqa: BLE001 - a key removed, a plugin gone: compared as recorded
+        return trained_with
 
 
 def changed_keys(a, b, prefix=""):
@@ -384,14 +394,18 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     arrays, meta = load_arrays(ckpt)
     trained_with, now = meta.get("config"), _fixed_part(config)    # checkpoints before it was recorded: none
     if trained_with is not None and trained_with != now:
+        trained_with = _in_current_schema(trained_with, config)
+    if trained_with is not None and trained_with != now:
         changed = changed_keys(trained_with, now)
         raise DataError(f"{run_dir / 'config.yaml'} is not the config {ckpt.name} was trained with ({', '.join(changed)} "
                         f"changed): a resumed run continues the same experiment. Put the file back, or train a new run "
                         f"with it; resuming may change only {', '.join(RESUMABLE_KEYS)} (--set).")
     check_finite({k: v for k, v in arrays.items() if k.startswith("model.")}, ckpt)
     try:
-        exp.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        load_weights(exp.model, {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, ckpt, "model.")
         exp.trainer.load_state(meta["trainer"], arrays)
+    except DataError:           # load_weights' own message names the file and the array
+        raise
     except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:   # damaged or edited metadata too
         raise DataError(f"{ckpt}: the checkpoint is damaged or does not fit the model of {run_dir / 'config.yaml'}: "
                         f"{e}") from None
@@ -404,7 +418,8 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
         exp.summary = summary
         # nothing to train: the model is the one the summary describes (early stopping's kept epoch, not the
         # checkpoint's last), in eval mode as after fit
-        load_model_state(exp.model, run_dir / "model.safetensors")
+        if (run_dir / "model.safetensors").is_file():
+            load_model_state(exp.model, run_dir / "model.safetensors")
         exp.model.eval()
         return exp
     # training goes on: the final model and summary of an earlier finish no longer describe the run (a folder

@@ -310,3 +310,46 @@ def test_a_file_name_near_the_file_systems_limit_is_written(tmp_path):
     name = "p" * 246 + ".csv"
     atomic_write(tmp_path / name, b"a,b\n")
     assert (tmp_path / name).read_bytes() == b"a,b\n" and os.listdir(tmp_path) == [name]
+
+
+def test_a_checkpoint_recorded_before_a_schema_key_was_added_still_resumes(tmp_path, capsys):
+    """schedule.threshold and threshold_mode came after plateau runs were trained: their checkpoints record a
+    config without them, which resume took for an edited config.yaml."""
+    from layerwise.checkpoint import load_arrays, save_arrays
+    data = {**SMALL, "schedule": {"type": "plateau", "patience": 1}, "training": {"epochs": 2, "batch_size": 64}}
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path, data), out, "--set", "training.epochs=1") == 0
+    arrays, meta = load_arrays(out / "checkpoint.safetensors")
+    del meta["config"]["schedule"]["threshold"], meta["config"]["schedule"]["threshold_mode"]
+    save_arrays(out / "checkpoint.safetensors", arrays, meta)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 0
+    # a key whose value did change is still refused
+    arrays, meta = load_arrays(out / "checkpoint.safetensors")
+    meta["config"]["schedule"]["patience"] = 4
+    save_arrays(out / "checkpoint.safetensors", arrays, meta)
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=3", "--progress", "off"]) == 2
+    assert "(schedule.patience changed)" in capsys.readouterr().err
+
+
+def test_integer_weights_in_a_checkpoint_are_refused_on_resume(tmp_path, capsys):
+    from layerwise.checkpoint import load_arrays, save_arrays
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path), out, "--set", "training.epochs=1") == 0
+    arrays, meta = load_arrays(out / "checkpoint.safetensors")
+    arrays["model.1.W"] = (arrays["model.1.W"] * 100).astype(np.int32)
+    save_arrays(out / "checkpoint.safetensors", arrays, meta)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 2
+    assert capsys.readouterr().err == (f"layerwise: error: {out / 'checkpoint.safetensors'}: its array 'model.1.W' "
+                                       "holds int32 where layerwise writes floats: the file was changed after it was "
+                                       "written.\n")
+
+
+def test_resume_of_a_finished_run_without_its_model_file_has_nothing_to_do(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path), out) == 0
+    (out / "model.safetensors").unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--progress", "off"]) == 0
+    assert "nothing to do" in capsys.readouterr().out

@@ -92,6 +92,9 @@ def test_plateau_counts_an_improvement_as_pytorch_does(mode, threshold, expected
 @pytest.mark.parametrize("kw, values, improved", [
     ({"mode": "min", "min_delta": 0.1, "relative": True}, [2.0, 1.85, 1.7], [True, False, True]),
     ({"mode": "max", "min_delta": 0.1, "relative": True}, [2.0, 2.1, 2.3], [True, False, True]),
+    # after an infinite best any finite value improves (PyTorch: 1.0 < inf * (1 - 1e-4)); the margin was inf
+    ({"mode": "min", "min_delta": 1e-4, "relative": True}, [float("inf"), 1.0, 0.5], [True, True, True]),
+    ({"mode": "max", "min_delta": 1e-4, "relative": True}, [float("-inf"), 1.0], [True, True]),
 ])
 def test_monitor_with_a_relative_threshold(kw, values, improved):
     m = lw.Monitor(**kw)

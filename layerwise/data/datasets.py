@@ -363,9 +363,9 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
 
     X_train, X_val = take(X, train_idx), take(X, val_idx)
     X_te = take(X, test_idx) if X_test is None else take(X_test, None)
-    for part, rows, source in ((X_train, train_idx, X), (X_val, val_idx, X), (X_te, test_idx, X_test)):
+    for part, rows, separate in ((X_train, train_idx, False), (X_val, val_idx, False), (X_te, test_idx, X_test is not None)):
         # rows of X are named by their place in X; those of a separate test set by theirs, as test samples
-        _check_finite(part, rows, where, "" if source is None else "test ", (X if source is None else source).dtype)
+        _check_finite(part, rows, where, "test " if separate else "", (X_test if separate else X).dtype)
     y_te = y[test_idx] if X_test is None else y_test
     del X, X_test
     normalizer = Normalizer.fit(normalize, X_train, image_max)

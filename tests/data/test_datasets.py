@@ -322,23 +322,26 @@ def test_a_label_beyond_int64_stays_a_class_of_its_own(tmp_path):
 @pytest.mark.parametrize("kind", ["csv", "plugin", "plugin test"])
 def test_a_non_finite_feature_is_refused_naming_its_sample(tmp_path, monkeypatch, kind):
     """NaN, or a value that float32 cannot hold (1e39), is refused before the normalization spreads it over
-    every sample, naming the sample: the trainer stopped later, at a NaN in every row, with a traceback."""
+    every sample, naming the sample wherever the split puts it: the trainer stopped later, at a NaN in every
+    row, with a traceback."""
     rng = np.random.default_rng(0)
-    X, y = rng.random((40, 3)), np.arange(40) % 2
-    X[13, 1] = 1e39 if kind == "csv" else np.nan
-    if kind == "csv":
-        where = tmp_path / "big.csv"
-        where.write_text("".join(",".join(map(repr, [*map(float, row), int(label)])) + "\n" for row, label in zip(X, y)))
-    else:
-        where = "nanset"
-        data = (X, y) if kind == "plugin" else (X[:20] * 0, y[:20], X, y)
-        monkeypatch.setitem(DATASETS, "nanset", lambda path: data)
-    with pytest.raises(DataError) as err:
-        load_dataset("csv" if kind == "csv" else "nanset", path=str(where) if kind == "csv" else None,
-                     normalize="standardize")
-    sample = "test sample 13" if kind == "plugin test" else "sample 13"
-    assert str(err.value) == (f"{where}: {sample} (counting from 0) holds NaN or an infinite value as float32; "
-                              "every feature must be a finite number.")
+    for row in range(0, 40, 3):      # rows of the training, validation and test parts alike
+        X, y = rng.random((40, 3)), np.arange(40) % 2
+        X[row, 1] = 1e39 if kind == "csv" else np.nan
+        if kind == "csv":
+            where = tmp_path / "big.csv"
+            where.write_text("".join(",".join(map(repr, [*map(float, r), int(c)])) + "\n" for r, c in zip(X, y)))
+        else:
+            where = "nanset"
+            # a separate test set holds the value: named as a test sample; X itself is clean
+            data = (X, y) if kind == "plugin" else (np.zeros((20, 3)), y[:20], X, y)
+            monkeypatch.setitem(DATASETS, "nanset", lambda path, data=data: data)
+        with pytest.raises(DataError) as err:
+            load_dataset("csv" if kind == "csv" else "nanset", path=str(where) if kind == "csv" else None,
+                         normalize="standardize")
+        sample = f"test sample {row}" if kind == "plugin test" else f"sample {row}"
+        assert str(err.value) == (f"{where}: {sample} (counting from 0) holds NaN or an infinite value as float32; "
+                                  "every feature must be a finite number.")
 
 
 @pytest.mark.parametrize("block", [1, 7, 1 << 22])
