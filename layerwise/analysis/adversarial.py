@@ -3,7 +3,9 @@ iterated, projected version (PGD; Madry et al., 2017).
 
 FGSM moves every input value by ``eps`` in the direction that increases the loss:
 ``x_adv = clip(x + eps * sign(dL/dx))``. PGD takes ``steps`` such moves of ``alpha`` each and projects
-back onto the box ``|x_adv - x| <= eps`` (and the data's range) after each one.
+back onto the box ``|x_adv - x| <= eps`` (and the data's range) after each one. ``eps`` is in the model's
+input units, after the normalization (for images scaled to [0, 1]: a fraction of the pixel maximum). The
+data's range never moves a value by more than ``eps``: a value outside it may stay where it is.
 """
 
 import numpy as np
@@ -22,13 +24,16 @@ def loss_input_gradient(model, loss, x, y):
 
 
 def fgsm(model, loss, x, y, eps, *, clip=None):
-    """``clip(x + eps * sign(dL/dx))``; ``clip`` is ``(low, high)`` of the data (None: no clipping)."""
+    """``clip(x + eps * sign(dL/dx))``; ``clip`` is ``(low, high)`` of the data, numbers or arrays that broadcast
+    against one sample (None: no clipping)."""
     x = np.asarray(x)
     if eps == 0:
         return x.copy()
     _, grad = loss_input_gradient(model, loss, x, y)
     adv = x + np.asarray(eps, x.dtype) * np.sign(grad).astype(x.dtype)
-    return np.clip(adv, *clip) if clip is not None else adv
+    if clip is None:
+        return adv
+    return np.clip(adv, np.minimum(clip[0], x), np.maximum(clip[1], x))   # (a value outside the range stays)
 
 
 def pgd(model, loss, x, y, eps, *, steps=10, step_size=None, clip=None):
@@ -40,7 +45,7 @@ def pgd(model, loss, x, y, eps, *, steps=10, step_size=None, clip=None):
     alpha = np.asarray(2.5 * eps / steps if step_size is None else step_size, x.dtype)
     lo, hi = x - np.asarray(eps, x.dtype), x + np.asarray(eps, x.dtype)
     if clip is not None:
-        lo, hi = np.maximum(lo, clip[0]), np.minimum(hi, clip[1])
+        lo, hi = np.maximum(lo, np.minimum(clip[0], x)), np.minimum(hi, np.maximum(clip[1], x))
     adv = x.copy()
     for _ in range(steps):
         _, grad = loss_input_gradient(model, loss, adv, y)

@@ -186,23 +186,27 @@ def run_attack(args):
     order = first_per_class(d.y_test, args.n, d.n_classes)       # shown first, then the rest
     rest = np.setdiff1d(np.arange(len(d.y_test)), order)
     X, y = d.X_test[np.r_[order, rest]], d.y_test[np.r_[order, rest]]
-    result = attack(r.model, r.loss, X, y, eps_values, steps=args.steps, clip=r.value_range, keep=len(order))
+    lo, hi = r.value_range
+    result = attack(r.model, r.loss, X, y, eps_values, steps=args.steps, clip=(lo, hi), keep=len(order))
+    bounds = [float(lo.min()), float(hi.max())]     # the widest; each value has its own within it
     record = {"accuracy": {repr(e): a for e, a in result["accuracy"].items()}, "attack": name.split(",")[0].lower(),
-              "steps": max(args.steps, 1), "clip": list(r.value_range), "n_test": int(len(y))}
+              "steps": max(args.steps, 1), "clip": bounds, "n_test": int(len(y))}
     atomic_write(out / "attack.json", json.dumps(record, indent=2) + "\n")
     plot_attack_accuracy({name: result["accuracy"]}, out / "attack_accuracy.png",
                          title=f"{r.config.name}: test accuracy under {name}")
     names = [str(c) for c in r.classes]
-    if r.is_image:
-        cells, labels = [], []
+    if r.is_image:      # drawn in the images' own units: the normalization undone
+        cells, labels, raw_lo, raw_hi = [], [], r.raw(lo).min(), r.raw(hi).max()
         for eps, (xs, ps) in result["examples"].items():
             labels.append(f"eps {eps:g}")
-            cells += [{"image": xs[i], "caption": names[ps[i]], "vmin": r.value_range[0], "vmax": r.value_range[1],
+            cells += [{"image": r.raw(xs[i]), "caption": names[ps[i]], "vmin": raw_lo, "vmax": raw_hi,
                        "color": "black" if ps[i] == y[i] else "tab:red"} for i in range(len(xs))]
         plot_image_grid(cells, out / "attack_examples.png", ncols=len(order), row_labels=labels,
                         title=f"{name}: predictions on perturbed test images (red: wrong)")
     width = max(len(k) for k in record["accuracy"])
-    print(f"{name} on {len(y)} test samples, inputs clipped to [{r.value_range[0]:g}, {r.value_range[1]:g}]")
+    where = "the pixels' range" if r.is_image else "each feature's training range"
+    print(f"{name} on {len(y)} test samples, inputs clipped to {where} ([{bounds[0]:g}, {bounds[1]:g}] at the widest; "
+          "never by more than eps)")
     for k, v in record["accuracy"].items():
         print(f"  eps {k:<{width}}  accuracy {v:.4f}")
     print(f"-> {out / 'attack.json'}, attack_accuracy.png{', attack_examples.png' if r.is_image else ''}")
@@ -245,7 +249,7 @@ def run_dream(args):
             raise LayerwiseError(f"--from-test must be in 0..{len(d.X_test) - 1}, got {args.from_test}.")
         x0 = np.repeat(d.X_test[args.from_test:args.from_test + 1], len(targets), axis=0)
     else:   # the mean training input plus a little noise
-        noise = np.random.default_rng(args.seed).normal(0, 0.05 * (hi - lo), size=(len(targets), *d.input_shape))
+        noise = np.random.default_rng(args.seed).normal(size=(len(targets), *d.input_shape)) * (0.05 * (hi - lo))
         x0 = np.clip(mean + noise, lo, hi).astype(d.X_test.dtype)
     kw = dict(steps=args.steps, lr=args.lr, l2=args.l2, jitter=args.jitter, clip=(lo, hi), ref=mean, seed=args.seed)
     if args.layer is None:   # classes in one batch; units one by one (each its own objective)
@@ -262,8 +266,8 @@ def run_dream(args):
                          for (_, v), b, a in zip(targets, before, after)]}
     atomic_write(out / "dream.json", json.dumps(record, indent=2) + "\n")
     if r.is_image:
-        cells = [{"image": x[i], "caption": f"{label(v)}\n{before[i]:.2g} -> {after[i]:.3g}", "vmin": lo, "vmax": hi}
-                 for i, (_, v) in enumerate(targets)]
+        cells = [{"image": r.raw(x[i]), "caption": f"{label(v)}\n{before[i]:.2g} -> {after[i]:.3g}",
+                  "vmin": r.raw(lo).min(), "vmax": r.raw(hi).max()} for i, (_, v) in enumerate(targets)]
         plot_image_grid(cells, out / "dream.png", ncols=min(len(cells), 10),
                         title=f"{r.config.name}: inputs that maximise each {'class score' if args.layer is None else 'unit'}")
     for s in record["scores"]:

@@ -40,9 +40,34 @@ class LoadedRun:
 
     @property
     def value_range(self):
-        """``(low, high)`` of the training inputs: adversarial and dreamed inputs are clipped to it."""
+        """``(low, high)``, arrays of one sample's shape in the model's (normalized) units: where adversarial and
+        dreamed inputs are clipped. For images, the raw pixels' range over the training images, one range for
+        every pixel ([0, 1] for images scaled by their maximum), mapped through the normalization; for other
+        data, each feature's range over the training split."""
         X = self.data.X_train
-        return float(X.min()), float(X.max())
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        if self.is_image:
+            raw_lo, raw_hi = self.raw(lo).min(), self.raw(hi).max()
+            lo, hi = self.normalized(np.full(lo.shape, raw_lo)), self.normalized(np.full(hi.shape, raw_hi))
+        return lo.astype(X.dtype), hi.astype(X.dtype)
+
+    def raw(self, x):
+        """``x`` in the data's own units, the normalization undone (float64): what images show."""
+        n, out = self.data.normalizer, np.array(x, dtype=np.float64)
+        if n is not None and n.scale is not None:
+            out *= n.scale
+        if n is not None and n.shift is not None:
+            out += n.shift
+        return out
+
+    def normalized(self, raw):
+        """``raw`` values in the model's units (float64): the inverse of :meth:`raw`."""
+        n, out = self.data.normalizer, np.array(raw, dtype=np.float64)
+        if n is not None and n.shift is not None:
+            out -= n.shift
+        if n is not None and n.scale is not None:
+            out /= n.scale
+        return out
 
 
 def load_run(run_dir, *, overrides=(), command="the analysis"):

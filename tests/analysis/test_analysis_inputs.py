@@ -90,3 +90,33 @@ def test_a_dream_raises_a_hidden_units_activation(small_model, rng):
     assert after[0] > before[0]
     with pytest.raises(ValueError, match="has 4 modules"):
         truncate(small_model, "7")
+
+
+def test_on_standardized_images_the_attack_keeps_the_pixels_range_and_moves_no_value_by_more_than_eps(tmp_path):
+    """The clip was the global range of the standardized training inputs, [-3.05, 35.9] on digits: 22% of the
+    adversarial pixels fell below 0 in raw units. Each pixel's range is now the raw images' [0, 16] mapped
+    through its own mean and std; and the range never moves a value further than eps."""
+    from tests.analysis.conftest import SMALL
+    out = tmp_path / "run"
+    lw.run.fit({**SMALL, "data": {**SMALL["data"], "normalize": "standardize"}, "training": {**SMALL["training"],
+               "epochs": 2}}, out=out, progress="off")
+    r = load_run(out)
+    lo, hi = r.value_range
+    np.testing.assert_allclose(r.raw(lo), 0, atol=1e-4)
+    np.testing.assert_allclose(r.raw(hi), 16, atol=1e-4)
+    X, y = r.data.X_test[:64], r.data.y_test[:64]
+    for steps in (1, 4):
+        adv = attack(r.model, r.loss, X, y, [0.5], steps=steps, clip=(lo, hi), keep=64)["examples"][0.5][0]
+        assert np.abs(adv - X).max() <= 0.5 + 1e-6
+        raw = r.raw(adv)
+        outside = (r.raw(X) < -1e-4) | (r.raw(X) > 16 + 1e-4)      # test pixels beyond the training range stay
+        assert raw[~outside].min() >= -1e-4 and raw[~outside].max() <= 16 + 1e-4
+
+
+def test_a_value_outside_the_clip_range_is_never_moved_by_more_than_eps(small_model):
+    x = np.array([[[[-0.5, 0.5, 1.4, 0.95]] * 4]])          # -0.5 and 1.4 lie outside [0, 1]
+    for adv in (fgsm(small_model, lw.CrossEntropyLoss(), x, np.array([1]), 0.1, clip=(0.0, 1.0)),
+                pgd(small_model, lw.CrossEntropyLoss(), x, np.array([1]), 0.1, steps=4, clip=(0.0, 1.0))):
+        assert np.abs(adv - x).max() <= 0.1 + 1e-12         # clipping -0.5 to 0 moved it by 0.5
+        inside = (x >= 0) & (x <= 1)
+        assert adv[inside].min() >= 0 and adv[inside].max() <= 1
