@@ -226,8 +226,8 @@ def _state_of(spec, optimizer, label):
 def _look_ahead(layers, shape, batch_size, dtype, optimizer, where):
     """Count the layers whose sizes follow from their entries, in order, before any is built: a model
     too large for memory is refused (a ConfigError naming the layer) before its first array exists.
-    Stops at the first entry it cannot plan (the build then counts it as it goes)."""
-    plan = MemoryPlan(batch_size, shape, dtype)
+    Stops at the first entry it cannot plan (the build then counts it as it goes). ``batch_size``: (size, label)."""
+    plan = MemoryPlan(batch_size[0], shape, dtype, label=batch_size[1])
     for i, spec in enumerate(layers):
         label = f"{where}[{i}]"
         if not isinstance(spec, dict) or spec.get("type") not in MODULES:
@@ -277,8 +277,9 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
     optimizer : Optimizer, optional
         The model's optimizer; layers with their own ``optimizer`` or ``lr`` get theirs. Given, the
         model is returned with its optimizers set, and their state is counted in the memory check.
-    batch_size : int, default 1
-        The training batch, for the memory check.
+    batch_size : int or (int, str), default 1
+        The largest batch, for the memory check; with a label for its message when it is not the training
+        batch (``training.batch_size``).
 
     Returns
     -------
@@ -294,8 +295,9 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     model = Sequential()
     shape = tuple(input_shape)
-    _look_ahead(layers, shape, batch_size, dtype, optimizer, where)
-    plan = MemoryPlan(batch_size, shape, dtype)
+    batch_size, batch_label = batch_size if isinstance(batch_size, tuple) else (batch_size, None)
+    _look_ahead(layers, shape, (batch_size, batch_label), dtype, optimizer, where)
+    plan = MemoryPlan(batch_size, shape, dtype, label=batch_label)
     probe = np.zeros((2, *shape), dtype=dtype)
     for i, spec in enumerate(layers):
         label = f"{where}[{i}]"

@@ -67,10 +67,12 @@ class MemoryPlan:
     dtype : float dtype
     available : int, optional
         Bytes available; default :func:`available_memory`. None checks nothing.
+    label : str, optional
+        What the batch is, for the message, when not the training batch ("--batch-size").
     """
 
-    def __init__(self, batch_size, input_shape, dtype, available=None):
-        self.batch_size = int(batch_size)
+    def __init__(self, batch_size, input_shape, dtype, available=None, label=None):
+        self.batch_size, self.label = int(batch_size), label
         self.itemsize = np.dtype(dtype).itemsize
         self.available = available_memory() if available is None else available
         self.nbytes = 0
@@ -100,6 +102,7 @@ class MemoryPlan:
         self.nbytes += nbytes
         total = self.nbytes + self.passing
         if self.available is not None and total > self.available:
-            raise ConfigError(f"{what}: with gradients, optimizer state and one batch of {self.batch_size:,}, "
+            batch = f"{self.batch_size:,}" + (f" ({self.label})" if self.label else "")
+            raise ConfigError(f"{what}: with gradients, optimizer state and one batch of {batch}, "
                               f"the model up to it would need {format_bytes(total)}, but this machine "
                               f"has {format_bytes(self.available)} available.")

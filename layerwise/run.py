@@ -74,9 +74,16 @@ def load_data(config):
 
 
 def _largest_batch(config, data):
-    """The training batch size, or the training set's size when that is smaller (no batch is larger)."""
-    n_train = len(data.X_train) if getattr(data, "X_train", None) is not None else None
-    return min(config.training.batch_size, n_train) if n_train else config.training.batch_size
+    """``(size, label)`` of the largest batch the run will hold, for the memory check: the training batch, or
+    the evaluation's (``training.eval_batch_size``, over the validation and test splits) when larger; no batch
+    is larger than its split."""
+    def capped(bs, *parts):
+        sizes = [len(p) for p in parts if p is not None]
+        return min(bs, max(sizes)) if sizes else bs
+    t = config.training
+    train = capped(t.batch_size, getattr(data, "X_train", None))
+    evaluate = capped(t.eval_batch_size, getattr(data, "X_val", None), getattr(data, "X_test", None))
+    return (train, None) if train >= evaluate else (evaluate, "an evaluation batch, training.eval_batch_size")
 
 
 def check_batches(config, model, data):
@@ -92,9 +99,10 @@ def check_batches(config, model, data):
         raise ConfigError(f"{config.source}: {refusal}")
 
 
-def build(config, data, *, training=True):
+def build(config, data, *, training=True, batch=None):
     """The model (optimizers set) and its Trainer for ``config`` and the loaded ``data`` (``training``: it will
-    train, so its batches are checked; evaluate and time build without)."""
+    train, so its batches are checked; evaluate and time build without). ``batch``: the batch size the memory
+    check counts, when not the config's (``layerwise time --batch-size``)."""
     load_plugins(config)
     model_rng, shuffle_seed, augment_rng = np.random.SeedSequence(config.seed).spawn(3)
     try:
@@ -103,7 +111,7 @@ def build(config, data, *, training=True):
         default = get_optimizer(hyper.pop("type"), **hyper)
         model, out_shape = build_model(config.model.layers, data.input_shape, rng=np.random.default_rng(model_rng),
                                        dtype=np.dtype(config.training.dtype), optimizer=default,
-                                       batch_size=_largest_batch(config, data))
+                                       batch_size=(batch, "--batch-size") if batch else _largest_batch(config, data))
         loss = get_loss(config.loss)
         check_head(config, model, out_shape, loss, data)
         if training:

@@ -5,6 +5,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import yaml
 
 import layerwise as lw
 from layerwise import memory
@@ -313,3 +314,21 @@ def test_a_subclass_of_a_built_in_layer_keeps_its_bool_checks(monkeypatch):
     monkeypatch.setitem(MODULES, "mylinear", MyLinear)
     with pytest.raises(ConfigError, match=r"model.layers\[0\].bias must be true or false, got 'false'"):
         build_model([{"type": "mylinear", "units": 3, "bias": "false"}], (4,), rng=0)
+
+
+def test_the_evaluation_batch_is_counted_when_it_is_the_larger(monkeypatch, tmp_path, capsys):
+    """Validation and test run at training.eval_batch_size (1024 by default): a conv model that fitted at
+    batch 16 took 1 GiB there, past the check."""
+    config = {"data": {"dataset": "digits"}, "training": {"epochs": 1, "batch_size": 16},
+              "model": {"layers": [{"type": "conv2d", "filters": 64, "kernel_size": 3, "padding": 1},
+                                   {"type": "relu"}, {"type": "flatten"}, {"type": "linear", "units": 10}]}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    too_little_memory(monkeypatch, 20 * 2**20)
+    assert main(["validate", str(tmp_path / "c.yaml"), "--set", "training.eval_batch_size=16"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "one batch of 360 (an evaluation batch, training.eval_batch_size), the model up to it would need" in err
+    # layerwise time judges the batch it times, before making it
+    assert main(["time", str(tmp_path / "c.yaml"), "--batch-size", "100000", "--repeats", "1"]) == 2
+    assert "one batch of 100,000 (--batch-size)" in capsys.readouterr().err

@@ -290,8 +290,6 @@ def run_time(args):
     try:
         data = run.load_data(config)
         shape = data.input_shape
-        rows = np.arange(bs) % len(data.X_train)   # the first training samples, repeated if too few
-        x, y = data.X_train[rows], data.y_train[rows]
     except MissingDataError:    # files not there (not fetched, or no mirror answered for them): random images
         # of the shape; damaged files, or a copy whose sha256 is not the published one, are an error
         if config.data.dataset not in KNOWN_SHAPES:
@@ -299,8 +297,13 @@ def run_time(args):
         shape, n_classes = KNOWN_SHAPES[config.data.dataset]
         stand_in = f" (random images: {config.data.dataset}'s files are not here)"
         data = SimpleNamespace(input_shape=shape, n_classes=n_classes)
-        x, y = rng.random((bs, *shape)), rng.integers(0, n_classes, bs)
-    model, trainer = run.build(config, data, training=False)     # the batch it times is judged, not the config's
+    # the batch it times is judged, not the config's: its memory before any of it is made
+    model, trainer = run.build(config, data, training=False, batch=bs)
+    if stand_in:
+        x, y = rng.random((bs, *shape)), rng.integers(0, data.n_classes, bs)
+    else:
+        rows = np.arange(bs) % len(data.X_train)   # the first training samples, repeated if too few
+        x, y = data.X_train[rows], data.y_train[rows]
     refusal = single_sample_refusal(model, bs, "--batch-size 1 times a training step on one sample")
     if refusal:
         raise LayerwiseError(refusal)
