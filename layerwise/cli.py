@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 from . import __version__
 from .errors import DataError, LayerwiseError, LayerwiseWarning, TrainingError
+from .plugins import raised_in_plugin
 
 EXAMPLES = {
     "train": "examples:\n  layerwise train configs/digits_mlp.yaml\n"
@@ -397,6 +398,11 @@ def main(argv=None):
             where = " ".join(getattr(e, "__notes__", ()))      # a message Sequential could not rewrite
             print(f"layerwise: error: {type(e).__name__}: {e}{' ' + where if where else ''} (raised by a module "
                   f"from outside layerwise).{_resume_hint(e)}", file=sys.stderr)
+            return 2
+        plugin = raised_in_plugin(e)
+        if plugin:          # a plugin's loss, optimizer, dataset or schedule failed in its own code
+            print(f"layerwise: error: {type(e).__name__}: {e} (raised in {plugin}, a plugin's code).{_resume_hint(e)}",
+                  file=sys.stderr)
             return 2
         if isinstance(e, OSError):      # an --out path that is a file, a folder that cannot be made...
             print(f"layerwise: error: {_os_error_text(e)}", file=sys.stderr)

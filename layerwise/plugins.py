@@ -6,9 +6,14 @@ A plugin adds to the registries (``@layerwise.register`` for layers; ``LOSSES``,
 
 import importlib
 import importlib.util
+import os
 import sys
 
 from .errors import ConfigError, LayerwiseError
+
+#: the files of the plugins imported in this process (a .py entry, or a module's file or package folder): an
+#: error raised in one of them is the plugin's, which the command line reports in one line
+PLUGIN_FILES = set()
 
 
 def load_plugins(config):
@@ -33,10 +38,25 @@ def load_plugins(config):
                 module.__layerwise_mtime__ = stamp
                 sys.modules[name] = module
                 spec.loader.exec_module(module)
+                PLUGIN_FILES.add(str(path.resolve()))
             else:
-                importlib.import_module(entry)
+                module = importlib.import_module(entry)
+                origin = getattr(module, "__file__", None)
+                if origin:      # a package: every file in its folder
+                    PLUGIN_FILES.add(os.path.dirname(origin) if origin.endswith("__init__.py") else origin)
         except LayerwiseError:
             raise
         except (Exception, SystemExit) as e:  # the plugin's own code failed (or called sys.exit): one line
             sys.modules.pop(name, None)   # so that a fixed plugin is imported afresh
             raise ConfigError(f"{where}: importing {entry!r} failed: {type(e).__name__}: {e}") from None
+
+
+def raised_in_plugin(error):
+    """``"my_losses.py:12"``, the innermost place in a plugin's files where ``error`` passed, or None."""
+    found, tb = None, error.__traceback__
+    while tb is not None:
+        path = os.path.realpath(tb.tb_frame.f_code.co_filename)
+        if any(path == p or path.startswith(p + os.sep) for p in PLUGIN_FILES):
+            found = f"{os.path.basename(path)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found

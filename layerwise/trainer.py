@@ -16,12 +16,13 @@ import numpy as np
 from ._finite import first_nonfinite_row
 from ._heap import keep_freed_memory, release_free_memory
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
-from .errors import ConfigError
+from .errors import ConfigError, TrainingError
 from .losses import get_loss
 from .monitor import check_monitor_has_data
 from .modules.base import Module, backward_without_input_grad, check_initialized
 from .modules.evaluation import attributes_kept, mark_step, modes_kept, unmark_step
 from .modules.normalization import has_one_sample_batch, single_sample_refusal
+from .registry import is_builtin
 from .schedules import Schedule
 
 
@@ -198,6 +199,7 @@ class Trainer:
         # runs over two sessions), within the noise, so it went
         ids = frozenset(id(m) for _, m in model.named_modules())
         plain_rows = type(X).__getitem__ is np.ndarray.__getitem__
+        own_loss = not is_builtin(type(loss))
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
         model.train()
         for b, start in enumerate(range(0, n, bs)):
@@ -218,7 +220,10 @@ class Trainer:
                         fn(self, b, value)
                 finally:
                     unmark_step(ids)
-            backward_without_input_grad(model, loss.backward())
+            grad = loss.backward()
+            if own_loss:        # a plugin's or user's loss: what it gives back is checked before the model takes it
+                _check_loss_grad(loss, grad, out, self.step + 1)
+            backward_without_input_grad(model, grad)
             if self.grad_clip_norm:
                 self._clip()
             model.update()
@@ -397,6 +402,14 @@ def _looks_like_classes(y):
     if y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind == "f":
         return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
     return False
+
+
+def _check_loss_grad(loss, grad, out, step):
+    """A TrainingError unless ``grad`` is an array of the outputs' shape: a loss's ``backward`` gives dL/d(outputs)."""
+    if not isinstance(grad, np.ndarray) or grad.shape != out.shape:
+        got = f"an array of shape {grad.shape}" if isinstance(grad, np.ndarray) else type(grad).__name__
+        raise TrainingError(f"step {step}: the loss {type(loss).__name__}'s backward() returned {got}; it must return "
+                            f"dL/d(outputs), an array of the outputs' shape {out.shape}.")
 
 
 def _check_finite(values, name):

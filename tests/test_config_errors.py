@@ -328,3 +328,47 @@ def test_a_plugin_dataset_is_a_config_name(tmp_path, capsys, registries):
     capsys.readouterr()
     assert main(["train", str(config), "--out", str(tmp_path / "p"), "--set", "data.dataset=partial"]) == 2
     assert "dataset 'partial': functools.partial(<function raises" in capsys.readouterr().err
+
+
+FAILING_PLUGIN = """
+from layerwise.losses import LOSSES, CrossEntropyLoss
+from layerwise.optim import OPTIMIZERS, SGD
+
+
+class RaisingLoss(CrossEntropyLoss):
+    def backward(self):
+        raise ValueError("my loss backward broke")
+
+
+class NoneLoss(CrossEntropyLoss):
+    def backward(self):
+        return None
+
+
+class MatrixOnly(SGD):
+    def step(self, p, g, state, decay=True):
+        if p.ndim == 2:
+            raise ValueError("my optimizer cannot do matrices")
+        return super().step(p, g, state, decay)
+
+
+LOSSES["raising"], LOSSES["none_grad"], OPTIMIZERS["matrix_only"] = RaisingLoss, NoneLoss, MatrixOnly
+"""
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("loss=raising", "ValueError: my loss backward broke (raised in extras_fail.py:8, a plugin's code)."),
+    ("optimizer.type=matrix_only", "ValueError: my optimizer cannot do matrices (raised in extras_fail.py:19, a "
+                                   "plugin's code)."),
+    ("loss=none_grad", "step 1: the loss NoneLoss's backward() returned NoneType; it must return dL/d(outputs), an "
+                       "array of the outputs' shape (64, 10)."),
+])
+def test_a_plugin_loss_or_optimizer_that_fails_in_training_is_one_line(tmp_path, capsys, registries, setting,
+                                                                         message):
+    """A plugin layer's error was one line; a plugin loss's or optimizer's was a traceback with exit 1."""
+    (tmp_path / "extras_fail.py").write_text(FAILING_PLUGIN)
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({**GOOD, "plugins": ["extras_fail.py"], "optimizer": {"type": "sgd", "lr": 0.1}}))
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--progress", "off", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerwise: error: ") and err.count("\n") == 1 and message in err, err
