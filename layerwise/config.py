@@ -26,7 +26,7 @@ from .data.datasets import DATASETS, NORMALIZATIONS, TASKS, is_plugin_dataset
 from .errors import ConfigError
 from .losses import LOSSES
 from .optim import OPTIMIZERS, SGD
-from .plugins import load_plugins
+from .plugins import check_plugin_names, load_plugins
 from .registry import is_builtin
 from .task import resolve_task
 from .sweep.space import SAMPLERS, check_spec
@@ -359,6 +359,12 @@ def validate(data, source="<config>", base_dir="."):
         raise ConfigError(f"{source}: {describe(e.errors()[0])}") from None
     load_plugins(config)
     try:
+        section = lambda d: d.get("type") if isinstance(d, dict) else None    # noqa: E731
+        check_plugin_names(config, [("loss", "loss", config.loss), ("dataset", "data.dataset", config.data.dataset),
+                                    ("optimizer", "optimizer.type", section(config.optimizer)),
+                                    ("schedule", "schedule.type", section(config.schedule)),
+                                    *(("layer type", f"model.layers[{i}].type", section(layer))
+                                      for i, layer in enumerate(config.model.layers))])
         if config.loss not in LOSSES:
             raise ConfigError(one_of("loss", config.loss, LOSSES))
         if config.data.dataset not in DATASETS:

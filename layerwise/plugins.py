@@ -14,13 +14,28 @@ from .errors import ConfigError, LayerwiseError
 #: the files of the plugins imported in this process (a .py entry, or a module's file or package folder): an
 #: error raised in one of them is the plugin's, which the command line reports in one line
 PLUGIN_FILES = set()
+#: (what, name) -> (the plugin, its file or module name, that registered the name in this process; what it registered)
+REGISTERED_BY = {}
+
+
+def _tables():
+    """The registries a plugin adds to, by what their names are in a config."""
+    from .data.datasets import DATASETS
+    from .losses import LOSSES
+    from .modules.registry import MODULES
+    from .optim import OPTIMIZERS
+    from .schedules import SCHEDULES
+    return {"layer type": MODULES, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+            "dataset": DATASETS}
 
 
 def load_plugins(config):
     """Import every entry of ``config.plugins``: a .py file relative to the config, or a module name."""
+    tables = _tables()
     for i, entry in enumerate(config.plugins):
         where = f"{config.source}: plugins[{i}]"
         name = None
+        before = {what: dict(table) for what, table in tables.items()}
         try:
             if entry.endswith(".py"):
                 path = config.resolve_path(entry)
@@ -44,6 +59,10 @@ def load_plugins(config):
                 origin = getattr(module, "__file__", None)
                 if origin:      # a package: every file in its folder
                     PLUGIN_FILES.add(os.path.dirname(origin) if origin.endswith("__init__.py") else origin)
+            for what, table in tables.items():        # names added, or registered again (a moved copy)
+                for added, value in table.items():
+                    if before[what].get(added) is not value:
+                        REGISTERED_BY[what, added] = (_plugin_id(config, entry), value)
         except LayerwiseError:
             raise
         except (Exception, SystemExit) as e:  # the plugin's own code failed (or called sys.exit): one line
@@ -60,3 +79,19 @@ def raised_in_plugin(error):
             found = f"{os.path.basename(path)}:{tb.tb_lineno}"
         tb = tb.tb_next
     return found
+
+
+def _plugin_id(config, entry):
+    return str(config.resolve_path(entry).resolve()) if entry.endswith(".py") else entry
+
+
+def check_plugin_names(config, used):
+    """A ConfigError when a name in ``used`` (``[(what, key, name)]``) was registered in this process by a plugin
+    that ``config`` does not list: the run would train, then its config.yaml would not load anywhere else."""
+    listed, tables = {_plugin_id(config, entry) for entry in config.plugins}, _tables()
+    for what, key, name in used:
+        origin, value = REGISTERED_BY.get((what, name), (None, None))
+        # (a name registered since by other code, or put back by a test, is no longer the plugin's)
+        if origin is not None and origin not in listed and tables[what].get(name) is value:
+            raise ConfigError(f"{key}: the {what} {name!r} comes from the plugin {origin}, which this config does not "
+                              f"list (it was imported earlier in this process); add it to plugins.")

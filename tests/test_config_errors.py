@@ -372,3 +372,23 @@ def test_a_plugin_loss_or_optimizer_that_fails_in_training_is_one_line(tmp_path,
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--progress", "off", "--set", setting]) == 2
     err = capsys.readouterr().err
     assert err.startswith("layerwise: error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_a_plugin_name_is_refused_in_a_config_that_does_not_list_the_plugin(tmp_path, plugin_sandbox):
+    """Imported for one config, a plugin's names stayed registered: a later config in the same process trained
+    with them, and its run's config.yaml (plugins: []) then loaded nowhere."""
+    from layerwise.config import load_config
+    from layerwise.errors import ConfigError
+    (tmp_path / "extras_fail.py").write_text(FAILING_PLUGIN)
+    listed = {**GOOD, "plugins": ["extras_fail.py"], "loss": "none_grad", "optimizer": {"type": "matrix_only", "lr": 1}}
+    (tmp_path / "with.yaml").write_text(yaml.safe_dump(listed))
+    assert load_config(tmp_path / "with.yaml").loss == "none_grad"
+    for key, value in (("loss", "none_grad"), ("optimizer", {"type": "matrix_only", "lr": 1})):
+        (tmp_path / "without.yaml").write_text(yaml.safe_dump({**GOOD, key: value}))
+        with pytest.raises(ConfigError) as err:
+            load_config(tmp_path / "without.yaml")
+        what, name = ("loss", "none_grad") if key == "loss" else ("optimizer", "matrix_only")
+        assert str(err.value) == (f"without.yaml: {key if key == 'loss' else 'optimizer.type'}: the "
+                                  f"{what} {name!r} comes from the plugin {tmp_path / 'extras_fail.py'}, which this "
+                                  "config does not list (it was imported earlier in this process); add it to plugins.")
+    assert load_config(tmp_path / "with.yaml").optimizer.type == "matrix_only"     # imported already: still its own
