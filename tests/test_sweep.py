@@ -1,6 +1,7 @@
 """``layerwise sweep`` end to end: local worker processes, a Dask LocalCluster, and a Dask cluster started from
 the command line on loopback; failed trials, killed workers, Ctrl-C and resume, best.yaml."""
 
+import contextlib
 import csv
 import itertools
 import json
@@ -223,7 +224,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_a_grid_on_a_dask_scheduler_and_two_workers_started_from_the_command_line(tmp_path, capsys):
+@contextlib.contextmanager
+def command_line_cluster(workers=2):
+    """A Dask scheduler and ``workers`` one-thread workers started as ``dask scheduler`` and ``dask worker``;
+    yields ``(address, processes)``, the scheduler first, and stops them all."""
     address = f"tcp://127.0.0.1:{free_port()}"
     dask = [sys.executable, "-m", "dask"]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -231,16 +235,10 @@ def test_a_grid_on_a_dask_scheduler_and_two_workers_started_from_the_command_lin
                                "--no-dashboard"], **quiet)]
     try:
         procs += [subprocess.Popen([*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                                    "--no-nanny", "--no-dashboard"], **quiet) for _ in range(2)]
+                                    "--no-nanny", "--no-dashboard"], **quiet) for _ in range(workers)]
         with distributed.Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-        out = tmp_path / "s"
-        assert main(["sweep", str(write(tmp_path)), "--param", GRID[0], "--dask", address,
-                     "--out", str(out), "--progress", "off"]) == 0
-        assert "best: trial" in capsys.readouterr().out
-        rows = table(out)
-        assert [r["state"] for r in rows] == ["complete"] * 2
-        assert sorted(float(r["optimizer.lr"]) for r in rows) == [0.05, 0.2]
+            client.wait_for_workers(workers, timeout=120)
+        yield address, procs
     finally:
         for p in reversed(procs):         # the workers, then the scheduler they would wait for
             p.terminate()
@@ -251,20 +249,23 @@ def test_a_grid_on_a_dask_scheduler_and_two_workers_started_from_the_command_lin
                 p.wait()
 
 
+def test_a_grid_on_a_dask_scheduler_and_two_workers_started_from_the_command_line(tmp_path, capsys):
+    with command_line_cluster() as (address, _):
+        out = tmp_path / "s"
+        assert main(["sweep", str(write(tmp_path)), "--param", GRID[0], "--dask", address,
+                     "--out", str(out), "--progress", "off"]) == 0
+        assert "best: trial" in capsys.readouterr().out
+        rows = table(out)
+        assert [r["state"] for r in rows] == ["complete"] * 2
+        assert sorted(float(r["optimizer.lr"]) for r in rows) == [0.05, 0.2]
+
+
 def test_a_dask_scheduler_that_goes_away_is_one_error_and_its_trials_go_back_to_the_queue(tmp_path):
     """It was distributed's FuturesCancelledError, a traceback of several screens."""
-    from layerwise.errors import LayerwiseError
-    address = f"tcp://127.0.0.1:{free_port()}"
-    dask = [sys.executable, "-m", "dask"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                               "--no-dashboard"], **quiet)]
-    try:
-        procs += [subprocess.Popen([*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                                    "--no-nanny", "--no-dashboard"], **quiet) for _ in range(2)]
-        with distributed.Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
+    import optuna
 
+    from layerwise.errors import LayerwiseError
+    with command_line_cluster() as (address, procs):
         def scheduler_gone(row):      # the short trial ended; the long one runs on the other worker
             procs[0].kill()
             procs[0].wait()
@@ -272,15 +273,11 @@ def test_a_dask_scheduler_that_goes_away_is_one_error_and_its_trials_go_back_to_
             sweep(write(tmp_path), params=["training.epochs=1,100000"], dask=address, out=tmp_path / "s",
                   progress="off", on_trial=scheduler_gone)
         assert str(err.value).startswith(f"--dask {address}: the connection to the Dask scheduler was lost (")
-        import optuna
-        (name,) = optuna.get_all_study_names(f"sqlite:///{tmp_path / 's' / 'sweep.db'}")
-        study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 's' / 'sweep.db'}")
+        storage = f"sqlite:///{tmp_path / 's' / 'sweep.db'}"
+        (name,) = optuna.get_all_study_names(storage)
+        study = optuna.load_study(study_name=name, storage=storage)
         waiting = [t.system_attrs.get("fixed_params") for t in study.trials if t.state.name == "WAITING"]
         assert waiting == [{"training.epochs": 100000}]         # queued again: the same command goes on
-    finally:
-        for p in reversed(procs):
-            p.kill()
-            p.wait()
 
 
 @pytest.mark.parametrize("metric, values", [("val_accuracy", (0.9, 0.99, 0.99)), ("val_loss", (0.5, 0.1, 0.1))])
