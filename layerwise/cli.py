@@ -377,7 +377,7 @@ def main(argv=None):
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return handler(args)
     except LayerwiseError as e:
-        print(f"layerwise: error: {e}", file=sys.stderr)
+        print(f"layerwise: error: {e}{_resume_hint(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         with _no_second_interrupt():

@@ -364,7 +364,9 @@ def validate(data, source="<config>", base_dir="."):
                                     ("optimizer", "optimizer.type", section(config.optimizer)),
                                     ("schedule", "schedule.type", section(config.schedule)),
                                     *(("layer type", f"model.layers[{i}].type", section(layer))
-                                      for i, layer in enumerate(config.model.layers))])
+                                      for i, layer in enumerate(config.model.layers)),
+                                    *(("optimizer", f"model.layers[{i}].optimizer.type", section(layer.get("optimizer")))
+                                      for i, layer in enumerate(config.model.layers) if isinstance(layer, dict))])
         if config.loss not in LOSSES:
             raise ConfigError(one_of("loss", config.loss, LOSSES))
         if config.data.dataset not in DATASETS:

@@ -53,16 +53,13 @@ def load_plugins(config):
                 module.__layerwise_mtime__ = stamp
                 sys.modules[name] = module
                 spec.loader.exec_module(module)
-                PLUGIN_FILES.add(str(path.resolve()))
             else:
-                module = importlib.import_module(entry)
-                origin = getattr(module, "__file__", None)
-                if origin:      # a package: every file in its folder
-                    PLUGIN_FILES.add(os.path.dirname(origin) if origin.endswith("__init__.py") else origin)
+                importlib.import_module(entry)
+            PLUGIN_FILES.add(_plugin_path(config, entry))
             for what, table in tables.items():        # names added, or registered again (a moved copy)
                 for added, value in table.items():
                     if before[what].get(added) is not value:
-                        REGISTERED_BY[what, added] = (_plugin_id(config, entry), value)
+                        REGISTERED_BY[what, added] = (_defined_in(value, _plugin_path(config, entry)), value)
         except LayerwiseError:
             raise
         except (Exception, SystemExit) as e:  # the plugin's own code failed (or called sys.exit): one line
@@ -75,23 +72,40 @@ def raised_in_plugin(error):
     found, tb = None, error.__traceback__
     while tb is not None:
         path = os.path.realpath(tb.tb_frame.f_code.co_filename)
-        if any(path == p or path.startswith(p + os.sep) for p in PLUGIN_FILES):
+        if any(_under(path, p) for p in PLUGIN_FILES):
             found = f"{os.path.basename(path)}:{tb.tb_lineno}"
         tb = tb.tb_next
     return found
 
 
-def _plugin_id(config, entry):
-    return str(config.resolve_path(entry).resolve()) if entry.endswith(".py") else entry
+def _plugin_path(config, entry):
+    """The real path of a plugin entry: its .py file, a module's file, or a package's folder ("" when unknown)."""
+    if entry.endswith(".py"):
+        return os.path.realpath(config.resolve_path(entry))
+    origin = getattr(sys.modules.get(entry), "__file__", None) or ""
+    return os.path.realpath(os.path.dirname(origin) if origin.endswith("__init__.py") else origin) if origin else ""
+
+
+def _under(path, root):
+    return bool(root) and (path == root or path.startswith(root + os.sep))
+
+
+def _defined_in(value, plugin):
+    """The file that defines ``value`` when it lies in ``plugin`` (a package's module), else ``plugin``."""
+    module = sys.modules.get(getattr(value, "__module__", None) or "")
+    origin = os.path.realpath(getattr(module, "__file__", None) or "")
+    return origin if _under(origin, plugin) else plugin
 
 
 def check_plugin_names(config, used):
     """A ConfigError when a name in ``used`` (``[(what, key, name)]``) was registered in this process by a plugin
     that ``config`` does not list: the run would train, then its config.yaml would not load anywhere else."""
-    listed, tables = {_plugin_id(config, entry) for entry in config.plugins}, _tables()
+    listed, tables = [_plugin_path(config, entry) for entry in config.plugins], _tables()
     for what, key, name in used:
+        if not isinstance(name, str):
+            continue            # (not a name: the schema's own check says so)
         origin, value = REGISTERED_BY.get((what, name), (None, None))
         # (a name registered since by other code, or put back by a test, is no longer the plugin's)
-        if origin is not None and origin not in listed and tables[what].get(name) is value:
+        if origin is not None and not any(_under(origin, p) for p in listed) and tables[what].get(name) is value:
             raise ConfigError(f"{key}: the {what} {name!r} comes from the plugin {origin}, which this config does not "
                               f"list (it was imported earlier in this process); add it to plugins.")

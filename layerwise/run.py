@@ -22,7 +22,7 @@ from .checkpoint import (atomic_write, check_finite, load_arrays, load_model_sta
                          save_model)
 from .config import load_config
 from .errors import ConfigError, DataError, TrainingError
-from .plugins import load_plugins
+from .plugins import load_plugins, raised_in_plugin
 from .rundir import check_out_dir, check_run_files, make_run_dir, new_run_id, open_out_dir, resume_note
 from .optim import get_optimizer
 from .losses import get_loss
@@ -101,8 +101,8 @@ def check_batches(config, model, data):
 
 def build(config, data, *, training=True, batch=None):
     """The model (optimizers set) and its Trainer for ``config`` and the loaded ``data`` (``training``: it will
-    train, so its batches are checked; evaluate and time build without). ``batch``: the batch size the memory
-    check counts, when not the config's (``layerwise time --batch-size``)."""
+    train, so its batches are checked; evaluate and time build without). ``batch``: ``(size, label)`` of the batch
+    the memory check counts, when not the config's (``layerwise time``'s)."""
     load_plugins(config)
     model_rng, shuffle_seed, augment_rng = np.random.SeedSequence(config.seed).spawn(3)
     try:
@@ -111,7 +111,7 @@ def build(config, data, *, training=True, batch=None):
         default = get_optimizer(hyper.pop("type"), **hyper)
         model, out_shape = build_model(config.model.layers, data.input_shape, rng=np.random.default_rng(model_rng),
                                        dtype=np.dtype(config.training.dtype), optimizer=default,
-                                       batch_size=(batch, "--batch-size") if batch else _largest_batch(config, data))
+                                       batch_size=batch or _largest_batch(config, data))
         loss = get_loss(config.loss)
         check_head(config, model, out_shape, loss, data)
         if training:
@@ -352,8 +352,8 @@ def _train(exp, progress, stream, callbacks=()):
         raise
     except TrainingError as e:
         raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}.") from None
-    except Exception as e:    # a bug in a module (a plugin's?): say where its run can be resumed once fixed
-        if getattr(e, "layerwise_user_module", False) and checkpoint.saved_epoch is not None:
+    except Exception as e:    # a bug in a module, a plugin's loss or optimizer: say where its run resumes once fixed
+        if (getattr(e, "layerwise_user_module", False) or raised_in_plugin(e)) and checkpoint.saved_epoch is not None:
             e.run_dir, e.epoch = exp.run_dir, checkpoint.saved_epoch
         raise
     return exp

@@ -16,7 +16,7 @@ import numpy as np
 from ._finite import first_nonfinite_row
 from ._heap import keep_freed_memory, release_free_memory
 from .callbacks import EarlyStopping, NaNGuard, ProgressLogger, as_callback
-from .errors import ConfigError, TrainingError
+from .errors import ConfigError, LayerwiseError
 from .losses import get_loss
 from .monitor import check_monitor_has_data
 from .modules.base import Module, backward_without_input_grad, check_initialized
@@ -405,11 +405,14 @@ def _looks_like_classes(y):
 
 
 def _check_loss_grad(loss, grad, out, step):
-    """A TrainingError unless ``grad`` is an array of the outputs' shape: a loss's ``backward`` gives dL/d(outputs)."""
+    """A LayerwiseError unless ``grad`` is an array of the outputs' shape: a loss's ``backward`` gives dL/d(outputs).
+    (Not a TrainingError: the loss's code is to fix, then the run resumes, as after a module's error.)"""
     if not isinstance(grad, np.ndarray) or grad.shape != out.shape:
         got = f"an array of shape {grad.shape}" if isinstance(grad, np.ndarray) else type(grad).__name__
-        raise TrainingError(f"step {step}: the loss {type(loss).__name__}'s backward() returned {got}; it must return "
-                            f"dL/d(outputs), an array of the outputs' shape {out.shape}.")
+        error = LayerwiseError(f"step {step}: the loss {type(loss).__name__}'s backward() returned {got}; it must "
+                               f"return dL/d(outputs), an array of the outputs' shape {out.shape}.")
+        error.layerwise_user_module = True      # the run can be resumed once the loss is fixed
+        raise error
 
 
 def _check_finite(values, name):

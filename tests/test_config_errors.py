@@ -372,6 +372,9 @@ def test_a_plugin_loss_or_optimizer_that_fails_in_training_is_one_line(tmp_path,
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--progress", "off", "--set", setting]) == 2
     err = capsys.readouterr().err
     assert err.startswith("layerwise: error: ") and err.count("\n") == 1 and message in err, err
+    # the plugin's code is to fix; its run then resumes (no advice to change the learning rate)
+    assert err.endswith(f"The checkpoint after epoch 0 is in {tmp_path / 'run'}; continue with: layerwise train "
+                        f"--resume {tmp_path / 'run'}\n") and "optimizer.lr" not in err, err
 
 
 def test_a_plugin_name_is_refused_in_a_config_that_does_not_list_the_plugin(tmp_path, plugin_sandbox):
@@ -392,3 +395,27 @@ def test_a_plugin_name_is_refused_in_a_config_that_does_not_list_the_plugin(tmp_
                                   f"{what} {name!r} comes from the plugin {tmp_path / 'extras_fail.py'}, which this "
                                   "config does not list (it was imported earlier in this process); add it to plugins.")
     assert load_config(tmp_path / "with.yaml").optimizer.type == "matrix_only"     # imported already: still its own
+    layer_own = {**GOOD, "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 10,
+                                                                     "optimizer": {"type": "matrix_only", "lr": 1}}]}}
+    (tmp_path / "without.yaml").write_text(yaml.safe_dump(layer_own))
+    with pytest.raises(ConfigError, match=r"model.layers\[1\].optimizer.type: the optimizer 'matrix_only' comes from"):
+        load_config(tmp_path / "without.yaml")
+    for bad in ({"type": ["sgd"]}, {"type": {"name": "sgd"}}):      # not names: the schema's message, not a crash
+        (tmp_path / "without.yaml").write_text(yaml.safe_dump({**GOOD, "optimizer": bad}))
+        with pytest.raises(ConfigError, match="optimizer.type must be one of"):
+            load_config(tmp_path / "without.yaml")
+
+
+def test_a_name_from_a_package_plugin_is_its_modules_under_either_entry(tmp_path, monkeypatch, plugin_sandbox):
+    """Registered while `mypkg` was imported, the name was refused for a config listing `mypkg.losses`, the module
+    that defines it."""
+    from layerwise.config import load_config
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("from . import losses\n")
+    (tmp_path / "mypkg" / "losses.py").write_text("from layerwise.losses import LOSSES, CrossEntropyLoss\n"
+                                                  "class MyLoss(CrossEntropyLoss):\n    pass\n"
+                                                  "LOSSES['my_pkg_loss'] = MyLoss\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for entry in ("mypkg", "mypkg.losses"):
+        (tmp_path / "c.yaml").write_text(yaml.safe_dump({**GOOD, "plugins": [entry], "loss": "my_pkg_loss"}))
+        assert load_config(tmp_path / "c.yaml").loss == "my_pkg_loss"

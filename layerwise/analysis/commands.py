@@ -188,7 +188,7 @@ def run_attack(args):
     X, y = d.X_test[np.r_[order, rest]], d.y_test[np.r_[order, rest]]
     lo, hi = r.value_range
     result = attack(r.model, r.loss, X, y, eps_values, steps=args.steps, clip=(lo, hi), keep=len(order))
-    bounds = [float(lo.min()), float(hi.max())]     # the widest; each value has its own within it
+    bounds = [float(r.raw(lo).min()), float(r.raw(hi).max())]   # the widest, in the data's units; each value its own
     record = {"accuracy": {repr(e): a for e, a in result["accuracy"].items()}, "attack": name.split(",")[0].lower(),
               "steps": max(args.steps, 1), "clip": bounds, "n_test": int(len(y))}
     atomic_write(out / "attack.json", json.dumps(record, indent=2) + "\n")
@@ -196,7 +196,7 @@ def run_attack(args):
                          title=f"{r.config.name}: test accuracy under {name}")
     names = [str(c) for c in r.classes]
     if r.is_image:      # drawn in the images' own units: the normalization undone
-        cells, labels, raw_lo, raw_hi = [], [], r.raw(lo).min(), r.raw(hi).max()
+        cells, labels, (raw_lo, raw_hi) = [], [], bounds
         for eps, (xs, ps) in result["examples"].items():
             labels.append(f"eps {eps:g}")
             cells += [{"image": r.raw(xs[i]), "caption": names[ps[i]], "vmin": raw_lo, "vmax": raw_hi,
@@ -205,8 +205,8 @@ def run_attack(args):
                         title=f"{name}: predictions on perturbed test images (red: wrong)")
     width = max(len(k) for k in record["accuracy"])
     where = "the pixels' range" if r.is_image else "each feature's training range"
-    print(f"{name} on {len(y)} test samples, inputs clipped to {where} ([{bounds[0]:g}, {bounds[1]:g}] at the widest; "
-          "never by more than eps)")
+    print(f"{name} on {len(y)} test samples, inputs clipped to {where} ([{bounds[0]:g}, {bounds[1]:g}] in the data's "
+          "units, at the widest; never by more than eps)")
     for k, v in record["accuracy"].items():
         print(f"  eps {k:<{width}}  accuracy {v:.4f}")
     print(f"-> {out / 'attack.json'}, attack_accuracy.png{', attack_examples.png' if r.is_image else ''}")
@@ -298,7 +298,7 @@ def run_time(args):
         stand_in = f" (random images: {config.data.dataset}'s files are not here)"
         data = SimpleNamespace(input_shape=shape, n_classes=n_classes)
     # the batch it times is judged, not the config's: its memory before any of it is made
-    model, trainer = run.build(config, data, training=False, batch=bs)
+    model, trainer = run.build(config, data, training=False, batch=(bs, "--batch-size" if args.batch_size else None))
     if stand_in:
         x, y = rng.random((bs, *shape)), rng.integers(0, data.n_classes, bs)
     else:

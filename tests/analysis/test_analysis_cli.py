@@ -20,7 +20,7 @@ def test_attack_writes_the_accuracy_per_eps_and_its_pictures(trained_run, tmp_pa
     record = json.loads((tmp_path / "attack.json").read_text())
     acc = record["accuracy"]
     assert list(acc) == ["0.0", "0.1", "0.3"] and acc["0.0"] > acc["0.1"] > acc["0.3"]
-    assert record["attack"] == "fgsm" and record["clip"] == [0.0, 1.0]
+    assert record["attack"] == "fgsm" and record["clip"] == [0.0, 16.0]     # in the data's units: digits' pixels
     for name in ("attack_accuracy.png", "attack_examples.png"):
         assert (tmp_path / name).read_bytes()[:4] == PNG
     assert "eps 0.1" in capsys.readouterr().out
