@@ -14,7 +14,7 @@ from .errors import ConfigError, LayerwiseError
 #: the files of the plugins imported in this process (a .py entry, or a module's file or package folder): an
 #: error raised in one of them is the plugin's, which the command line reports in one line
 PLUGIN_FILES = set()
-#: (what, name) -> (the plugin, its file or module name, that registered the name in this process; what it registered)
+#: (what, name) -> (the file that defines what a plugin registered under the name in this process; what it registered)
 REGISTERED_BY = {}
 
 
@@ -55,11 +55,12 @@ def load_plugins(config):
                 spec.loader.exec_module(module)
             else:
                 importlib.import_module(entry)
-            PLUGIN_FILES.add(_plugin_path(config, entry))
+            plugin = _plugin_path(config, entry)
+            PLUGIN_FILES.add(plugin)
             for what, table in tables.items():        # names added, or registered again (a moved copy)
                 for added, value in table.items():
                     if before[what].get(added) is not value:
-                        REGISTERED_BY[what, added] = (_defined_in(value, _plugin_path(config, entry)), value)
+                        REGISTERED_BY[what, added] = (_defined_in(value, plugin), value)
         except LayerwiseError:
             raise
         except (Exception, SystemExit) as e:  # the plugin's own code failed (or called sys.exit): one line
