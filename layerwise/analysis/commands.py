@@ -266,8 +266,9 @@ def run_dream(args):
                          for (_, v), b, a in zip(targets, before, after)]}
     atomic_write(out / "dream.json", json.dumps(record, indent=2) + "\n")
     if r.is_image:
+        raw_lo, raw_hi = r.raw(lo).min(), r.raw(hi).max()      # drawn in the images' own units
         cells = [{"image": r.raw(x[i]), "caption": f"{label(v)}\n{before[i]:.2g} -> {after[i]:.3g}",
-                  "vmin": r.raw(lo).min(), "vmax": r.raw(hi).max()} for i, (_, v) in enumerate(targets)]
+                  "vmin": raw_lo, "vmax": raw_hi} for i, (_, v) in enumerate(targets)]
         plot_image_grid(cells, out / "dream.png", ncols=min(len(cells), 10),
                         title=f"{r.config.name}: inputs that maximise each {'class score' if args.layer is None else 'unit'}")
     for s in record["scores"]:
