@@ -53,21 +53,13 @@ class LoadedRun:
 
     def raw(self, x):
         """``x`` in the data's own units, the normalization undone (float64): what images show."""
-        n, out = self.data.normalizer, np.array(x, dtype=np.float64)
-        if n is not None and n.scale is not None:
-            out *= n.scale
-        if n is not None and n.shift is not None:
-            out += n.shift
-        return out
+        out = np.array(x, dtype=np.float64)
+        return out if self.data.normalizer is None else self.data.normalizer.inverse(out)
 
     def normalized(self, raw):
         """``raw`` values in the model's units (float64): the inverse of :meth:`raw`."""
-        n, out = self.data.normalizer, np.array(raw, dtype=np.float64)
-        if n is not None and n.shift is not None:
-            out -= n.shift
-        if n is not None and n.scale is not None:
-            out /= n.scale
-        return out
+        out = np.array(raw, dtype=np.float64)
+        return out if self.data.normalizer is None else self.data.normalizer(out)
 
 
 def load_run(run_dir, *, overrides=(), command="the analysis"):

@@ -65,6 +65,14 @@ class Normalizer:
             X /= self.scale
         return X
 
+    def inverse(self, X):
+        """Undo :meth:`__call__` on the float array ``X`` in place (back to the data's own units); returns it."""
+        if self.scale is not None:
+            X *= self.scale
+        if self.shift is not None:
+            X += self.shift
+        return X
+
     @property
     def dtype(self):
         """The float dtype of the statistics (the training dtype); None for "none"."""
