@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .base import Elementwise, float_input
+from .base import Elementwise, float_input, grad_like_output
 from .registry import register
 
 
@@ -36,6 +36,7 @@ class ReLU(Elementwise):
 
     def backward(self, grad_y):
         y = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, y.shape)
         return np.multiply(grad_y, y > 0, dtype=grad_y.dtype)
 
 
@@ -63,6 +64,7 @@ class LeakyReLU(Elementwise):
 
     def backward(self, grad_y):
         positive = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, positive.shape)
         return np.where(positive, grad_y, grad_y * self.negative_slope)
 
     def extra_repr(self):
@@ -87,6 +89,7 @@ class Sigmoid(Elementwise):
 
     def backward(self, grad_y):
         y = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, y.shape)
         return grad_y * y * (1 - y)
 
 
@@ -108,6 +111,7 @@ class Tanh(Elementwise):
 
     def backward(self, grad_y):
         y = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, y.shape)
         return grad_y * (1 - y * y)
 
 
@@ -156,4 +160,5 @@ class Softmax(Elementwise):
 
     def backward(self, grad_y):
         y = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, y.shape)
         return y * (grad_y - (grad_y * y).sum(axis=-1, keepdims=True))

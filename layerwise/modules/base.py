@@ -104,6 +104,19 @@ def shape_refusal(owner, want, x, ndim=None, channels=None):
     return err
 
 
+def grad_like_output(owner, grad_y, shape):
+    """``grad_y``, the gradient of ``owner``'s last output, when it has that output's ``shape`` (an array-like
+    becomes a float array); else a :class:`ShapeError` naming both shapes. Every built-in ``backward`` asks first:
+    NumPy would broadcast a (1, C) or (C,) gradient over the batch and return a gradient for every sample."""
+    got = getattr(grad_y, "shape", None)
+    if got == shape and isinstance(grad_y, np.ndarray):
+        return grad_y
+    if tuple(np.shape(grad_y)) != tuple(shape):
+        raise ShapeError(f"{owner}.backward got dL/dy of shape {tuple(np.shape(grad_y))}, but the last forward's output "
+                         f"had shape {tuple(shape)}: dL/dy has the shape of y.")
+    return grad_y if isinstance(grad_y, np.ndarray) else float_input(grad_y)
+
+
 def backward_without_input_grad(module, grad_y):
     """``module.backward(grad_y)`` for a module whose input is data: dL/dx is not wanted.
 

@@ -3,8 +3,8 @@
 import numpy as np
 
 from .activations import ReLU
-from .base import (Module, ShapeError, backward_without_input_grad, check_initialized, fires_own_hooks, hook_calls,
-                   unhooked)
+from .base import (Module, ShapeError, backward_without_input_grad, check_initialized, fires_own_hooks, grad_like_output,
+                   hook_calls, unhooked)
 from .evaluation import modes_kept
 from .pooling import MaxPool2d
 
@@ -172,9 +172,8 @@ class Sequential(Module):
             stop = next((i for i, m in enumerate(self.modules)
                          if m.params or next(m.named_parameters(), None) is not None), len(self.modules))
         order, shapes = self._order, self._input_shapes
-        if self._output_shape is not None and np.shape(grad_y) != self._output_shape:
-            raise ShapeError(f"{type(self).__name__}.backward got dL/dy of shape {np.shape(grad_y)}, but the last "
-                             f"forward's output had shape {self._output_shape}: dL/dy has the shape of y.")
+        if self._output_shape is not None:
+            grad_y = grad_like_output(type(self).__name__, grad_y, self._output_shape)
         if order is None or len(order) != len(self.modules):
             order, shapes = range(len(self.modules)), [None] * len(self.modules)
         elif self._swapped_inputs:

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..init import as_generator, get_initializer
 from ._im2col import Scratch, col2im, expect_nchw, im2col, output_hw, pair
-from .base import Module, float_input
+from .base import Module, float_input, grad_like_output
 from .linear import _check_int
 from .registry import register
 
@@ -114,13 +114,14 @@ class Conv2d(Module):
         W_m = W.transpose(2, 3, 1, 0).reshape(-1, W.shape[0])      # (kh kw C, O), im2col's row order
         if bias:   # the bias is the last row: it meets im2col's column of ones (an add and a sum: 8% slower)
             W_m = np.concatenate([W_m, self.params["b"][None]])
-        self._cache = (cols, W_m, x_nhwc.shape)
+        self._cache = (cols, W_m, x_nhwc.shape, (len(x), W.shape[0], ho, wo))
         y = np.matmul(cols, W_m)
         return y.reshape(len(x), ho, wo, W.shape[0]).transpose(0, 3, 1, 2)
 
     def backward(self, grad_y, input_grad=True):
         """(N, O, Ho, Wo) -> (N, C, H, W); adds to grads["W"], grads["b"]. ``input_grad=False`` skips dL/dx."""
-        cols, W_m, shape = self._cached()
+        cols, W_m, shape, y_shape = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, y_shape)
         (kh, kw), c, O = self.kernel_size, shape[3], W_m.shape[1]
         k = kh * kw * c
         G = grad_y.transpose(0, 2, 3, 1).reshape(-1, O)   # free when grad_y is channels-last already

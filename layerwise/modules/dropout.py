@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..init import as_generator
-from .base import Elementwise, float_input
+from .base import Elementwise, float_input, grad_like_output
 from .registry import register
 
 
@@ -34,7 +34,7 @@ class Dropout(Elementwise):
     def forward(self, x):
         x = float_input(x)
         if not self.training or self.p == 0:
-            self._cache = False
+            self._cache = x.shape       # the identity: only the shape, for backward's check
             return x
         mask = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
         keep = mask >= self.p
@@ -43,10 +43,10 @@ class Dropout(Elementwise):
         return x * mask
 
     def backward(self, grad_y):
-        mask = self._cache
-        if mask is None:
-            self._cached()
-        return grad_y if mask is False else grad_y * mask
+        mask = self._cached()
+        identity = isinstance(mask, tuple)
+        grad_y = grad_like_output(type(self).__name__, grad_y, mask if identity else mask.shape)
+        return grad_y if identity else grad_y * mask
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..init import as_generator, get_initializer
-from .base import Module
+from .base import Module, grad_like_output
 from .registry import register
 
 
@@ -87,6 +87,7 @@ class Linear(Module):
         """(N, out) -> (N, in); adds to grads["W"], grads["b"]. ``input_grad=False`` skips dL/dx."""
         x = self._cached()
         W = self.params["W"]
+        grad_y = grad_like_output(type(self).__name__, grad_y, (len(x), W.shape[1]))
         gW, fresh = self._grad_out("W")
         if fresh:    # the first backward since update(): write x.T @ g over the stale gradient
             np.matmul(x.T, grad_y, out=gW)

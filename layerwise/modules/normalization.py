@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from .base import Module, float_input, shape_refusal
+from .base import Module, float_input, grad_like_output, shape_refusal
 from .linear import _check_int
 from .registry import register
 
@@ -125,6 +125,7 @@ class BatchNorm(Module):
     def backward(self, grad_y):
         """Same shape in and out; adds to grads["gamma"], grads["beta"]."""
         xhat, inv, m, axes, per_channel = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, xhat.shape)
         sum_g = grad_y.sum(axis=axes)
         sum_gx = (grad_y * xhat).sum(axis=axes)
         self.grads["gamma"] += sum_gx

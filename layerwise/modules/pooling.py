@@ -9,7 +9,7 @@ allocates in that order, so the layers after it keep it.
 import numpy as np
 
 from ._im2col import expect_nchw, output_hw, pair
-from .base import Module, float_input
+from .base import Module, float_input, grad_like_output
 from .registry import register
 
 
@@ -149,6 +149,7 @@ class MaxPool2d(_Pool2d):
     def backward(self, grad_y):
         """(N, C, Ho, Wo) -> (N, C, H, W)."""
         x, won_w, won_h = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, x.shape[:2] + self._output_hw(x))
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         if isinstance(won_h, str):
             return _scatter_2x2(grad_y, won_w, x)
@@ -226,6 +227,7 @@ class AvgPool2d(_Pool2d):
     def backward(self, grad_y):
         """(N, C, Ho, Wo) -> (N, C, H, W)."""
         x = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, x.shape[:2] + self._output_hw(x))
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         rows = _scatter_along(grad_y * (1.0 / (kh * kw)), None, 2, kh, sh, x.shape[2], x)
         return _scatter_along(rows, None, 3, kw, sw, x.shape[3], x)
@@ -262,4 +264,5 @@ class GlobalAvgPool2d(Module):
     def backward(self, grad_y):
         """(N, C) -> (N, C, H, W)."""
         shape = self._cached()
+        grad_y = grad_like_output(type(self).__name__, grad_y, shape[:2])
         return np.broadcast_to((grad_y / (shape[2] * shape[3]))[:, :, None, None], shape).copy()

@@ -2,7 +2,7 @@
 
 import math
 
-from .base import Module, float_input
+from .base import Module, float_input, grad_like_output
 from .registry import register
 
 
@@ -31,4 +31,5 @@ class Flatten(Module):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_y):
-        return grad_y.reshape(self._cached())
+        shape = self._cached()
+        return grad_like_output(type(self).__name__, grad_y, (shape[0], math.prod(shape[1:]))).reshape(shape)

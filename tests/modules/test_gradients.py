@@ -5,6 +5,7 @@ import pytest
 
 import layerwise as lw
 from layerwise.modules import MODULES
+from layerwise.modules.base import ShapeError
 
 CASES = {
     "linear": (lambda rng: lw.Linear(4, 3, rng=rng), (5, 4)),
@@ -93,3 +94,26 @@ def test_large_integers_reach_a_float64_layer_exactly():
     big = np.array([[2 ** 24 + 1]], np.int64)
     assert lw.Sequential(lw.Flatten(), linear).forward(big)[0, 0] == 2 ** 24 + 1
     assert lw.Sequential(lw.ReLU(), linear).forward(big)[0, 0] == 2 ** 24 + 1
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_backward_refuses_a_gradient_not_shaped_like_the_output(name, rng):
+    """Called on its own (a hand-written loop without Sequential), a layer took a (1, ...) or batch-less dL/dy
+    and broadcast it over the batch: ReLU, Dropout, the activations and the pools returned a gradient for every
+    sample without a word; the others failed with NumPy's broadcast or matmul message, naming no layer."""
+    make, shape = CASES[name]
+    m = make(rng)
+    y = m.forward(rng.uniform(-2, 2, size=shape))
+    g = rng.normal(size=y.shape)
+    wider = np.ones(y.shape[:-1] + (y.shape[-1] + 1,))
+    for bad in (wider, g[:1], g[0]):
+        with pytest.raises(ShapeError, match=rf"^{type(m).__name__}\.backward got dL/dy of shape "
+                                                rf"\({', '.join(map(str, bad.shape))},?\), but the last forward's "
+                                                rf"output had shape \({', '.join(map(str, y.shape))}\)"):
+            m.backward(bad)
+    m = make(np.random.default_rng(3))      # a nested list of the right shape is the array it spells
+    m.forward(np.random.default_rng(4).uniform(-2, 2, size=shape))
+    from_list = m.backward(g.tolist())
+    m = make(np.random.default_rng(3))
+    m.forward(np.random.default_rng(4).uniform(-2, 2, size=shape))
+    np.testing.assert_array_equal(from_list, m.backward(g))
