@@ -215,6 +215,8 @@ class Config(_Strict):
     # where the config came from, for messages and relative paths (not part of the YAML)
     source: str = Field("<config>", exclude=True)
     base_dir: str = Field(".", exclude=True)
+    # the --set assignments typed on the command line: a later error (building the model) names the one it is about
+    given: tuple = Field((), exclude=True)
 
     def to_dict(self):
         """The resolved config as plain data (every default filled in), for ``config.yaml``."""
@@ -416,16 +418,20 @@ def _check_consistency(config):
             raise ConfigError(f"{src}: model.layers[{i}] needs a 'type', such as {{type: linear, units: 10}}.")
 
 
-def _from_set(message, source, overrides):
-    """``message`` with "(from --set KEY=VALUE)" when the key it names was given on the command line: the
-    file it names (a run's config.yaml on --resume) does not hold that value."""
+def from_set(message, source, overrides):
+    """``message`` with "(from --set KEY=VALUE)" when the key it names, or a key inside the entry it names
+    (``model.layers[1]`` for ``model.layers.1.units``), was given on the command line: the file it names (a
+    run's config.yaml on --resume) does not hold that value."""
     def canonical(key):
         return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key.strip())
     named = message[len(source) + 2:] if message.startswith(f"{source}: ") else ""
+    entry = re.match(r"[\w\[\]]+(?:\.[\w\[\]]+)*", named)
+    entry = entry.group(0) if entry and ("." in entry.group(0) or "[" in entry.group(0)) else None
     for assignment in overrides:
         key = canonical(assignment.partition("=")[0])
         if key and ((named.startswith(key) and named[len(key):len(key) + 1] in (" ", ":", ".", "["))
-                    or named.startswith(f"unknown key '{key}'")):
+                    or named.startswith(f"unknown key '{key}'")
+                    or (entry and key.startswith(entry) and key[len(entry):len(entry) + 1] in (".", "["))):
             return f"{message.rstrip('.')} (from --set {assignment})."
     return message
 
@@ -503,7 +509,8 @@ def load_config(path_or_dict, overrides=(), *, source=None, given=None):
     try:
         config = validate(data, source, base)
     except ConfigError as e:
-        raise ConfigError(_from_set(str(e), source, overrides if given is None else given)) from None
+        raise ConfigError(from_set(str(e), source, overrides if given is None else given)) from None
+    update = {"given": tuple(overrides if given is None else given)}
     if config.name is None:
-        config = config.model_copy(update={"name": "experiment"})
-    return config
+        update["name"] = "experiment"
+    return config.model_copy(update=update)

@@ -20,7 +20,7 @@ from .build import build_model
 from .callbacks import Callback, as_callback
 from .checkpoint import (atomic_write, check_finite, load_arrays, load_model_state, load_weights, save_arrays,
                          save_model)
-from .config import load_config
+from .config import from_set, load_config
 from .errors import ConfigError, DataError, TrainingError
 from .plugins import load_plugins, raised_in_plugin
 from .rundir import check_out_dir, check_run_files, make_run_dir, new_run_id, open_out_dir, resume_note
@@ -118,7 +118,8 @@ def build(config, data, *, training=True, batch=None):
             check_batches(config, model, data)      # before the run directory is written (train, validate)
     except ConfigError as e:
         msg = str(e)
-        raise ConfigError(msg if msg.startswith(config.source) else f"{config.source}: {msg}") from None
+        msg = msg if msg.startswith(config.source) else f"{config.source}: {msg}"
+        raise ConfigError(from_set(msg, config.source, config.given)) from None
     schedule_spec = config.schedule.model_dump()
     optimizers = [m.optimizer for _, m in model.named_modules() if m.params and m.optimizer is not None]
     t = config.training

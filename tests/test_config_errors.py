@@ -102,8 +102,15 @@ def test_bad_override_and_missing_file(tmp_path, capsys):
     assert "ok.yaml: optimizer.lr must be a number > 0, got -1 (from --set optimizer.lr=-1)." in capsys.readouterr().err
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "training.epochz=3"]) == 2
     assert "unknown key 'training.epochz'. Did you mean 'epochs'? (from --set training.epochz=3)." in capsys.readouterr().err
+    # the layer's own checks run when the model is built, after validation: they name the entry, not the key
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "model.layers.1.units=0"]) == 2
-    assert "(from --set" not in capsys.readouterr().err      # the layer's own check, after validation: not matched
+    assert capsys.readouterr().err.endswith("units must be an int >= 1, got 0 (from --set model.layers.1.units=0).\n")
+    assert main(["train", str(tmp_path / "ok.yaml"), "--set", "model.layers.1.units=100000000000"]) == 2
+    err = capsys.readouterr().err
+    assert "ok.yaml: model.layers[1] (linear) has " in err and err.endswith(
+        "available (from --set model.layers.1.units=100000000000).\n")
+    assert main(["train", str(tmp_path / "ok.yaml"), "--set", "model.layers.10.units=3"]) == 2
+    assert "(from --set" not in capsys.readouterr().err      # no such layer: its own message
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml: no such config file." in capsys.readouterr().err
 
