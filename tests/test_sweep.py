@@ -298,3 +298,45 @@ def test_the_running_best_breaks_ties_as_best_yaml_does(metric, values):
     assert lines.getvalue().splitlines()[-1].endswith(f"best {values[1]:.4f} (trial 0)")
     chosen = next(r for r in report.ranked(rows, metric) if r["state"] == "complete")
     assert chosen["trial"] == 0
+
+
+def test_three_drivers_started_at_once_share_one_new_study_and_run_each_trial_once(tmp_path):
+    """Sweeps on several machines (or terminals) share one study. Started at the same moment on a new folder,
+    one driver in three failed about one time in three: Optuna's tables were being made by another
+    ('UNIQUE constraint failed: alembic_version'). Each now opens the study again a moment later."""
+    path, out = write(tmp_path), tmp_path / "s"
+    drivers = [subprocess.Popen([sys.executable, "-m", "layerwise.cli", "sweep", str(path), "--param",
+                                 "optimizer.lr=loguniform(0.01,0.5)", "--method", "random", "--trials", "6",
+                                 "--jobs", "1", "--out", str(out), "--progress", "off"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [d.communicate(timeout=300)[1] for d in drivers]
+    assert [d.returncode for d in drivers] == [0, 0, 0], errors
+    rows = table(out)
+    assert sorted(int(r["trial"]) for r in rows) == list(range(6))
+    assert len({r["optimizer.lr"] for r in rows}) == 6
+    assert sorted(p.name for p in (out / "trials").iterdir()) == [f"{i:04d}" for i in range(6)]
+
+
+def test_a_study_being_made_by_another_driver_is_opened_again(tmp_path, monkeypatch):
+    import optuna
+    from sqlalchemy.exc import IntegrityError
+
+    from layerwise.errors import LayerwiseError
+    from layerwise.sweep import driver
+    create, calls = optuna.create_study, []
+
+    def racing(**kwargs):       # the other driver is inserting the schema version at this moment
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed: "
+                                                                              "alembic_version.version_num"))
+        return create(**kwargs)
+
+    monkeypatch.setattr(optuna, "create_study", racing)
+    sweep(write(tmp_path), params=LRS, jobs=1, out=tmp_path / "s", progress="off")
+    assert len(calls) == 2 and len(table(tmp_path / "s")) == 3
+    monkeypatch.setattr(optuna, "create_study", lambda **kw: (_ for _ in ()).throw(IntegrityError("x", {}, Exception(
+        "UNIQUE constraint failed: alembic_version.version_num"))))
+    monkeypatch.setattr(driver, "OPEN_ATTEMPTS", 2)
+    with pytest.raises(LayerwiseError, match="Optuna cannot open it .IntegrityError"):
+        sweep(write(tmp_path), params=["optimizer.lr=0.3"], jobs=1, out=tmp_path / "t", progress="off")

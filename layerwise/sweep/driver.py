@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .space import SAMPLERS
 from .trial import kept_value
 
 POLL_SECONDS = 1.0
+OPEN_ATTEMPTS = 6     # a study that drivers started together open: see _lost_a_race
 DRIVER = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -67,18 +69,33 @@ def open_study(plan, out, storage=None):
                           "would train every trial again over the trials already there. Give the same --storage to "
                           "resume it, or choose another --out.")
     url = storage or f"sqlite:///{(out / 'sweep.db').resolve()}"
-    try:
-        study = optuna.create_study(storage=url, study_name=f"{plan.base.name}-{identity}", load_if_exists=True,
-                                    direction=plan.direction, sampler=SAMPLERS[plan.method](plan.space, plan.base.seed))
-    except Exception as e:  # the URL's driver, server or file: Optuna and SQLAlchemy raise many kinds
-        raise LayerwiseError(f"--storage {storage or url}: Optuna cannot open it ({type(e).__name__}: "
-                             f"{' '.join(str(e).split())})") from None
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            study = optuna.create_study(storage=url, study_name=f"{plan.base.name}-{identity}", load_if_exists=True,
+                                        direction=plan.direction,
+                                        sampler=SAMPLERS[plan.method](plan.space, plan.base.seed))
+            break
+        except Exception as e:  # the URL's driver, server or file: Optuna and SQLAlchemy raise many kinds
+            if attempt + 1 < OPEN_ATTEMPTS and _lost_a_race(e):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise LayerwiseError(f"--storage {storage or url}: Optuna cannot open it ({type(e).__name__}: "
+                                 f"{' '.join(str(e).split())})") from None
     atomic_write(marker, json.dumps({"identity": identity, "study": study.study_name, "config": plan.base.source,
                                      "method": plan.method, "metric": plan.metric,
                                      "space": {k: str(s) for k, s in plan.space.items()},
                                      "definition": plan.definition, "storage_sha256": _digest(storage),
                                      "storage_shown": _shown(storage) if storage else None}, indent=2) + "\n")
     return study
+
+
+def _lost_a_race(error):
+    """Whether ``error`` is what a driver gets when another one, started at the same moment on the same new
+    storage, is creating its tables (``UNIQUE constraint failed: alembic_version``, ``table ... already
+    exists``) or holds the SQLite file's lock: opening it again a moment later finds them made."""
+    text = str(error).lower()
+    return type(error).__name__ in ("IntegrityError", "OperationalError") and (
+        "alembic_version" in text or "already exists" in text or "locked" in text)
 
 
 def _digest(storage):
