@@ -160,6 +160,46 @@ def test_a_layer_keeps_its_own_optimizer_and_frozen_layers_do_not_move(rng):
     assert np.array_equal(model[0].params["W"], before) and not model[0].grads["W"].any()
 
 
+def test_a_slice_given_an_optimizer_keeps_it_when_the_whole_model_gets_one():
+    """model[:3] is a new Sequential of the same layers: they took its optimizer as inherited, and the whole
+    model's set_optimizer then replaced it without a word (a smaller rate for the first layers was lost)."""
+    model = lw.Sequential(lw.Linear(4, 4, rng=0), lw.ReLU(), lw.Linear(4, 4, rng=1), lw.ReLU(), lw.Linear(4, 2, rng=2))
+    model[:3].set_optimizer(lw.SGD(lr=0.001))
+    model.set_optimizer(lw.SGD(lr=0.1))
+    assert [model[i].optimizer.lr for i in (0, 2, 4)] == [0.001, 0.001, 0.1]
+    model.set_optimizer(lw.Adam())          # the model's own, replaced: the slice's layers still keep theirs
+    assert [type(model[i].optimizer).__name__ for i in (0, 2, 4)] == ["SGD", "SGD", "Adam"]
+    inner = lw.Sequential(lw.Linear(2, 2, rng=0), lw.Sequential(lw.Linear(2, 2, rng=1)))
+    inner[1:].set_optimizer(lw.SGD(lr=0.5))     # a nested Sequential in the slice: its layer takes it from it
+    inner.set_optimizer(lw.SGD(lr=0.1))
+    assert inner[0].optimizer.lr == 0.1 and inner[1][0].optimizer.lr == 0.5
+
+
+@pytest.mark.parametrize("first, second", [(lw.SGD, lw.SGD), (lw.Adam, lw.Adam), (lw.Adam, lw.SGD)])
+def test_a_new_optimizer_starts_from_empty_state_and_the_same_one_keeps_it(first, second):
+    """The new optimizer went on with the old one's momentum buffer (or Adam's step count and moments), and
+    after Adam then SGD the state held both kinds; PyTorch's new optimizer starts empty."""
+    def step(layer, g):
+        layer.forward(np.ones((1, 2)))
+        layer.backward(np.full((1, 2), g))
+        layer.update()
+    kwargs = {lw.SGD: {"lr": 0.1, "momentum": 0.9}, lw.Adam: {"lr": 0.1}}
+    used = lw.Linear(2, 2, rng=0, dtype=np.float64).set_optimizer(first(**kwargs[first]))
+    fresh = lw.Linear(2, 2, rng=0, dtype=np.float64).set_optimizer(first(**kwargs[first]))
+    step(used, 1.0)
+    step(fresh, 1.0)
+    used.set_optimizer(second(**kwargs[second]))
+    fresh = lw.Linear(2, 2, rng=0, dtype=np.float64).set_optimizer(second(**kwargs[second]))
+    fresh.params["W"][:], fresh.params["b"][:] = used.params["W"], used.params["b"]
+    step(used, 0.5)
+    step(fresh, 0.5)
+    assert np.array_equal(used.params["W"], fresh.params["W"])
+    assert set(used.optim_state["W"]) == set(fresh.optim_state["W"])
+    same = used.optimizer
+    used.set_optimizer(same)            # the same object again: its state goes on
+    assert used.optim_state["W"] and used.optimizer is same
+
+
 def test_gradient_accumulation_equals_one_step_on_the_summed_gradient(rng):
     x1, x2 = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
     a = lw.Linear(3, 2, rng=0, dtype=np.float64).set_optimizer(lw.SGD(0.1))

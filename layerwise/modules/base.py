@@ -239,6 +239,7 @@ class Module:
     """
 
     output_range = None
+    _hands_down_own = False     # True on a slice of a Sequential: see set_optimizer
     # a module whose __init__ does not reach Module's still has (empty, read-only) hook tables
     _forward_hooks = _backward_hooks = types.MappingProxyType({})
 
@@ -477,6 +478,11 @@ class Module:
     def set_optimizer(self, optimizer):
         """Use ``optimizer`` for this module and every child that has none of its own; returns self.
 
+        A child has one of its own when ``set_optimizer`` was called on it, or on a slice of a Sequential that
+        holds it (``model[:3].set_optimizer(...)`` gives those layers their own). A module whose optimizer changes
+        for another object starts with empty optimizer state (momentum, moments), as a new PyTorch optimizer
+        does; setting the same object again keeps it.
+
         The first call in a process (or the first ``Trainer.fit``) also tells glibc's malloc to keep the memory
         a training step frees for the next step (``layerwise._heap``; ``LAYERWISE_KEEP_HEAP=0`` leaves malloc
         alone).
@@ -487,18 +493,27 @@ class Module:
                             f"layerwise.optim.get_optimizer('adam', lr=1e-3); got {what}.")
         self.check_children()
         keep_freed_memory()     # a loop written by hand frees and takes the same arrays every step (layerwise._heap)
-        self.optimizer = optimizer
-        self._optimizer_inherited = False
+        self._use_optimizer(optimizer, False)
         for child in self.children():
-            child._inherit_optimizer(optimizer)
+            if self._hands_down_own:        # a slice model[:3]: its layers get it as their own
+                child._use_optimizer(optimizer, False)
+                for grandchild in child.children():
+                    grandchild._inherit_optimizer(optimizer)
+            else:
+                child._inherit_optimizer(optimizer)
         return self
 
     def _inherit_optimizer(self, optimizer):
         if self.optimizer is None or self._optimizer_inherited:
-            self.optimizer = optimizer
-            self._optimizer_inherited = True
+            self._use_optimizer(optimizer, True)
         for child in self.children():
             child._inherit_optimizer(self.optimizer)
+
+    def _use_optimizer(self, optimizer, inherited):
+        if optimizer is not self.optimizer:
+            self.optim_state = {}       # another optimizer's momentum or moments are not this one's
+        self.optimizer = optimizer
+        self._optimizer_inherited = inherited
 
     def train(self, mode=True):
         """Set training mode here and in every child; returns self."""

@@ -66,8 +66,10 @@ class Sequential(Module):
         return self.modules
 
     def __getitem__(self, i):
-        if isinstance(i, slice):
-            return Sequential(*self.modules[i])
+        if isinstance(i, slice):     # the same layers: set_optimizer on it gives them an optimizer of their own
+            part = Sequential(*self.modules[i])
+            part._hands_down_own = True
+            return part
         return self.modules[i]
 
     def __len__(self):
