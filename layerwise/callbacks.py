@@ -176,26 +176,39 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     monitor : str, default "val_loss"
-        A key of the epoch's metrics row; losses are minimised, anything else maximised.
+        A key of the epoch's metrics row (a callback before this one in the list may add its own).
     patience : int >= 1, default 5
     min_delta : float >= 0, default 0
     restore_best : bool, default True
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better. ``"auto"`` reads the name: losses and errors (``val_loss``,
+        ``val_mae``) are minimised, accuracies and scores maximised; any other name needs ``mode``.
+
+    A fit that starts at epoch 0 (a new Trainer) starts tracking afresh: the instance may be reused for
+    another model or fold. A resumed or continued fit goes on from the best so far.
     """
 
     state_key = "early_stopping"
 
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True):
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True, mode="auto"):
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"The 'patience' parameter of EarlyStopping must be an int >= 1. Got {patience!r} instead.")
         self.monitor, self.patience, self.restore_best = monitor, patience, restore_best
-        self.tracker = Monitor(mode_of(monitor), min_delta)
+        self.mode = mode_of(monitor, mode, "EarlyStopping")
+        self.tracker = Monitor(self.mode, min_delta)
         self.best_epoch, self.best_state = 0, None
 
     def on_train_begin(self, trainer):
         check_monitor_has_data(self.monitor, trainer.X_val is not None, "Early stopping")
+        if trainer.epoch == 0:      # a new training: the best of another model (or fold) is not this one's
+            self.tracker = Monitor(self.mode, self.tracker.min_delta)
+            self.best_epoch, self.best_state = 0, None
 
     def on_epoch_end(self, trainer, row):
-        if self.tracker.update(monitored_value(row, self.monitor, "EarlyStopping")):
+        hint = (" Trainer(early_stopping=...) runs before your callbacks; to watch a metric that one of them adds, "
+                "pass EarlyStopping(...) in callbacks after it." if getattr(trainer, "early_stopping", None) is self
+                else "")
+        if self.tracker.update(monitored_value(row, self.monitor, "EarlyStopping", hint)):
             self.best_epoch, self.best_state = trainer.epoch, trainer.model.state_dict()
         elif self.tracker.wait >= self.patience:
             trainer.stop_training = True

@@ -3,9 +3,26 @@
 import math
 
 
-def mode_of(name):
-    """``"min"`` for a loss (``val_loss``, ``train_loss``), ``"max"`` for anything else (accuracies)."""
-    return "min" if name.endswith("loss") else "max"
+LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse")
+HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "f1", "precision", "recall", "r2", "score")
+
+
+def mode_of(name, mode="auto", owner="The monitor"):
+    """``"min"`` (lower is better) or ``"max"`` for the metric ``name``: ``mode`` itself when it says; with
+    ``"auto"``, ``"min"`` for a name ending in a loss or an error (``val_loss``, ``val_mae``), ``"max"`` for an
+    accuracy or a score (``val_accuracy``, ``val_r2``), and a ValueError naming ``owner`` for any other name,
+    which it would otherwise have to guess (a falling ``val_error`` taken for a worsening one)."""
+    if mode in ("min", "max"):
+        return mode
+    if mode != "auto":
+        raise ValueError(f"The 'mode' parameter of {owner} must be 'auto', 'min' or 'max'. Got {mode!r} instead.")
+    lowered = str(name).lower()
+    if lowered.endswith(LOWER_IS_BETTER):
+        return "min"
+    if lowered.endswith(HIGHER_IS_BETTER):
+        return "max"
+    raise ValueError(f"{owner} cannot tell whether a higher or a lower {name!r} is better; pass mode='min' or "
+                     "mode='max'.")
 
 
 def check_monitor_has_data(monitor, has_val, owner):
@@ -15,11 +32,11 @@ def check_monitor_has_data(monitor, has_val, owner):
                          "'train_loss'.")
 
 
-def monitored_value(metrics, monitor, owner):
-    """``metrics[monitor]``, or a ValueError naming what the epoch's metrics hold."""
+def monitored_value(metrics, monitor, owner, hint=""):
+    """``metrics[monitor]``, or a ValueError naming what the epoch's metrics hold (and ``hint``)."""
     if monitor not in metrics:
         raise ValueError(f"{owner} monitors {monitor!r}, which the epoch's metrics lack; they have "
-                         f"{sorted(metrics)}.")
+                         f"{sorted(metrics)}.{hint}")
     return metrics[monitor]
 
 

@@ -103,18 +103,19 @@ class PlateauSchedule(Schedule):
 
     An improvement beats the best by more than ``threshold``: a fraction of the best with
     ``threshold_mode="rel"`` (``val_loss < best * (1 - threshold)``), an amount with ``"abs"``; PyTorch's
-    ``ReduceLROnPlateau`` rule and defaults (1e-4, relative).
+    ``ReduceLROnPlateau`` rule and defaults (1e-4, relative). ``mode`` ("auto", "min", "max") says whether lower
+    or higher is better; "auto" reads the name as :class:`~layerwise.callbacks.EarlyStopping` does.
     """
 
     def __init__(self, optimizers, *, epochs, factor=0.1, patience=3, monitor="val_loss", min_lr=0.0,
-                 threshold=1e-4, threshold_mode="rel", warmup_epochs=0):
+                 threshold=1e-4, threshold_mode="rel", warmup_epochs=0, mode="auto"):
         super().__init__(optimizers, epochs=epochs, warmup_epochs=warmup_epochs)
         if threshold_mode not in ("rel", "abs"):
             raise ValueError("The 'threshold_mode' parameter of PlateauSchedule must be 'rel' or 'abs'. "
                              f"Got {threshold_mode!r} instead.")
         self.reduce, self.patience, self.monitor = float(factor), int(patience), monitor
         self.min_lr = float(min_lr)
-        self.tracker = Monitor(mode_of(monitor), threshold, relative=threshold_mode == "rel")
+        self.tracker = Monitor(mode_of(monitor, mode, "PlateauSchedule"), threshold, relative=threshold_mode == "rel")
 
     def observe(self, metrics):
         if self.tracker.update(monitored_value(metrics, self.monitor, "The plateau schedule")):

@@ -126,8 +126,10 @@ class Trainer:
 
     @property
     def best_epoch(self):
-        """The epoch of the best monitored value (0 without early stopping)."""
-        return self.early_stopping.best_epoch if self.early_stopping else 0
+        """The epoch of the best monitored value: the early stopping's, ``Trainer(early_stopping=...)`` or the
+        first EarlyStopping among the callbacks (0 without one)."""
+        stopper = self.early_stopping or next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        return stopper.best_epoch if stopper else 0
 
     def _optimizers(self):
         return [m.optimizer for _, m in self.model.named_modules() if m.params and m.optimizer is not None]

@@ -262,3 +262,60 @@ def test_a_mid_step_evaluation_in_another_thread_a_nested_trainer_or_a_loop_by_h
 
     for name, value in by_hand(False).items():
         np.testing.assert_array_equal(by_hand(True)[name], value, err_msg=name)
+
+
+class _ValError(lw.Callback):
+    """Adds a metric of the user's own to the epoch's row: lower is better."""
+
+    def on_epoch_end(self, trainer, row):
+        row["val_error"] = 1 - row["val_accuracy"]
+
+
+def test_an_early_stopping_reused_for_another_model_restores_that_models_weights_only():
+    """Its best stayed from the first fit: the second model (worse at every epoch) stopped at once, and at the
+    end it was given the first model's weights."""
+    X, y = _data(n=160)
+    es = lw.EarlyStopping(monitor="val_loss", patience=2)
+    models = []
+    for lr in (0.1, 1e-6):          # the second model barely moves, so it never reaches the first one's best
+        model = _model().set_optimizer(lw.SGD(lr=lr))
+        trainer = lw.Trainer(model, epochs=3, batch_size=16, progress="off", seed=0, callbacks=[es])
+        history = trainer.fit(X[:128], y[:128], X[128:], y[128:])
+        models.append(model)
+    assert len(history) == 3 and es.best_epoch == trainer.best_epoch >= 1
+    assert es.tracker.best == min(row["val_loss"] for row in history)
+    assert not np.array_equal(models[0][0].params["W"], models[1][0].params["W"])
+
+
+def test_early_stopping_reads_lower_or_higher_from_the_name_or_is_told():
+    """Anything not ending in 'loss' was maximised: a falling val_error stopped training and the worst epoch's
+    weights were kept."""
+    X, y = _data(n=160)
+    es = lw.EarlyStopping(monitor="val_error", patience=2)
+    assert es.mode == "min" and lw.EarlyStopping(monitor="val_r2").mode == "max"
+    trainer = lw.Trainer(_model(), epochs=4, batch_size=16, progress="off", seed=0, callbacks=[_ValError(), es])
+    history = trainer.fit(X[:128], y[:128], X[128:], y[128:])
+    errors = [row["val_error"] for row in history]
+    assert es.tracker.best == min(errors) and trainer.best_epoch == errors.index(min(errors)) + 1
+    with pytest.raises(ValueError, match="EarlyStopping cannot tell whether a higher or a lower 'val_score2' is "
+                                         "better; pass mode='min' or mode='max'"):
+        lw.EarlyStopping(monitor="val_score2")
+    assert lw.EarlyStopping(monitor="val_score2", mode="min").mode == "min"
+    with pytest.raises(ValueError, match="The 'mode' parameter of EarlyStopping must be 'auto', 'min' or 'max'"):
+        lw.EarlyStopping(mode="lower")
+    from layerwise.schedules import PlateauSchedule
+    assert PlateauSchedule([lw.SGD(0.1)], epochs=3, monitor="val_error").tracker.mode == "min"
+
+
+def test_the_built_in_early_stopping_says_how_to_watch_a_metric_a_callback_adds():
+    X, y = _data(n=160)
+    trainer = lw.Trainer(_model(), epochs=3, batch_size=16, progress="off", callbacks=[_ValError()],
+                         early_stopping={"monitor": "val_error", "patience": 2})
+    with pytest.raises(ValueError, match=r"lack; they have .*\]\. Trainer\(early_stopping=...\) runs before your "
+                                         r"callbacks; to watch a metric that one of them adds, pass EarlyStopping"):
+        trainer.fit(X[:128], y[:128], X[128:], y[128:])
+    es = lw.EarlyStopping(monitor="val_error", patience=5)
+    trainer = lw.Trainer(_model(), epochs=3, batch_size=16, progress="off", callbacks=[_ValError(), es])
+    history = trainer.fit(X[:128], y[:128], X[128:], y[128:])
+    assert trainer.best_epoch == es.best_epoch >= 1           # it was 0: history[best_epoch - 1] read the last row
+    assert history[trainer.best_epoch - 1]["val_error"] == min(row["val_error"] for row in history)
