@@ -20,6 +20,7 @@ from ._blas import axpby, axpy
 from .registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
+NONNEGATIVE = ("exp_avg_sq", "square_avg", "sum")     # state entries that are sums of squares
 
 
 def _register(name):
@@ -139,6 +140,36 @@ class Optimizer:
             axpy(self.weight_decay, p, g, tmp)
         return g
 
+    def state_keys(self):
+        """The keys of a parameter's state after its first step (``None``: not known here, an optimizer of the
+        user's own, whose state is not checked)."""
+        return None
+
+    def state_problem(self, p, state):
+        """What makes ``state`` (loaded from a checkpoint) unfit for parameter ``p``, or None.
+
+        A state is empty (before the first step) or holds exactly :meth:`state_keys`: ``step`` an int >= 1, every
+        other entry a finite array of ``p``'s shape and dtype (those in ``NONNEGATIVE`` >= 0). Any other state
+        would crash the next step with NumPy's message, or step on silently in another dtype or from zero.
+        """
+        keys = self.state_keys()
+        if keys is None or not state:
+            return None
+        if set(state) != set(keys):
+            return f"holds {sorted(state)}, expected {sorted(keys)} for {self!r}"
+        for key, value in state.items():
+            if key == "step":
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+                    return f"its 'step' is {value!r}, expected an int >= 1"
+            elif not isinstance(value, np.ndarray) or value.shape != p.shape or value.dtype != p.dtype:
+                got = f"{value.dtype} of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
+                return f"its {key!r} is {got}, expected {p.dtype} of shape {p.shape} as the parameter"
+            elif not np.isfinite(value).all():
+                return f"its {key!r} holds NaN or Inf"
+            elif key in NONNEGATIVE and (value < 0).any():
+                return f"its {key!r} holds a negative value (a running sum of squares)"
+        return None
+
     def hyperparams(self):
         """The constructor arguments, for configs and reprs."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
@@ -170,6 +201,9 @@ class SGD(Optimizer):
         super().__init__(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD with nesterov=True needs momentum > 0.")
+
+    def state_keys(self):
+        return ("momentum_buffer",) if self.momentum else ()
 
     def step_recycling(self, p, g, state, decay):
         """With momentum, :meth:`step` in ``y += a x`` passes only, which OpenBLAS runs on all its threads, where
@@ -233,6 +267,9 @@ class Adam(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
+    def state_keys(self):
+        return ("step", "exp_avg", "exp_avg_sq")
+
     def step(self, p, g, state, decay):
         tmp = self._tmp(p)
         _adam_update(self, p, self._decayed(p, g, decay, tmp), state, tmp)
@@ -271,6 +308,9 @@ class AdamW(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
+    def state_keys(self):
+        return ("step", "exp_avg", "exp_avg_sq")
+
     def step(self, p, g, state, decay):
         if decay and self.weight_decay:
             p *= 1 - self.lr * self.weight_decay
@@ -290,6 +330,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
         super().__init__(lr=lr, alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay)
+
+    def state_keys(self):
+        return ("step", "square_avg", *(("momentum_buffer",) if self.momentum else ()))
 
     def step(self, p, g, state, decay):
         tmp = self._tmp(p)
@@ -325,6 +368,9 @@ class Adagrad(Optimizer):
 
     def __init__(self, lr=1e-2, eps=1e-10, weight_decay=0.0):
         super().__init__(lr=lr, eps=eps, weight_decay=weight_decay)
+
+    def state_keys(self):
+        return ("step", "sum")
 
     def step(self, p, g, state, decay):
         tmp = self._tmp(p)

@@ -331,11 +331,16 @@ def test_a_wrapper_or_a_patched_step_is_what_update_calls():
 
 
 def test_a_momentum_buffer_of_another_dtype_is_stepped_without_recycling():
-    """A float64 buffer loaded for a float32 layer: the gradient array stays float32 and the module's own."""
+    """A float64 buffer set for a float32 layer: the gradient array stays float32 and the module's own.
+    (load_optimizer_state_dict converts it to float32, as PyTorch's load_state_dict does.)"""
     layer = lw.Linear(300, 100).set_optimizer(lw.SGD(lr=0.1, momentum=0.9))
     layer.grads["W"][...] = 1.0
     layer.update()
-    layer.load_optimizer_state_dict({k: v.astype(np.float64) for k, v in layer.optimizer_state_dict().items()})
+    wide = {k: v.astype(np.float64) for k, v in layer.optimizer_state_dict().items()}
+    layer.load_optimizer_state_dict(wide)
+    assert all(v.dtype == np.float32 for v in layer.optimizer_state_dict().values())
+    for name, state in layer.optim_state.items():
+        state["momentum_buffer"] = state["momentum_buffer"].astype(np.float64)
     for _ in range(2):
         before = layer.grads["W"]
         before[...] = 1.0

@@ -2,6 +2,7 @@
 
 import contextlib
 import math
+import re
 
 import numpy as np
 import pytest
@@ -139,3 +140,34 @@ def test_a_reloaded_optimizer_state_steps_on_as_if_never_saved(name, shape):
                         isinstance(value, np.ndarray) and value.shape == shape), (key, value)
         finals.append(holder.params["p"].copy())
     np.testing.assert_array_equal(finals[0], finals[1])
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_loaded_optimizer_state_is_checked_and_floats_take_the_parameters_dtype(name):
+    """Only the parameter's name was checked: a cut or integer buffer failed at the next step with NumPy's
+    message, a float64 buffer stepped a float32 layer in float64 for good, an Adam step of 0 or 3.7 was taken."""
+    layer = lw.Linear(3, 2, rng=0).set_optimizer(OPTIMIZERS[name]())
+    layer.forward(np.ones((2, 3), np.float32))
+    layer.backward(np.ones((2, 2), np.float32))
+    layer.update()
+    good = layer.optimizer_state_dict()
+    if not good:            # plain SGD keeps nothing
+        with pytest.raises(ValueError, match=re.escape("parameter 'W' holds ['velocity'], expected []")):
+            layer.load_optimizer_state_dict({"W.velocity": np.zeros((3, 2), np.float32)})
+        return
+    layer.load_optimizer_state_dict({k: v.astype(np.float64) if v.ndim else v for k, v in good.items()})
+    assert layer.optimizer_state_dict().keys() == good.keys()
+    assert all(v.dtype == good[k].dtype for k, v in layer.optimizer_state_dict().items())
+    array_key = next(k for k, v in good.items() if k.startswith("W.") and v.ndim)
+    bad = [({**good, array_key: good[array_key][:1]}, "of shape (1, 2), expected float32 of shape (3, 2)"),
+           ({**good, array_key: good[array_key].astype(np.int64)}, "is int64 of shape (3, 2), expected float32"),
+           ({**good, array_key: np.full((3, 2), np.inf, np.float32)}, "holds NaN or Inf"),
+           ({k: v for k, v in good.items() if k != array_key},
+            "expected" if name.startswith(("adam", "rmsprop", "adagrad")) else "is missing, while the other parameters"),
+           ({**good, "W.velocity": good[array_key]}, "'velocity'")]
+    if "W.step" in good:
+        bad += [({**good, "W.step": np.array(0)}, "its 'step' is 0, expected an int >= 1"),
+                ({**good, "W.step": np.array(3.7)}, "its 'step' is 3.7, expected an int >= 1")]
+    for state, says in bad:
+        with pytest.raises(ValueError, match=r"the optimizer state of parameter 'W' .*" + re.escape(says)):
+            layer.load_optimizer_state_dict(state)

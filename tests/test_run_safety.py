@@ -353,3 +353,30 @@ def test_resume_of_a_finished_run_without_its_model_file_has_nothing_to_do(tmp_p
     capsys.readouterr()
     assert main(["train", "--resume", str(out), "--progress", "off"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda a: a.update({"optim.1.W.momentum_buffer": a["optim.1.W.momentum_buffer"][:32]}),
+     "its 'momentum_buffer' is float32 of shape (32, 32), expected float32 of shape (64, 32) as the parameter"),
+    (lambda a: a.update({"optim.1.W.momentum_buffer": a["optim.1.W.momentum_buffer"].astype(np.int32)}),
+     "its 'momentum_buffer' is int32 of shape (64, 32), expected float32"),
+    (lambda a: a["optim.1.W.momentum_buffer"].__setitem__((0, 0), np.nan), "its 'momentum_buffer' holds NaN or Inf"),
+    (lambda a: (a.pop("optim.1.b.momentum_buffer"), a.update({"optim.1.b.velocity": np.zeros(32, np.float32)})),
+     "holds ['velocity'], expected ['momentum_buffer']"),
+])
+def test_optimizer_state_a_step_could_not_use_is_refused_before_a_finished_run_loses_its_files(
+        tmp_path, capsys, edit, says):
+    """It crashed at the first step with NumPy's message (exit 1), or stepped on in NaN; resuming a finished run
+    had already deleted its model.safetensors and summary.json by then."""
+    from layerwise.checkpoint import load_arrays, save_arrays
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path), out, "--set", "training.epochs=1") == 0
+    arrays, meta = load_arrays(out / "checkpoint.safetensors")
+    edit(arrays)
+    save_arrays(out / "checkpoint.safetensors", arrays, meta)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"layerwise: error: {out / 'checkpoint.safetensors'}: the checkpoint is damaged")
+    assert f"the optimizer state of parameter '1.{'b' if 'velocity' in says else 'W'}' {says}" in err
+    assert (out / "model.safetensors").is_file() and (out / "summary.json").is_file()
