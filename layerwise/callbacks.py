@@ -218,17 +218,50 @@ class EarlyStopping(Callback):
             trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self):
-        return {**self.tracker.state_dict(), "best_epoch": self.best_epoch}
+        return {**self.tracker.state_dict(), "best_epoch": self.best_epoch, "monitor": self.monitor, "mode": self.mode}
 
     def load_state_dict(self, state):
+        """Go on from a checkpoint's best, unless it watched another metric or direction (a resume may change
+        ``training.early_stopping``): then tracking starts afresh, as the best of another metric means nothing."""
+        self._other_metric = (state.get("monitor", self.monitor), state.get("mode", self.mode)) != (self.monitor,
+                                                                                                     self.mode)
+        if self._other_metric:
+            self.tracker = Monitor(self.mode, self.tracker.min_delta)
+            self.best_epoch, self.best_state = 0, None
+            return
+        best, epoch = state["best"], state["best_epoch"]
+        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+            raise ValueError(f"early stopping's best value is {best!r}, expected a number")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"early stopping's best_epoch is {epoch!r}, expected an int >= 0")
         self.tracker.load_state_dict(state)
-        self.best_epoch = state["best_epoch"]
+        self.best_epoch = epoch
 
     def arrays(self):
         return dict(self.best_state) if self.best_state is not None else {}
 
     def load_arrays(self, arrays):
-        self.best_state = dict(arrays) or None
+        if not getattr(self, "_other_metric", False):
+            self.best_state = dict(arrays) or None
+
+    def arrays_problem(self, model):
+        """What makes the loaded best weights unfit for ``model`` (None when they fit): the weights restored at the
+        end must be the model's own arrays, finite, or be there at all when a best epoch was recorded."""
+        if self.best_state is None:
+            return (f"early stopping recorded epoch {self.best_epoch} as the best but holds no weights of it"
+                    if self.best_epoch and self.restore_best else None)
+        want = model.state_dict()
+        if set(self.best_state) != set(want):
+            odd = sorted(set(self.best_state) ^ set(want))
+            return f"early stopping's best weights do not name the model's arrays ({', '.join(odd[:3])})"
+        for name, value in self.best_state.items():
+            value = np.asarray(value)
+            if value.shape != want[name].shape or value.dtype != want[name].dtype:
+                return (f"early stopping's best weight {name!r} is {value.dtype} of shape {value.shape}, expected "
+                        f"{want[name].dtype} of shape {want[name].shape}")
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():
+                return f"early stopping's best weight {name!r} holds NaN or Inf"
+        return None
 
 
 class ProgressLogger(Callback):

@@ -340,6 +340,9 @@ class Trainer:
                 cb.load_state_dict(meta["callbacks"][cb.state_key])
                 prefix = cb.state_key + "."
                 cb.load_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+                problem = cb.arrays_problem(self.model) if hasattr(cb, "arrays_problem") else None
+                if problem:
+                    raise ValueError(problem)
 
 
 def _trainable_grads(module, frozen=False):

@@ -380,3 +380,51 @@ def test_optimizer_state_a_step_could_not_use_is_refused_before_a_finished_run_l
     assert err.startswith(f"layerwise: error: {out / 'checkpoint.safetensors'}: the checkpoint is damaged")
     assert f"the optimizer state of parameter '1.{'b' if 'velocity' in says else 'W'}' {says}" in err
     assert (out / "model.safetensors").is_file() and (out / "summary.json").is_file()
+
+
+def _early_stopped_run(tmp_path, monitor="val_loss", epochs=3):
+    data = {**SMALL, "training": {"epochs": epochs, "batch_size": 64,
+                                  "early_stopping": {"patience": 10, "monitor": monitor}}}
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path, data), out) == 0
+    return out
+
+
+def test_a_resume_watching_another_metric_starts_early_stopping_afresh(tmp_path, capsys):
+    """The best val_loss was kept and compared as an accuracy: a rising val_accuracy never beat it, training
+    'stopped early' and kept the weights of the epoch of the old best."""
+    from layerwise.checkpoint import load_arrays
+    out = _early_stopped_run(tmp_path)
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=5", "--set",
+                 "training.early_stopping={patience: 1, monitor: val_accuracy}", "--progress", "off"]) == 0
+    _, meta = load_arrays(out / "checkpoint.safetensors")
+    state = meta["trainer"]["callbacks"]["early_stopping"]
+    rows = json.loads((out / "summary.json").read_text())
+    history = meta["trainer"]["history"]
+    later = [row["val_accuracy"] for row in history[3:]]
+    assert state["monitor"] == "val_accuracy" and state["best"] == max(later)
+    assert rows["kept_epoch"] == 4 + later.index(max(later))
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda a: a["early_stopping.1.W"].__setitem__((0, 0), np.nan), "early stopping's best weight '1.W' holds NaN"),
+    (lambda a: a.update({"early_stopping.1.W": a["early_stopping.1.W"].astype(np.int64)}),
+     "early stopping's best weight '1.W' is int64 of shape (64, 32), expected float32 of shape (64, 32)"),
+    (lambda a: [a.pop(k) for k in list(a) if k.startswith("early_stopping.")],
+     "early stopping recorded epoch 3 as the best but holds no weights of it"),
+    (lambda a: a.pop("early_stopping.1.b"), "early stopping's best weights do not name the model's arrays (1.b)"),
+])
+def test_early_stoppings_best_weights_in_a_checkpoint_are_checked_as_the_models(tmp_path, capsys, edit, says):
+    """NaN weights were restored and saved as the final model; integer ones truncated to whole numbers; missing
+    ones left the last epoch's weights under a summary naming the best; one missing crashed at the very end."""
+    from layerwise.checkpoint import load_arrays, save_arrays
+    out = _early_stopped_run(tmp_path)
+    arrays, meta = load_arrays(out / "checkpoint.safetensors")
+    assert meta["trainer"]["callbacks"]["early_stopping"]["best_epoch"] == 3
+    edit(arrays)
+    save_arrays(out / "checkpoint.safetensors", arrays, meta)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=4", "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"layerwise: error: {out / 'checkpoint.safetensors'}: the checkpoint is damaged") and says in err
+    assert (out / "model.safetensors").is_file()
