@@ -37,6 +37,12 @@ from .modules import Linear
 from .trainer import Trainer
 
 
+def _shown_specs(specs):
+    """Hidden layer entries in a line: ``linear 16, relu``."""
+    return ", ".join(" ".join([str(spec.get("type"))] + [str(v) for k, v in spec.items() if k in ("units",)])
+                     for spec in specs) or "none"
+
+
 class LayerwiseMLP(BaseEstimator):
     """Shared fitting code; see LayerwiseClassifier for the parameters."""
 
@@ -175,9 +181,17 @@ class LayerwiseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         random_state = random_state_from(self.random_state)
-        if not hasattr(self, "model_") or not (incremental or self.warm_start):
+        if hasattr(self, "model_") and (incremental or self.warm_start):
+            built, now = getattr(self, "_built_specs", None), self._hidden_specs()
+            if built is not None and now != built:
+                how = "partial_fit" if incremental else "warm_start=True"
+                raise ValueError(f"{how} goes on training the network of the last fit, whose hidden layers were "
+                                 f"{_shown_specs(built)}; they are now {_shown_specs(now)}. Fit a new network with "
+                                 "warm_start=False (or a new estimator).")
+        else:
             self._dtype = X.dtype
             self.model_ = self._build(X.shape[1], random_state)
+            self._built_specs = self._hidden_specs()
             self._watcher = MLPEpochs("max" if self.early_stopping else "min", float(self.tol),
                                       self.early_stopping, self.alpha)
             self.loss_curve_, self.validation_scores_ = self._watcher.loss_curve, self._watcher.validation_scores

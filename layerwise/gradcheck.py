@@ -181,6 +181,8 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
     """
     if isinstance(module, Module):
         module.check_children()
+    else:
+        _check_module_like(module)
     template = copy.deepcopy(module).astype(np.float64)
     template.zero_grad()
     for _, m in template.named_modules():     # the copies are probes: the module's hooks are not told
@@ -236,6 +238,19 @@ def gradcheck(module, x, *, loss=None, target=None, eps=1e-6, rtol=1e-5, atol=1e
         first.report = report
         raise first
     return report
+
+
+def _check_module_like(module):
+    """A TypeError unless ``module`` has what gradcheck calls on a module (a loss is pointed to gradcheck_loss)."""
+    from .losses import Loss
+    if isinstance(module, Loss):
+        raise TypeError(f"gradcheck takes a Module; {type(module).__name__} is a loss: check it with "
+                        "layerwise.gradcheck_loss(loss, pred, target).")
+    missing = [name for name in ("forward", "backward", "astype", "zero_grad", "named_modules")
+               if not callable(getattr(module, name, None))]
+    if missing:
+        raise TypeError(f"gradcheck takes a Module (a subclass of layerwise.Module, with forward and backward); got "
+                        f"{type(module).__name__}, which has no {missing[0]}().")
 
 
 def gradcheck_loss(loss, pred, target, *, eps=1e-6, rtol=1e-5, atol=1e-7):

@@ -1,5 +1,7 @@
 """gradcheck itself: it must fail a wrong backward, and pass a right one written in any legal way."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -205,3 +207,15 @@ def test_targets_that_already_have_the_outputs_shape_are_taken_as_they_are(rng):
     model = lw.Sequential(lw.Linear(3, 1, rng=0), Squeeze())
     report = lw.gradcheck(model, rng.normal(size=(4, 3)), loss=lw.MSELoss(), target=np.array([0, 1, 2, 1]))
     assert report.tensors["0.W"][1] < 1e-8
+
+
+@pytest.mark.parametrize("thing, says", [
+    (lw.MSELoss(), "gradcheck takes a Module; MSELoss is a loss: check it with layerwise.gradcheck_loss(loss, pred, "
+                   "target)."),
+    (np.tanh, "gradcheck takes a Module (a subclass of layerwise.Module, with forward and backward); got ufunc, which "
+              "has no forward()."),
+])
+def test_gradcheck_of_something_that_is_no_module_says_what_it_takes(thing, says):
+    """It was AttributeError: 'MSELoss' object has no attribute 'astype'."""
+    with pytest.raises(TypeError, match=re.escape(says)):
+        lw.gradcheck(thing, np.ones((2, 2)))

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
@@ -283,3 +283,25 @@ def test_the_regressors_predictions_are_shaped_as_the_latest_y():
             call(X, y)
         shapes.append(reg.predict(X).shape)
     assert shapes == [(50, 1), (50,), (50, 1), (50,)]
+
+
+def test_warm_start_and_partial_fit_refuse_hidden_layers_changed_since_the_network_was_built():
+    """The new sizes were ignored: training went on with the old network while get_params reported the new."""
+    X, y = load_iris(return_X_y=True)
+    clf = LayerwiseClassifier(hidden_layer_sizes=(16,), warm_start=True, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        clf.set_params(hidden_layer_sizes=(32, 8))
+        with pytest.raises(ValueError, match=r"warm_start=True goes on training the network of the last fit, whose "
+                                             r"hidden layers were linear 16, relu; they are now linear 32, relu, "
+                                             r"linear 8, relu\. Fit a new network with warm_start=False"):
+            clf.fit(X, y)
+        with pytest.raises(ValueError, match="partial_fit goes on training"):
+            clf.partial_fit(X, y)
+        clf.set_params(hidden_layer_sizes=(16,), activation="tanh")
+        with pytest.raises(ValueError, match="they are now linear 16, tanh"):
+            clf.fit(X, y)
+        clf.set_params(activation="relu").fit(X, y)         # the same network again: it goes on
+        clf.set_params(hidden_layer_sizes=(32, 8), warm_start=False).fit(X, y)
+        assert [m.params["W"].shape for m in clf.model_ if m.params] == [(4, 32), (32, 8), (8, 3)]

@@ -117,6 +117,15 @@ def grad_like_output(owner, grad_y, shape):
     return grad_y if isinstance(grad_y, np.ndarray) else float_input(grad_y)
 
 
+def _check_array_name(name, kind, module):
+    """A ValueError unless ``name`` can name a parameter or buffer in a checkpoint: a string without dots (the
+    saved names join the module path and the name with dots, and are split at them when loaded)."""
+    if not isinstance(name, str) or not name or "." in name:
+        raise ValueError(f"The {kind} name {name!r} of {type(module).__name__} must be a non-empty string without "
+                         "dots: saved weights and optimizer state are named by module path and name joined with "
+                         "dots, such as '0.W'.")
+
+
 def backward_without_input_grad(module, grad_y):
     """``module.backward(grad_y)`` for a module whose input is data: dL/dx is not wanted.
 
@@ -346,6 +355,7 @@ class Module:
 
         ``decay=False`` exempts it from weight decay (biases, normalization shifts).
         """
+        _check_array_name(name, "parameter", self)
         array = np.asarray(array)
         if not np.issubdtype(array.dtype, np.floating):
             raise TypeError(f"The parameter '{name}' of {type(self).__name__} must be a float array. "
@@ -358,6 +368,7 @@ class Module:
 
     def register_buffer(self, name, array):
         """Add a non-trained array that ``state_dict`` saves (running statistics)."""
+        _check_array_name(name, "buffer", self)
         self.buffers[name] = np.asarray(array)
         return self.buffers[name]
 

@@ -36,9 +36,12 @@ class Dropout(Elementwise):
         if not self.training or self.p == 0:
             self._cache = x.shape       # the identity: only the shape, for backward's check
             return x
-        mask = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+        # the Generator draws float32 or float64 only: a float16 batch's mask is drawn in float32
+        mask = self.rng.random(x.shape, dtype=np.float32 if x.dtype in (np.float16, np.float32) else np.float64)
         keep = mask >= self.p
         np.multiply(keep, 1.0 / (1.0 - self.p), out=mask)
+        if mask.dtype != x.dtype and x.dtype.kind == "f":
+            mask = mask.astype(x.dtype)         # the output (and dL/dx) in the input's dtype
         self._cache = mask
         return x * mask
 

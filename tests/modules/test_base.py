@@ -1,5 +1,7 @@
 """The Module contract: errors, modes, dtype, saving, registry, gradcheck on user modules."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -300,3 +302,30 @@ def test_astype_to_a_dtype_the_optimizer_cannot_step_is_refused_before_convertin
         model.astype(np.float16)
     assert model[0].params["W"].dtype == np.float32
     assert lw.Sequential(lw.Linear(2, 3, rng=0)).set_optimizer(lw.SGD(0.1)).astype(np.float16)[0].params["W"].dtype == np.float16
+
+
+@pytest.mark.parametrize("name", ["w.0", "", 3])
+@pytest.mark.parametrize("kind", ["param", "buffer"])
+def test_a_parameter_or_buffer_name_that_a_checkpoint_cannot_hold_is_refused(kind, name):
+    """'w.0' trained, but its optimizer state could not be loaded back: KeyError: no parameter for '0.w.0.momentum_buffer'."""
+    class Odd(lw.Module):
+        def __init__(self):
+            super().__init__()
+            getattr(self, f"register_{kind}")(name, np.zeros(2))
+
+    with pytest.raises(ValueError, match=rf"The {'parameter' if kind == 'param' else 'buffer'} name {re.escape(repr(name))}"
+                                         r" of Odd must be a non-empty string without dots"):
+        Odd()
+
+
+def test_dropout_keeps_a_float16_batch_in_float16():
+    """Its mask was float64 for any batch that was not float32: every layer after it got float64."""
+    model = lw.Sequential(lw.Linear(8, 16, rng=0), lw.ReLU(), lw.Dropout(0.2, rng=0), lw.Linear(16, 3, rng=1))
+    model.astype(np.float16)
+    x = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float16)
+    seen = []
+    model[3].register_forward_hook(lambda m, inp, out: seen.append(inp.dtype))
+    y = model.forward(x)
+    assert seen == [np.float16] and y.dtype == np.float16
+    assert model[2].backward(np.ones((4, 16), np.float16)).dtype == np.float16
+    assert lw.Dropout(0.5, rng=0).forward(np.ones((2, 3))).dtype == np.float64
