@@ -241,7 +241,8 @@ class Checkpoint(Callback):
         # checkpoint would hold an epoch that metrics.csv never gets
         _write_metrics(self.exp.run_dir, trainer.history)
         save_arrays(self.exp.run_dir / "checkpoint.safetensors", arrays,
-                    {"trainer": meta, "run_id": self.exp.config.run_id, "config": self.trained_with})
+                    {"trainer": meta, "run_id": self.exp.config.run_id, "config": self.trained_with,
+                     "data_sha256": getattr(self.exp.data, "fingerprint", None)})
         self.saved_epoch = trainer.epoch
 
 
@@ -409,6 +410,12 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
         raise DataError(f"{run_dir / 'config.yaml'} is not the config {ckpt.name} was trained with ({', '.join(changed)} "
                         f"changed): a resumed run continues the same experiment. Put the file back, or train a new run "
                         f"with it; resuming may change only {', '.join(RESUMABLE_KEYS)} (--set).")
+    trained_on, now_on = meta.get("data_sha256"), getattr(exp.data, "fingerprint", None)
+    if trained_on is not None and now_on is not None and trained_on != now_on:    # older checkpoints: not recorded
+        where = f"the data at data.path ({config.data.path})" if config.data.path else f"the {config.data.dataset} data"
+        raise DataError(f"{ckpt}: {where} is not the data this run was trained on (its sha256 differs): a resumed run "
+                        "continues the same experiment. Point data.path (--set) at the files it was trained on, or "
+                        "train a new run on these.")
     check_finite({k: v for k, v in arrays.items() if k.startswith("model.")}, ckpt)
     try:
         load_weights(exp.model, {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, ckpt, "model.")

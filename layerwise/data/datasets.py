@@ -10,6 +10,7 @@ normalization are then the same as for the built-in sets.
 """
 
 import difflib
+import hashlib
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
@@ -75,6 +76,7 @@ class Dataset:
     normalizer: Normalizer = None
     task: str = "classification"
     feature_names: list = None      # a csv file's header names of the feature columns
+    fingerprint: str = None         # sha256 of the samples as read, before splitting (see fingerprint())
 
     @property
     def input_shape(self):
@@ -348,6 +350,7 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     elif classes is None:
         classes, codes = _encode(where, y, *([] if y_test is None else [y_test]))
         y, y_test = codes[0], (codes[1] if len(codes) > 1 else None)
+    fp = fingerprint(X, y, X_test, y_test, classes)
     strata = None if regression else y
     idx = np.arange(len(X))
     test_idx = None
@@ -372,4 +375,24 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     for part in (X_train, X_val, X_te):
         normalizer(part)
     y_te = np.asarray(y_te, y.dtype if regression else np.int64)
-    return Dataset(X_train, y[train_idx], X_val, y[val_idx], X_te, y_te, classes, dataset, normalizer, task, names)
+    return Dataset(X_train, y[train_idx], X_val, y[val_idx], X_te, y_te, classes, dataset, normalizer, task, names,
+                   fp)
+
+
+def fingerprint(*parts):
+    """sha256 (hex) of arrays as read from their files (before splitting and normalizing, which are computed
+    in floating point, so may differ in the last bit from one machine to another): a resumed run checks that
+    ``data.path`` still holds the data it was trained on. None parts count as absent; object arrays (string
+    labels) by their text."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if part is None:
+            digest.update(b"none;")
+            continue
+        a = np.asarray(part)
+        digest.update(f"{a.dtype.str}{a.shape};".encode())
+        if a.dtype.kind == "O":
+            digest.update(repr(a.tolist()).encode())
+        else:
+            digest.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8) if a.size else b"")
+    return digest.hexdigest()
