@@ -85,7 +85,9 @@ def _column(value):
 
 # the data keys that only some datasets read: one set for any other is refused (it would silently do nothing)
 DATA_KEYS_READ_BY = {"path": ("mnist", "fashion_mnist", "npz", "csv"), "download": ("mnist", "fashion_mnist"),
-                     "mirrors": ("mnist", "fashion_mnist"), "label_column": ("csv",), "delimiter": ("csv",)}
+                     "mirrors": ("mnist", "fashion_mnist"), "label_column": ("csv",), "delimiter": ("csv",),
+                     # the others have their own test split (an npz file may too: load_dataset says so)
+                     "test_fraction": ("digits", "diabetes", "npz", "csv")}
 
 
 class DataConfig(_Strict):
@@ -405,7 +407,7 @@ def _check_consistency(config):
         raise ConfigError(f"{src}: data.path is required for dataset '{config.data.dataset}'.")
     data, defaults = config.data, DataConfig()
     for key, readers in DATA_KEYS_READ_BY.items():
-        if key == "path" and is_plugin_dataset(data.dataset):       # a plugin's loader may read it
+        if key in ("path", "test_fraction") and is_plugin_dataset(data.dataset):     # a plugin's loader may read it
             continue
         if data.dataset not in readers and getattr(data, key) != getattr(defaults, key):
             raise ConfigError(f"{src}: data.{key} does nothing for dataset '{data.dataset}' (only "

@@ -20,7 +20,7 @@ from .build import build_model
 from .callbacks import Callback, as_callback
 from .checkpoint import (atomic_write, check_finite, load_arrays, load_model_state, load_weights, save_arrays,
                          save_model)
-from .config import from_set, load_config
+from .config import DataConfig, from_set, load_config
 from .errors import ConfigError, DataError, TrainingError
 from .plugins import load_plugins, raised_in_plugin
 from .rundir import check_out_dir, check_run_files, make_run_dir, new_run_id, open_out_dir, resume_note
@@ -65,8 +65,9 @@ def load_data(config):
     d = config.data
     path = str(config.resolve_path(d.path)) if d.path else None
     try:
+        test_fraction = None if d.test_fraction == DataConfig().test_fraction else d.test_fraction   # None: default
         return load_dataset(d.dataset, path=path, download=d.download, val_fraction=d.val_fraction,
-                            test_fraction=d.test_fraction, normalize=d.normalize, seed=config.seed,
+                            test_fraction=test_fraction, normalize=d.normalize, seed=config.seed,
                             label_column=d.label_column, dtype=np.dtype(config.training.dtype),
                             mirrors=d.mirrors, task=d.task, delimiter=d.delimiter)
     except DataError as e:

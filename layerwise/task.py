@@ -105,6 +105,26 @@ def check_head(config, model, out_shape, loss, data):
                           f"{_test_only_classes(data)} needs ({width},); set units: {width} on the last linear "
                           f"layer{hint}.")
     _check_loss_input(src, name, last, model[len(model) - 1], loss, task)
+    if task == "regression":
+        _check_reachable_targets(src, last, model[len(model) - 1], width, getattr(data, "y_train", None))
+
+
+def _check_reachable_targets(src, last, module, width, y):
+    """A ConfigError when a regression's last layer cannot output its training targets: a softmax over one output
+    is always 1, and a bounded activation (sigmoid, tanh, softmax, relu) cannot reach targets outside its range."""
+    have = getattr(module, "output_range", None)
+    if have is None:
+        return
+    if type(module).__name__ == "Softmax" and width == 1:
+        raise ConfigError(f"{src}: {last}: a softmax over one output is always 1, so the model cannot fit any target; "
+                          "a regression ends in a linear layer (remove the softmax).")
+    if y is None or not len(y):
+        return
+    low, high = float(np.min(y)), float(np.max(y))
+    if low < have[0] or high > have[1]:
+        raise ConfigError(f"{src}: {last} outputs values in [{have[0]:g}, {have[1]:g}], but the regression targets run "
+                          f"from {low:g} to {high:g}, beyond its reach; a regression ends in a linear layer (remove the "
+                          "last activation).")
 
 
 def _check_loss_input(src, name, last, module, loss, task):

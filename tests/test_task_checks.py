@@ -84,3 +84,35 @@ def test_a_width_mismatch_names_the_classes_only_the_test_labels_have(tmp_path, 
     assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 2
     assert ("but cross_entropy on 4 classes (1 of them only in the test labels: 7) needs (4,); set units: 4"
             in capsys.readouterr().err)
+
+
+def regression(folder, low, high, width=1):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    np.savez(folder / "reg.npz", X=X, y=rng.uniform(low, high, size=(60, width)) if width > 1 else rng.uniform(low, high, 60))
+    return {"data": {"dataset": "npz", "path": "reg.npz", "task": "regression"}, "loss": "mse", "training": {"epochs": 1}}
+
+
+@pytest.mark.parametrize("last, low, high, width, message", [
+    ("softmax", 0.1, 0.9, 1, "model.layers[1] (softmax): a softmax over one output is always 1, so the model cannot "
+                             "fit any target; a regression ends in a linear layer (remove the softmax)."),
+    ("sigmoid", 25, 346, 1, "model.layers[1] (sigmoid) outputs values in [0, 1], but the regression targets run from "),
+    ("tanh", -3, 0.5, 2, "model.layers[1] (tanh) outputs values in [-1, 1], but the regression targets run from -"),
+    ("relu", -2, 5, 1, "model.layers[1] (relu) outputs values in [0, inf], but the regression targets run from -"),
+])
+def test_a_regression_whose_last_layer_cannot_reach_its_targets_is_refused(tmp_path, capsys, last, low, high, width,
+                                                                          message):
+    """It trained with the loss never moving (a softmax over one output is 1; diabetes targets 25-346 behind a
+    sigmoid), ending at test r2 -4.6, exit 0."""
+    data = {**regression(tmp_path, low, high, width),
+            "model": {"layers": [{"type": "linear", "units": width}, {"type": last}]}}
+    assert main(["validate", str(write(tmp_path, data))]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("last", ["sigmoid", "relu", "softmax"])
+def test_a_regression_whose_targets_lie_in_its_last_layers_range_validates(tmp_path, capsys, last):
+    width = 2 if last == "softmax" else 1
+    data = {**regression(tmp_path, 0.05, 0.95, width),
+            "model": {"layers": [{"type": "linear", "units": width}, {"type": last}]}}
+    assert main(["validate", str(write(tmp_path, data))]) == 0

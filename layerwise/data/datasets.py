@@ -246,7 +246,7 @@ def _plugin_arrays(dataset, path):
     return tuple(arrays)
 
 
-def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_fraction=0.2, normalize="scale",
+def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_fraction=None, normalize="scale",
                  seed=0, label_column=-1, dtype=np.float32, mirrors=None, files=None, task=None, delimiter=","):
     """Load, split and normalize a dataset.
 
@@ -264,9 +264,9 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         mnist, fashion_mnist: fetch missing or damaged files, sha256-checked, from ``mirrors``.
     val_fraction : float in [0, 1), default 0.1
         Share of the training part held out for validation.
-    test_fraction : float in [0, 1), default 0.2
+    test_fraction : float in (0, 1), default 0.2
         Share held out for testing, for datasets without an official test split (digits, csv, npz
-        without ``X_test``).
+        without ``X_test``). Given for data with its own test split, it is refused: it would do nothing.
     normalize : {"scale", "standardize", "none"}, default "scale"
         scale: images divided by their known maximum (16 for digits, 255 for the IDX sets), other
         data min-max scaled per feature; standardize: per-feature mean 0 and std 1 (a std of 0 is
@@ -309,6 +309,8 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     if normalize not in NORMALIZATIONS:
         raise _choice("normalize", normalize, NORMALIZATIONS)
     _check_fraction("val_fraction", val_fraction)
+    given_test_fraction = test_fraction is not None
+    test_fraction = 0.2 if test_fraction is None else test_fraction
     _check_fraction("test_fraction", test_fraction)
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
@@ -343,6 +345,9 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         own = "X_test" if dataset == "npz" else "the test files (t10k-*)"
         raise DataError(f"{where}: no test samples: {own} hold none"
                         f"{'; leave X_test and y_test out to hold out data.test_fraction instead' if dataset == 'npz' else ''}.")
+    if X_test is not None and given_test_fraction:
+        raise DataError(f"{where}: test_fraction {test_fraction:g} does nothing: the data has its own test split "
+                        f"({'X_test and y_test' if dataset == 'npz' else 'its test files'}); remove it.")
     regression = task == "regression"
     if regression:
         classes, (y, *rest) = None, _regression_targets(where, dtype, y, *([] if y_test is None else [y_test]))

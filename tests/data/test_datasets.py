@@ -354,3 +354,15 @@ def test_the_first_non_finite_sample_is_found_in_blocks(block):
     assert first_nonfinite_row(X[::-1], block) == 5           # strided: no copy of the whole array
     assert first_nonfinite_row(X[:, 0, 0], block) == 44       # one value per sample
     assert first_nonfinite_row(np.arange(5), block) is None   # integers are finite
+
+
+def test_a_test_fraction_given_for_data_with_its_own_test_split_is_refused(tmp_path):
+    """It was ignored without a word: an npz file's X_test and y_test were the test split whatever the fraction."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "t.npz", X=rng.normal(size=(40, 3)), y=np.arange(40) % 2, X_test=rng.normal(size=(8, 3)),
+             y_test=np.arange(8) % 2)
+    with pytest.raises(DataError, match=r"t\.npz: test_fraction 0\.5 does nothing: the data has its own test split "
+                                        r"\(X_test and y_test\); remove it\."):
+        load_dataset("npz", path=tmp_path / "t.npz", test_fraction=0.5)
+    assert len(load_dataset("npz", path=tmp_path / "t.npz").X_test) == 8
+    assert len(load_dataset("digits", test_fraction=0.5).X_test) == 899
