@@ -177,14 +177,14 @@ def _train(args):
                                  "continues in its own directory.")
         if (Path(args.resume) / "config.yaml").is_file():      # not before the error that it is no run
             print(f"resuming {args.resume}", flush=True)
-        again = f"layerwise train {Path(args.resume) / 'config.yaml'} --set optimizer.lr=... --out NEW_DIR"
+        again = f"layerwise train {shlex.quote(str(Path(args.resume) / 'config.yaml'))} --set optimizer.lr=... --out NEW_DIR"
         with _afresh_hint(again):
             exp = run.resume(args.resume, overrides=args.overrides, progress=args.progress)
     else:
         if args.overwrite and not args.out:
             raise LayerwiseError("--overwrite needs --out DIR: a new run without --out gets a new directory.")
-        again = f"layerwise train {args.config} --set optimizer.lr=..." + (
-            f" --out {args.out} --overwrite" if args.out else "")
+        again = f"layerwise train {shlex.quote(str(args.config))} --set optimizer.lr=..." + (
+            f" --out {shlex.quote(str(args.out))} --overwrite" if args.out else "")
         with _afresh_hint(again):
             exp = run.fit(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
                           progress=args.progress)
@@ -415,7 +415,8 @@ def _resume_hint(error):
     where = getattr(error, "run_dir", None)
     if where is None:
         return ""
-    return f" The checkpoint after epoch {error.epoch} is in {where}; continue with: layerwise train --resume {where}"
+    return (f" The checkpoint after epoch {error.epoch} is in {where}; continue with: layerwise train --resume "
+            f"{shlex.quote(str(where))}")
 
 
 def _os_error_text(error):

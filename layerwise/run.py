@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import platform
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -469,7 +470,7 @@ def evaluate(run_dir, *, overrides=()):
         raise DataError(f"{weights}: is a folder, not a model file.")
     if not weights.is_file():
         raise DataError(f"{run_dir}: no model.safetensors: the run has not finished; if it was interrupted, "
-                        f"resume it with 'layerwise train --resume {run_dir}' (one the NaN guard stopped must "
+                        f"resume it with: layerwise train --resume {shlex.quote(str(run_dir))} (one the NaN guard stopped must "
                         "be trained afresh with a change).")
     check_run_files(run_dir, config.run_id, names=("model.safetensors", "summary.json"))   # what evaluate reads
     try:        # a checkpoint of another run still means a mixed folder; a damaged one is not read here

@@ -7,6 +7,7 @@ another run before ``evaluate`` or ``--resume`` trusts it.
 
 import itertools
 import json
+import shlex
 import uuid
 from pathlib import Path
 
@@ -59,9 +60,9 @@ def check_out_dir(out, *, overwrite=False):
             raise RunDirError(f"{out} is not empty ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) and "
                               "holds no run; give a new or empty folder for the run.")
     if held and not overwrite:
-        raise RunDirError(f"{out} already holds a run ({', '.join(held)}); continue it with "
-                          f"'layerwise train --resume {out}', or add --overwrite (overwrite=True in Python) to "
-                          "delete it and start afresh.")
+        raise RunDirError(f"{out} already holds a run ({', '.join(held)}); add --overwrite (overwrite=True in Python) "
+                          f"to delete it and start afresh, or continue it with: layerwise train --resume "
+                          f"{shlex.quote(str(out))}")
 
 
 def open_out_dir(out, *, overwrite=False, inputs=()):
@@ -115,7 +116,7 @@ def check_run_files(run_dir, run_id, names=RUN_FILES[1:]):
             theirs = f"run {other[:8]}" if other else "no run (it has no run id)"
             ours = f"run {run_id[:8]}" if run_id else "no run id"
             raise RunDirError(f"{run_dir / name} belongs to {theirs}, but config.yaml to {ours}: the folder mixes "
-                              f"two runs. Start afresh with 'layerwise train CONFIG --out {run_dir} --overwrite'.")
+                              f"two runs. Start afresh with: layerwise train CONFIG --out {shlex.quote(str(run_dir))} --overwrite")
 
 
 def resume_note(run_dir, *, epoch, epochs, planned, stopped_early, finished):

@@ -8,6 +8,7 @@ training data, go through the same normalization and the same eval-mode batches 
 import csv
 import io
 import math
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +152,7 @@ def load_run(run_dir, *, plugins=None):
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a model file.")
     if not path.is_file():
-        resume = (f"; if it was interrupted, resume it with 'layerwise train --resume {folder}'"
+        resume = (f"; if it was interrupted, resume it with: layerwise train --resume {shlex.quote(str(folder))}"
                   if (folder / "checkpoint.safetensors").is_file() else "")
         raise DataError(f"{path}: no such file; a run has model.safetensors once it has finished{resume}.")
     weights, inputs, meta = load_model_file(path)

@@ -453,3 +453,24 @@ def test_a_resume_on_other_data_is_refused_and_on_the_same_data_moved_goes_on(tm
     assert main(["train", "--resume", str(out), "--set", f"data.path={tmp_path / 'moved' / 'a.npz'}", "--set",
                  "training.epochs=2", "--progress", "off"]) == 0
     assert json.loads((out / "summary.json").read_text())["epochs_run"] == 2
+
+
+def test_commands_suggested_in_messages_quote_a_path_with_a_space(tmp_path, capsys):
+    """'continue with: layerwise train --resume /tmp/sp ace' was pasted as two arguments: 'train takes either
+    CONFIG or --resume RUN_DIR, not both'."""
+    import shlex
+
+    from layerwise.cli import _resume_hint
+    out = tmp_path / "my runs" / "a b"
+    out.parent.mkdir()
+    assert train(write_config(tmp_path), out, "--set", "training.epochs=1") == 0
+    capsys.readouterr()
+    assert train(write_config(tmp_path), out, "--set", "training.epochs=1") == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(f"continue it with: layerwise train --resume {shlex.quote(str(out))}")
+    assert shlex.split(err.rstrip().rpartition(": ")[2]) == ["layerwise", "train", "--resume", str(out)]
+
+    class Stopped(Exception):
+        run_dir, epoch = out, 3
+    hint = _resume_hint(Stopped())
+    assert shlex.split(hint.rpartition("continue with: ")[2]) == ["layerwise", "train", "--resume", str(out)]
