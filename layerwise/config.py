@@ -503,8 +503,9 @@ def load_config(path_or_dict, overrides=(), *, source=None, given=None):
         data, base = parse_yaml(read_text(path), source), path.resolve().parent
     if isinstance(data, dict):
         before = copy.deepcopy(data)
+        typed = overrides if given is None else given
         for assignment in overrides:
-            apply_override(data, assignment)
+            apply_override(data, assignment, "--set" if assignment in typed else "--param")
         _drop_keys_of_a_replaced_type(data, before, overrides, source, overrides if given is None else given)
         if data.get("name") is None and not isinstance(path_or_dict, dict):
             data["name"] = _name_from(path)       # also after --set name= (null)

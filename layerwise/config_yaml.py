@@ -137,22 +137,26 @@ def parse_scalar(text, source="--set"):
     return parse_yaml(text, source)
 
 
-def apply_override(data, assignment):
-    """Apply one ``KEY=VALUE`` (dotted key, list items by index) to the raw config dict in place."""
+def apply_override(data, assignment, flag="--set"):
+    """Apply one ``KEY=VALUE`` (dotted key, list items by index) to the raw config dict in place; ``flag`` is the
+    option that gave it, for messages (``--param`` for a sweep's trial values)."""
     key, sep, value = assignment.partition("=")
     if not sep or not key:
-        raise ConfigError(f"--set {assignment}: expected KEY=VALUE, such as optimizer.lr=0.05.")
-    parts = re.sub(r"\[(-?\d+)\]", r".\1", key).split(".")   # layers[1].units == layers.1.units
+        raise ConfigError(f"{flag} {assignment}: expected KEY=VALUE, such as optimizer.lr=0.05.")
+    parts = re.sub(r"\[(-?\d+)\]", r".\1", key.strip()).split(".")   # layers[1].units == layers.1.units
+    if "" in parts:
+        raise ConfigError(f"{flag} {assignment}: the key '{key}' has an empty part; a key is dotted names, such as "
+                          "optimizer.lr or model.layers.1.units.")
     node = data
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, list):
             if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-                raise ConfigError(f"--set {assignment}: '{'.'.join(parts[:i]) or key}' is a list of "
+                raise ConfigError(f"{flag} {assignment}: '{'.'.join(parts[:i]) or key}' is a list of "
                                   f"{len(node)} items; '{part}' is not an index into it.")
             part = int(part)
         elif not isinstance(node, dict):
-            raise ConfigError(f"--set {assignment}: '{'.'.join(parts[:i])}' is not a mapping.")
+            raise ConfigError(f"{flag} {assignment}: '{'.'.join(parts[:i])}' is not a mapping.")
         if last:
             node[part] = parse_scalar(value)
         else:

@@ -99,6 +99,9 @@ def test_bad_override_and_missing_file(tmp_path, capsys):
     (tmp_path / "ok.yaml").write_text(with_())
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "optimizer.lr"]) == 2
     assert "--set optimizer.lr: expected KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "ok.yaml"), "--set", "optimizer..lr=3"]) == 2     # it blamed 'optimizer'
+    assert "--set optimizer..lr=3: the key 'optimizer..lr' has an empty part; a key is dotted names, such as " \
+           "optimizer.lr or model.layers.1.units." in capsys.readouterr().err
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "optimizer.lr=-1"]) == 2
     assert "ok.yaml: optimizer.lr must be a number > 0, got -1 (from --set optimizer.lr=-1)." in capsys.readouterr().err
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "training.epochz=3"]) == 2

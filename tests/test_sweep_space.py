@@ -93,7 +93,9 @@ def test_identity_names_the_sweep_so_the_same_command_resumes_the_same_folder(tm
     (["--param", "optimzer.lr=0.1,0.2"], "unknown key 'optimzer'. Did you mean 'optimizer'?"),
     (["--param", "optimizer.lr=uniform(-1,1)"], "tiny.yaml with optimizer.lr=-1: optimizer.lr must be a number > 0"),
     (["--param", "optimizer.lr=loguniform(0.01,1)", "--method", "grid"], "--method grid needs a list of values"),
-    (["--param", "model.layers[7].units=8,16"], "is a list of 4 items; '7' is not an index into it"),
+    (["--param", "model.layers[7].units=8,16"],        # it said --set, which the user never typed
+     "layerwise: error: --param model.layers[7].units=8: 'model.layers' is a list of 4 items; '7' is not an index"),
+    (["--param", "model..layers=8,16"], "the key 'model..layers' has an empty part"),
     (["--param", "model.layers[1].unts=8,16"], "tiny.yaml with model.layers[1].unts=8: model.layers[1]: unknown key "
                                                "'unts' for layer 'linear'. Did you mean 'units'?"),
     (["--param", "optimizer.lr"], "expected KEY=SPEC"),
