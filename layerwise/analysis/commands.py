@@ -102,7 +102,8 @@ def add_commands(command):
     d.add_argument("--lr", type=float, default=0.01, help="step size per input value, in RMS units (default 0.01)")
     d.add_argument("--l2", type=float, default=1.0,
                    help="weight of the pull towards the mean training input (default 1.0; 0 turns it off)")
-    d.add_argument("--jitter", type=int, default=1, help="random shift of up to this many pixels per step")
+    d.add_argument("--jitter", type=int, default=None,
+                   help="random shift of up to this many pixels per step (images only; default 1)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", metavar="DIR", type=nonempty_path, help="output folder (default: the run directory)")
 
@@ -222,11 +223,16 @@ def run_dream(args):
         raise LayerwiseError("--unit needs --layer (the module whose unit to maximise).")
     if args.layer is not None and args.classes is not None:
         raise LayerwiseError("give either --class or --layer, not both.")
+    given_jitter = args.jitter is not None
+    args.jitter = 1 if args.jitter is None else args.jitter
     _at_least(args, steps=0, jitter=0, seed=0, l2=0)
     if not 0 < args.lr < np.inf:
         raise LayerwiseError(f"--lr must be > 0, got {args.lr}.")
     r = load_run(args.run_dir, overrides=args.overrides, command="dream").require_classification("dream")
     d = r.data
+    if given_jitter and args.jitter and len(d.input_shape) != 3:
+        raise LayerwiseError(f"--jitter shifts images (C, H, W), but this run's samples have shape {d.input_shape}: "
+                             "leave it out.")
     lo, hi = r.value_range
     mean = d.X_train.mean(axis=0)
     if args.layer is not None:

@@ -52,3 +52,22 @@ def test_dream_with_0_steps_shows_its_start_unchanged(trained_run, tmp_path):
     assert main(["dream", str(trained_run), "--class", "3", "--steps", "0", "--out", str(tmp_path)]) == 0
     (score,) = json.loads((tmp_path / "dream.json").read_text())["scores"]
     assert score["target"] == "class 3" and score["before"] == score["after"]
+
+
+def test_dream_jitter_on_a_run_of_flat_samples_is_refused_and_left_out_it_dreams(tmp_path, capsys):
+    """--jitter 2 on samples of shape (4,) ran and did nothing (the scores were those without it), exit 0."""
+    import numpy as np
+
+    import layerwise as lw
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 4))
+    np.savez(tmp_path / "flat.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    run = tmp_path / "run"
+    lw.run.fit({"data": {"dataset": "npz", "path": str(tmp_path / "flat.npz")}, "training": {"epochs": 1},
+                "model": {"layers": [{"type": "linear", "units": 2}]}}, out=run, progress="off")
+    capsys.readouterr()
+    assert main(["dream", str(run), "--jitter", "2", "--steps", "2", "--out", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err == ("layerwise: error: --jitter shifts images (C, H, W), but this run's samples "
+                                       "have shape (4,): leave it out.\n")
+    assert main(["dream", str(run), "--steps", "2", "--out", str(tmp_path / "d")]) == 0
+    assert main(["dream", str(run), "--jitter", "0", "--steps", "2", "--out", str(tmp_path / "d")]) == 0
