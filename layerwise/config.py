@@ -399,6 +399,11 @@ def _check_consistency(config):
     if needs_val and config.data.val_fraction == 0:
         raise ConfigError(f"{src}: {needs_val[0]} monitors the validation set, but data.val_fraction is 0; "
                           "set data.val_fraction > 0.")
+    warmup = getattr(config.schedule, "warmup_epochs", 0) or 0
+    if warmup > t.epochs:     # the rate reaches optimizer.lr in the last warm-up epoch
+        raise ConfigError(f"{src}: schedule.warmup_epochs ({warmup}) is more than training.epochs ({t.epochs}): the "
+                          "rate would still be rising when training ends, and never reach optimizer.lr; give at most "
+                          f"{t.epochs} warm-up epochs (or more epochs).")
     min_lr, lr = getattr(config.schedule, "min_lr", None), getattr(config.optimizer, "lr", None)
     if isinstance(min_lr, (int, float)) and isinstance(lr, (int, float)) and min_lr > lr:
         raise ConfigError(f"{src}: schedule.min_lr ({min_lr:g}) is above optimizer.lr ({lr:g}); the {config.schedule.type} "

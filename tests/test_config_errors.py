@@ -44,6 +44,9 @@ CASES = [
     ("a data key the dataset does not read", with_(data={"dataset": "digits", "path": "/data/x.csv"}), "bad.yaml: data.path does nothing for dataset 'digits' (only mnist, fashion_mnist, npz, csv read it); remove it."),
     ("a csv key for another dataset", with_(data={"dataset": "digits", "label_column": 3}), "data.label_column does nothing for dataset 'digits' (only csv reads it); remove it."),
     ("download for a bundled dataset", with_(data={"dataset": "digits", "download": True}), "data.download does nothing for dataset 'digits' (only mnist, fashion_mnist read it)"),
+    ("a warm-up longer than training", with_(schedule={"type": "cosine", "warmup_epochs": 5}, training={"epochs": 3}),
+     "bad.yaml: schedule.warmup_epochs (5) is more than training.epochs (3): the rate would still be rising when "
+     "training ends, and never reach optimizer.lr; give at most 3 warm-up epochs (or more epochs)."),
     ("a test share for a dataset with its own test files", with_(data={"dataset": "mnist", "test_fraction": 0.5}), "data.test_fraction does nothing for dataset 'mnist' (only digits, diabetes, npz, csv read it); remove it."),
     ("analysis.every without layer stats", with_(analysis={"every": 10}), "analysis.every sets how often layer statistics are recorded, but analysis.layer_stats is off"),
     ("key of a layer that takes none", with_(model={"layers": [{"type": "flatten", "scale": 2}, {"type": "linear", "units": 10}]}), "model.layers[0]: unknown key 'scale' for layer 'flatten'. It takes no keys."),
