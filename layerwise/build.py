@@ -329,6 +329,10 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
         module.train()
         module._cache = None
         model.append(module)
+    trained = [m for m in model if next(m.named_parameters(), None) is not None]
+    if trained and all(m.frozen for m in trained):
+        raise ConfigError(f"{where}: every layer with parameters is frozen, so training would change nothing; "
+                          "set frozen: false on the layers to train.")
     if optimizer is not None:
         set_optimizers(model, layers, optimizer, where=where)
     return model, tuple(shape)

@@ -44,6 +44,9 @@ CASES = [
     ("a data key the dataset does not read", with_(data={"dataset": "digits", "path": "/data/x.csv"}), "bad.yaml: data.path does nothing for dataset 'digits' (only mnist, fashion_mnist, npz, csv read it); remove it."),
     ("a csv key for another dataset", with_(data={"dataset": "digits", "label_column": 3}), "data.label_column does nothing for dataset 'digits' (only csv reads it); remove it."),
     ("download for a bundled dataset", with_(data={"dataset": "digits", "download": True}), "data.download does nothing for dataset 'digits' (only mnist, fashion_mnist read it)"),
+    ("every layer frozen", with_(model={"layers": [{"type": "flatten"}, {"type": "linear", "units": 10, "frozen": True}]}),
+     "bad.yaml: model.layers: every layer with parameters is frozen, so training would change nothing; set frozen: "
+     "false on the layers to train."),
     ("a warm-up longer than training", with_(schedule={"type": "cosine", "warmup_epochs": 5}, training={"epochs": 3}),
      "bad.yaml: schedule.warmup_epochs (5) is more than training.epochs (3): the rate would still be rising when "
      "training ends, and never reach optimizer.lr; give at most 3 warm-up epochs (or more epochs)."),

@@ -156,7 +156,8 @@ def test_gradients_optimizer_state_and_one_batch_are_counted(monkeypatch):
     own = [layers[0], {**layers[1], "optimizer": {"type": "adam"}}]         # a layer's own optimizer counts
     with pytest.raises(ConfigError, match=r"^model.layers\[1\] \(linear\) has 6,500,000 parameters"):
         build_model(own, (1, 8, 8), rng=0, optimizer=SGD(lr=0.1))
-    build_model([layers[0], {**own[1], "frozen": True}], (1, 8, 8), rng=0, optimizer=SGD(lr=0.1))  # no state
+    build_model([layers[0], {**own[1], "frozen": True}, {"type": "linear", "units": 2}], (1, 8, 8), rng=0,
+                optimizer=SGD(lr=0.1))      # the frozen layer's Adam keeps no state
     with pytest.raises(ConfigError, match=r"^model.layers\[1\] \(linear\) outputs 100,000 values per sample: "
                                           r".* one batch of 64,"):
         build_model(layers, (1, 8, 8), rng=0, optimizer=SGD(lr=0.1), batch_size=64)
