@@ -196,7 +196,11 @@ def generator_states(model):
 
 
 def set_generator_states(model, states):
-    """Restore what :func:`generator_states` returned."""
+    """Restore what :func:`generator_states` returned; a ValueError when a Generator of the model has no state
+    there (the resumed run would draw other Dropout masks than the whole run)."""
+    missing = sorted(set(generator_states(model)) - set(states))
+    if missing:
+        raise ValueError(f"it holds no state of the random generator {missing[0]!r} (Dropout masks)")
     modules = dict(model.named_modules())
     for name, state in states.items():
         prefix, _, attr = name.rpartition(".")

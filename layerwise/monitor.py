@@ -105,7 +105,13 @@ class Monitor:
         return {"best": self.best, "wait": self.wait}
 
     def load_state_dict(self, state):
-        self.best, self.wait = state["best"], int(state["wait"])
+        """Restore :meth:`state_dict`; a ValueError for a best that is no number or a wait that is no count."""
+        best, wait = state["best"], state["wait"]
+        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+            raise ValueError(f"the monitored best value is {best!r}, expected a number")
+        if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+            raise ValueError(f"the epochs without improvement are {wait!r}, expected an int >= 0")
+        self.best, self.wait = best, wait
 
     def __repr__(self):
         rel = ", relative=True" if self.relative else ""

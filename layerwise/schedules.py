@@ -50,7 +50,7 @@ class Schedule:
         return {"scale": self.scale}
 
     def load_state_dict(self, state):
-        self.scale = float(state["scale"])
+        self.scale = _scale(state["scale"])
 
 
 class StepSchedule(Schedule):
@@ -135,8 +135,15 @@ class PlateauSchedule(Schedule):
         return {"scale": self.scale, **self.tracker.state_dict()}
 
     def load_state_dict(self, state):
-        self.scale = float(state["scale"])
+        self.scale = _scale(state["scale"])
         self.tracker.load_state_dict(state)
+
+
+def _scale(value):
+    """A saved rate factor: a number > 0 (a factor of 0 would train at rate 0 from then on)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"the schedule's rate factor is {value!r}, expected a number > 0")
+    return float(value)
 
 
 SCHEDULES = Registry("schedule", {"none": Schedule, "step": StepSchedule, "exponential": ExponentialSchedule,

@@ -398,6 +398,9 @@ def _check_state(meta):
     problem = _history_problem(meta["history"])
     if problem:
         raise ValueError(f"the trainer state's history: {problem}")
+    if len(meta["history"]) != meta["epoch"]:
+        raise ValueError(f"the trainer state is at epoch {meta['epoch']} but its history holds "
+                         f"{len(meta['history'])} epochs")
 
 
 def _looks_like_classes(y):

@@ -474,3 +474,29 @@ def test_commands_suggested_in_messages_quote_a_path_with_a_space(tmp_path, caps
         run_dir, epoch = out, 3
     hint = _resume_hint(Stopped())
     assert shlex.split(hint.rpartition("continue with: ")[2]) == ["layerwise", "train", "--resume", str(out)]
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda t: t["schedule"].update(best="abc"), "the monitored best value is 'abc', expected a number"),
+    (lambda t: t["schedule"].update(scale=0), "the schedule's rate factor is 0, expected a number > 0"),
+    (lambda t: t["schedule"].update(wait=-2), "the epochs without improvement are -2, expected an int >= 0"),
+    (lambda t: t.update(module_rngs={}), "it holds no state of the random generator '3.rng' (Dropout masks)"),
+    (lambda t: t.update(epoch=3), "the trainer state is at epoch 3 but its history holds 2 epochs"),
+])
+def test_edited_trainer_state_in_a_checkpoint_is_one_line_before_the_run_changes(tmp_path, capsys, edit, says):
+    """A best of 'abc' crashed in the middle of training with a traceback; a rate factor of 0 trained at rate 0;
+    without the Dropout generator's state, or with an epoch its history does not reach, the resume went on and
+    was no longer the run it continues (metrics.csv skipped an epoch)."""
+    from layerwise.checkpoint import load_arrays, save_arrays
+    data = {**SMALL, "schedule": {"type": "plateau", "patience": 1}, "training": {"epochs": 2, "batch_size": 64}}
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path, data), out) == 0
+    arrays, meta = load_arrays(out / "checkpoint.safetensors")
+    edit(meta["trainer"])
+    save_arrays(out / "checkpoint.safetensors", arrays, meta)
+    kept = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "checkpoint.safetensors"}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=3", "--progress", "off"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"layerwise: error: {out / 'checkpoint.safetensors'}: the checkpoint is damaged") and says in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "checkpoint.safetensors"} == kept
