@@ -152,7 +152,7 @@ def build_layer(spec, input_shape, *, rng, dtype, where, plan, state=0):
     _check_required(cls, kind, kwargs, input_shape, where)
     n_params = planned_params(cls, input_shape, kwargs)
     if n_params is not None:
-        plan.add_params(n_params, state, f"{where} ({kind})")
+        plan.add_params(n_params, state, f"{where} ({kind}{_sizes(kwargs)})")
     if accepted is not None:
         if "rng" in accepted and "rng" not in kwargs:
             kwargs["rng"] = rng
@@ -223,6 +223,12 @@ def _state_of(spec, optimizer, label):
     return state_arrays(layer_optimizer(spec, optimizer, where=label) or optimizer)
 
 
+def _sizes(kwargs):
+    """``", units 100"``: the sizes an entry gave, for a memory refusal to name what to change (and the --set
+    that gave it)."""
+    return "".join(f", {k} {v}" for k, v in kwargs.items() if isinstance(v, (int, list, tuple)) and not isinstance(v, bool))
+
+
 def _look_ahead(layers, shape, batch_size, dtype, optimizer, where):
     """Count the layers whose sizes follow from their entries, in order, before any is built: a model
     too large for memory is refused (a ConfigError naming the layer) before its first array exists.
@@ -240,7 +246,7 @@ def _look_ahead(layers, shape, batch_size, dtype, optimizer, where):
         if n_params is None or out is None:
             return
         what = f"{label} ({spec['type']})"
-        plan.add_params(n_params, _state_of(spec, optimizer, label), what)
+        plan.add_params(n_params, _state_of(spec, optimizer, label), f"{label} ({spec['type']}{_sizes(kwargs)})")
         plan.add_output(out, what)
         work = _planned_work(cls, shape, kwargs)
         if work is not None:
@@ -329,10 +335,6 @@ def build_model(layers, input_shape, *, rng=None, dtype=np.float32, optimizer=No
         module.train()
         module._cache = None
         model.append(module)
-    trained = [m for m in model if next(m.named_parameters(), None) is not None]
-    if trained and all(m.frozen for m in trained):
-        raise ConfigError(f"{where}: every layer with parameters is frozen, so training would change nothing; "
-                          "set frozen: false on the layers to train.")
     if optimizer is not None:
         set_optimizers(model, layers, optimizer, where=where)
     return model, tuple(shape)

@@ -219,6 +219,9 @@ class Config(_Strict):
     base_dir: str = Field(".", exclude=True)
     # the --set assignments typed on the command line: a later error (building the model) names the one it is about
     given: tuple = Field((), exclude=True)
+    # read back from a run directory (evaluate, resume, predict, the analysis commands): the checks that guard a
+    # new training only (NEW_RUN_CHECKS) are not made again, so a run made before one was added still reads
+    from_run: bool = Field(False, exclude=True)
 
     def to_dict(self):
         """The resolved config as plain data (every default filled in), for ``config.yaml``."""
@@ -348,7 +351,7 @@ def schedule_config(raw, where="schedule"):
 
 
 # -- validation and loading -------------------------------------------------------------------
-def validate(data, source="<config>", base_dir="."):
+def validate(data, source="<config>", base_dir=".", *, from_run=False):
     """A :class:`Config` from plain data, or a ConfigError naming the first problem.
 
     The config's plugins are imported on the way, so that the names they register are valid.
@@ -358,7 +361,7 @@ def validate(data, source="<config>", base_dir="."):
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a mapping of keys, got {type(data).__name__}.")
     try:
-        config = Config.model_validate({**data, "source": source, "base_dir": str(base_dir)})
+        config = Config.model_validate({**data, "source": source, "base_dir": str(base_dir), "from_run": from_run})
     except pydantic.ValidationError as e:
         raise ConfigError(f"{source}: {describe(e.errors()[0])}") from None
     load_plugins(config)
@@ -400,7 +403,7 @@ def _check_consistency(config):
         raise ConfigError(f"{src}: {needs_val[0]} monitors the validation set, but data.val_fraction is 0; "
                           "set data.val_fraction > 0.")
     warmup = getattr(config.schedule, "warmup_epochs", 0) or 0
-    if warmup > t.epochs:     # the rate reaches optimizer.lr in the last warm-up epoch
+    if warmup > t.epochs and not config.from_run:     # the rate reaches optimizer.lr in the last warm-up epoch
         raise ConfigError(f"{src}: schedule.warmup_epochs ({warmup}) is more than training.epochs ({t.epochs}): the "
                           "rate would still be rising when training ends, and never reach optimizer.lr; give at most "
                           f"{t.epochs} warm-up epochs (or more epochs).")
@@ -413,6 +416,8 @@ def _check_consistency(config):
     data, defaults = config.data, DataConfig()
     for key, readers in DATA_KEYS_READ_BY.items():
         if key in ("path", "test_fraction") and is_plugin_dataset(data.dataset):     # a plugin's loader may read it
+            continue
+        if key == "test_fraction" and config.from_run:      # refused for new runs only (see Config.from_run)
             continue
         if data.dataset not in readers and getattr(data, key) != getattr(defaults, key):
             raise ConfigError(f"{src}: data.{key} does nothing for dataset '{data.dataset}' (only "
@@ -434,11 +439,20 @@ def from_set(message, source, overrides):
     named = message[len(source) + 2:] if message.startswith(f"{source}: ") else ""
     entry = re.match(r"[\w\[\]]+(?:\.[\w\[\]]+)*", named)
     entry = entry.group(0) if entry and ("." in entry.group(0) or "[" in entry.group(0)) else None
+
+    def inside_and_named(key, value):
+        """``key`` lies inside the entry the message names, and the message names its last part or its value."""
+        if not entry or not (key.startswith(entry) and key[len(entry):len(entry) + 1] in (".", "[")):
+            return False
+        said = named[len(entry):]
+        last = re.split(r"[.\[\]]", key)[-2 if key.endswith("]") else -1]
+        return any(re.search(rf"(?<![\w.]){re.escape(word)}(?![\w])", said) for word in (last, value.strip()) if word)
+
     for assignment in overrides:
-        key = canonical(assignment.partition("=")[0])
+        key, _, value = assignment.partition("=")
+        key = canonical(key)
         if key and ((named.startswith(key) and named[len(key):len(key) + 1] in (" ", ":", ".", "["))
-                    or named.startswith(f"unknown key '{key}'")
-                    or (entry and key.startswith(entry) and key[len(entry):len(entry) + 1] in (".", "["))):
+                    or named.startswith(f"unknown key '{key}'") or inside_and_named(key, value)):
             return f"{message.rstrip('.')} (from --set {assignment})."
     return message
 
@@ -488,7 +502,7 @@ def _drop_keys_of_a_replaced_type(data, before, overrides, source, typed):
             warnings.warn(message, LayerwiseWarning, stacklevel=3)
 
 
-def load_config(path_or_dict, overrides=(), *, source=None, given=None):
+def load_config(path_or_dict, overrides=(), *, source=None, given=None, from_run=False):
     """Load, override and validate a config from a YAML file path or a dict.
 
     Parameters
@@ -499,6 +513,8 @@ def load_config(path_or_dict, overrides=(), *, source=None, given=None):
     given : sequence of "KEY=VALUE", optional
         The overrides the user typed as ``--set`` (default: all of them), which an error names as such;
         a sweep's trial values are overrides too, but not ``--set``.
+    from_run : bool
+        The config of a run directory, read back (see ``Config.from_run``).
     """
     if isinstance(path_or_dict, dict):
         data, source, base = copy.deepcopy(path_or_dict), source or "<config>", Path.cwd()
@@ -515,7 +531,7 @@ def load_config(path_or_dict, overrides=(), *, source=None, given=None):
         if data.get("name") is None and not isinstance(path_or_dict, dict):
             data["name"] = _name_from(path)       # also after --set name= (null)
     try:
-        config = validate(data, source, base)
+        config = validate(data, source, base, from_run=from_run)
     except ConfigError as e:
         raise ConfigError(from_set(str(e), source, overrides if given is None else given)) from None
     update = {"given": tuple(overrides if given is None else given)}

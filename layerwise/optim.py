@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._blas import axpby, axpy
-from .registry import Registry
+from .registry import Registry, is_builtin
 
 OPTIMIZERS = Registry("optimizer")
 NONNEGATIVE = ("exp_avg_sq", "square_avg", "sum")     # state entries that are sums of squares
@@ -149,10 +149,12 @@ class Optimizer:
         """What makes ``state`` (loaded from a checkpoint) unfit for parameter ``p``, or None.
 
         A state is empty (before the first step) or holds exactly :meth:`state_keys`: ``step`` an int >= 1, every
-        other entry a finite array of ``p``'s shape and dtype (those in ``NONNEGATIVE`` >= 0). Any other state
-        would crash the next step with NumPy's message, or step on silently in another dtype or from zero.
+        other entry an array of ``p``'s shape and dtype without NaN, finite but for a sum of squares (those in
+        ``NONNEGATIVE``, >= 0), which may overflow to +inf in float16 and only stops the step. Any other state
+        would crash the next step with NumPy's message, or step on silently in another dtype. Only the built-in
+        optimizers' own states are checked: a subclass of the user's may keep more.
         """
-        keys = self.state_keys()
+        keys = self.state_keys() if is_builtin(type(self)) else None
         if keys is None or not state:
             return None
         if set(state) != set(keys):
@@ -164,10 +166,11 @@ class Optimizer:
             elif not isinstance(value, np.ndarray) or value.shape != p.shape or value.dtype != p.dtype:
                 got = f"{value.dtype} of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
                 return f"its {key!r} is {got}, expected {p.dtype} of shape {p.shape} as the parameter"
+            elif key in NONNEGATIVE:
+                if np.isnan(value).any() or (value < 0).any():
+                    return f"its {key!r} holds NaN or a negative value (it is a running sum of squares)"
             elif not np.isfinite(value).all():
                 return f"its {key!r} holds NaN or Inf"
-            elif key in NONNEGATIVE and (value < 0).any():
-                return f"its {key!r} holds a negative value (a running sum of squares)"
         return None
 
     def hyperparams(self):

@@ -66,7 +66,8 @@ def load_data(config):
     d = config.data
     path = str(config.resolve_path(d.path)) if d.path else None
     try:
-        test_fraction = None if d.test_fraction == DataConfig().test_fraction else d.test_fraction   # None: default
+        # None: the default, or a run's own (its config.yaml writes every value, and new-run checks stay off)
+        test_fraction = None if d.test_fraction == DataConfig().test_fraction or config.from_run else d.test_fraction
         return load_dataset(d.dataset, path=path, download=d.download, val_fraction=d.val_fraction,
                             test_fraction=test_fraction, normalize=d.normalize, seed=config.seed,
                             label_column=d.label_column, dtype=np.dtype(config.training.dtype),
@@ -86,6 +87,14 @@ def _largest_batch(config, data):
     train = capped(t.batch_size, getattr(data, "X_train", None))
     evaluate = capped(t.eval_batch_size, getattr(data, "X_val", None), getattr(data, "X_test", None))
     return (train, None) if train >= evaluate else (evaluate, "an evaluation batch, training.eval_batch_size")
+
+
+def check_something_trains(config, model):
+    """A ConfigError for a new run whose every layer with parameters is frozen: it would change nothing."""
+    trained = [m for m in model if next(m.named_parameters(), None) is not None]
+    if trained and all(m.frozen for m in trained) and not config.from_run:
+        raise ConfigError(f"{config.source}: model.layers: every layer with parameters is frozen, so training would "
+                          "change nothing; set frozen: false on the layers to train.")
 
 
 def check_batches(config, model, data):
@@ -118,6 +127,7 @@ def build(config, data, *, training=True, batch=None):
         check_head(config, model, out_shape, loss, data)
         if training:
             check_batches(config, model, data)      # before the run directory is written (train, validate)
+            check_something_trains(config, model)
     except ConfigError as e:
         msg = str(e)
         msg = msg if msg.startswith(config.source) else f"{config.source}: {msg}"
@@ -188,7 +198,7 @@ def _in_current_schema(trained_with, config):
     """A checkpoint's recorded config as the schema reads it now: a key added since, at its default (the plateau
     schedule's threshold), is no change. As recorded when the schema no longer takes it."""
     try:
-        return _fixed_part(load_config(trained_with, source=config.source))
+        return _fixed_part(load_config(trained_with, source=config.source, from_run=True))
     except Exception:   # noqa: BLE001 - a key removed, a plugin gone: compared as recorded
         return trained_with
 
@@ -267,7 +277,7 @@ def _finish(exp):
     top = max(((sign * r[key[5:]], -r["epoch"]) for r in trainer.history if key[5:] in r), default=None)
     summary = {"name": config.name, **test, key: sign * top[0] if top else None, "epochs_run": trainer.epoch,
                "stopped_early": trainer.stopped_early, "best_epoch": -top[1] if top else None,
-               "kept_epoch": trainer.best_epoch or trainer.epoch,
+               "kept_epoch": trainer.kept_epoch,
                "train_seconds": trainer.train_seconds, "n_params": exp.model.n_params(), "seed": config.seed,
                "n_train": len(data.X_train), "n_val": len(data.X_val), "n_test": len(data.X_test),
                "versions": versions(), "run_id": config.run_id}
@@ -389,7 +399,7 @@ def _run_config(run_dir, overrides, *, resuming):
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir}: not a run directory (no config.yaml in it).")
     check_run_overrides(overrides, resuming=resuming)
-    return load_config(run_dir / "config.yaml", overrides, source=f"{run_dir / 'config.yaml'}")
+    return load_config(run_dir / "config.yaml", overrides, source=f"{run_dir / 'config.yaml'}", from_run=True)
 
 
 def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=()):

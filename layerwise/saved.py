@@ -166,7 +166,7 @@ def load_run(run_dir, *, plugins=None):
     settings = meta["config"]
     if plugins is not None:       # the plugin files moved since training: where they are now
         settings = {**settings, "plugins": [str(p) for p in plugins]}
-    config = load_config(settings, source=str(path))
+    config = load_config(settings, source=str(path), from_run=True)
     load_plugins(config)
     model, output_shape = build_model(config.model.layers, meta["input_shape"], dtype=np.dtype(config.training.dtype))
     classes = None if meta.get("classes") is None else np.array(meta["classes"])

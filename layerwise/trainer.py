@@ -131,6 +131,14 @@ class Trainer:
         stopper = self.early_stopping or next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
         return stopper.best_epoch if stopper else 0
 
+    @property
+    def kept_epoch(self):
+        """The epoch whose weights the model holds after fit: the best one when an early stopping restored it
+        (``restore_best``), else the last."""
+        stopper = self.early_stopping or next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        restored = stopper is not None and stopper.restore_best and stopper.best_epoch
+        return stopper.best_epoch if restored else self.epoch
+
     def _optimizers(self):
         return [m.optimizer for _, m in self.model.named_modules() if m.params and m.optimizer is not None]
 

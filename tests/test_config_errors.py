@@ -117,7 +117,7 @@ def test_bad_override_and_missing_file(tmp_path, capsys):
     assert capsys.readouterr().err.endswith("units must be an int >= 1, got 0 (from --set model.layers.1.units=0).\n")
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "model.layers.1.units=100000000000"]) == 2
     err = capsys.readouterr().err
-    assert "ok.yaml: model.layers[1] (linear) has " in err and err.endswith(
+    assert "ok.yaml: model.layers[1] (linear, units 100000000000) has " in err and err.endswith(
         "available (from --set model.layers.1.units=100000000000).\n")
     assert main(["train", str(tmp_path / "ok.yaml"), "--set", "model.layers.10.units=3"]) == 2
     assert "(from --set" not in capsys.readouterr().err      # no such layer: its own message
@@ -436,3 +436,14 @@ def test_a_name_from_a_package_plugin_is_its_modules_under_either_entry(tmp_path
     for entry in ("mypkg", "mypkg.losses"):
         (tmp_path / "c.yaml").write_text(yaml.safe_dump({**GOOD, "plugins": [entry], "loss": "my_pkg_loss"}))
         assert load_config(tmp_path / "c.yaml").loss == "my_pkg_loss"
+
+
+def test_a_layers_error_names_a_set_only_when_it_is_about_that_key(tmp_path, capsys):
+    """Any --set inside model.layers[1] was credited with every error of that entry: the file's own bad init."""
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**GOOD, "model": {"layers": [
+        {"type": "flatten"}, {"type": "linear", "units": 10, "init": "bogus"}]}}))
+    assert main(["validate", str(tmp_path / "bad.yaml"), "--set", "model.layers.1.units=10"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown initializer 'bogus'" in err and "(from --set" not in err
+    assert main(["validate", str(tmp_path / "bad.yaml"), "--set", "model.layers.1.init=nope"]) == 2
+    assert "Unknown initializer 'nope'" in capsys.readouterr().err      # the value is named: no attribution needed

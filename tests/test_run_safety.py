@@ -378,7 +378,7 @@ def test_optimizer_state_a_step_could_not_use_is_refused_before_a_finished_run_l
     assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"layerwise: error: {out / 'checkpoint.safetensors'}: the checkpoint is damaged")
-    assert f"the optimizer state of parameter '1.{'b' if 'velocity' in says else 'W'}' {says}" in err
+    assert f"the optimizer state of parameter '1.{'b' if 'velocity' in says else 'W'}': {says}" in err
     assert (out / "model.safetensors").is_file() and (out / "summary.json").is_file()
 
 
@@ -500,3 +500,43 @@ def test_edited_trainer_state_in_a_checkpoint_is_one_line_before_the_run_changes
     err = capsys.readouterr().err
     assert err.startswith(f"layerwise: error: {out / 'checkpoint.safetensors'}: the checkpoint is damaged") and says in err
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "checkpoint.safetensors"} == kept
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_kept_epoch_names_the_weights_saved_with_an_early_stopping_passed_in_callbacks(tmp_path, restore):
+    """With restore_best=False the last epoch's weights were saved under a kept_epoch of the best one."""
+    import layerwise as lw
+    es = lw.EarlyStopping("val_loss", patience=100, restore_best=restore)
+    data = {**SMALL, "optimizer": {"type": "adam", "lr": 0.05}, "schedule": {"type": "none"},
+            "training": {"epochs": 6, "batch_size": 64}}          # val_loss turns up at the last epoch
+    exp = lw.run.fit(data, out=tmp_path / "run", progress="off", callbacks=[es])
+    losses = [row["val_loss"] for row in exp.trainer.history]
+    assert es.best_epoch == losses.index(min(losses)) + 1 < 6
+    assert exp.summary["kept_epoch"] == (es.best_epoch if restore else 6)
+
+
+def test_a_run_made_before_a_new_runs_check_was_added_is_still_read_back(tmp_path, capsys, monkeypatch):
+    """The checks that guard a new training (a warm-up longer than training, every layer frozen, a test share for
+    data with its own test split) ran on evaluate, predict and the analysis commands too: a run made before
+    them could no longer be evaluated."""
+    import layerwise as lw
+    from layerwise import config as config_module
+    from layerwise import run as run_module
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 4))
+    np.savez(tmp_path / "own.npz", X=X, y=(X[:, 0] > 0).astype(int), X_test=X[:20], y_test=(X[:20, 0] > 0).astype(int))
+    data = {"data": {"dataset": "npz", "path": str(tmp_path / "own.npz"), "test_fraction": 0.5},
+            "model": {"layers": [{"type": "linear", "units": 2, "frozen": True}]},
+            "schedule": {"type": "cosine", "warmup_epochs": 3}, "training": {"epochs": 2, "batch_size": 16}}
+    with monkeypatch.context() as m:       # as the code before those checks made it
+        m.setattr(config_module, "_check_consistency", lambda config: None)
+        m.setattr(config_module, "DATA_KEYS_READ_BY", {})
+        m.setattr(run_module, "check_something_trains", lambda config, model: None)
+        m.setattr(run_module, "DataConfig", lambda: type("D", (), {"test_fraction": 0.5})())
+        lw.run.fit(data, out=tmp_path / "run", progress="off")
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "run" / "config.yaml")]) == 2       # a new run from it: refused
+    assert "schedule.warmup_epochs (3) is more than training.epochs (2)" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "run")]) == 0
+    assert "test_accuracy 0.4: reproduced" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "own.npz"), "--out", str(tmp_path / "p.csv")]) == 0

@@ -85,7 +85,7 @@ def load_run(run_dir, *, overrides=(), command="the analysis"):
     saved = load_saved(run_dir, plugins=moved_plugins(overrides))   # moved plugin files: before the model is built
     config = saved.config
     if overrides:
-        config = load_config(config.to_dict(), overrides, source=str(Path(run_dir) / "config.yaml"))
+        config = load_config(config.to_dict(), overrides, source=str(Path(run_dir) / "config.yaml"), from_run=True)
     return LoadedRun(Path(run_dir), config, saved.model, saved.loss, run.load_data(config))
 
 

@@ -617,7 +617,8 @@ class Module:
         Float arrays are converted to their parameter's dtype, as PyTorch's ``load_state_dict`` does. A state that
         a built-in optimizer would not have made (missing or unknown entries, another shape, integers, NaN or
         Inf, a step count that is no int >= 1) is a ValueError naming the parameter
-        (``Optimizer.state_problem``); optimizers of the user's own are not checked."""
+        (``Optimizer.state_problem``); optimizers of the user's own are not checked. A parameter without state
+        is taken as not stepped yet (a layer unfrozen or added since)."""
         modules = dict(self.named_modules())
         for m in modules.values():
             m.optim_state = {}
@@ -632,22 +633,12 @@ class Module:
             if kept and value.dtype.kind == "f" and value.shape == np.shape(param) and value.dtype != param.dtype:
                 value = value.astype(param.dtype)       # as PyTorch's load_state_dict: float state in the param's dtype
             modules[prefix].optim_state.setdefault(pname, {})[key] = value if kept else value.item()
-        stepped = {id(m.optimizer) for m in modules.values() if any(m.optim_state.values())}
-        frozen = [prefix for prefix, m in modules.items() if m.frozen]
         for prefix, m in modules.items():       # what the optimizer would not have made: named here, not at a step
             judge = getattr(m.optimizer, "state_problem", None)
-            if judge is None:
-                continue
-            for pname, st in m.optim_state.items():
+            for pname, st in m.optim_state.items() if judge is not None else ():
                 problem = judge(m.params[pname], st)
                 if problem:
-                    raise ValueError(f"the optimizer state of parameter '{prefix}{pname}' {problem}")
-            if id(m.optimizer) in stepped and m.optimizer.state_keys() and not any(
-                    prefix.startswith(f) for f in frozen):
-                missing = [p for p in m.params if not m.optim_state.get(p)]
-                if missing:     # its optimizer stepped the others: this one would start again from zero
-                    raise ValueError(f"the optimizer state of parameter '{prefix}{missing[0]}' is missing, while the "
-                                     "other parameters of its optimizer have theirs")
+                    raise ValueError(f"the optimizer state of parameter '{prefix}{pname}': {problem}")
         return self
 
     # -- helpers for subclasses ------------------------------------------------------------

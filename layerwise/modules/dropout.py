@@ -34,7 +34,7 @@ class Dropout(Elementwise):
     def forward(self, x):
         x = float_input(x)
         if not self.training or self.p == 0:
-            self._cache = x.shape       # the identity: only the shape, for backward's check
+            self._cache = (None, x.shape)       # the identity: no mask, and the output's shape for backward's check
             return x
         # the Generator draws float32 or float64 only: a float16 batch's mask is drawn in float32
         mask = self.rng.random(x.shape, dtype=np.float32 if x.dtype in (np.float16, np.float32) else np.float64)
@@ -42,14 +42,18 @@ class Dropout(Elementwise):
         np.multiply(keep, 1.0 / (1.0 - self.p), out=mask)
         if mask.dtype != x.dtype and x.dtype.kind == "f":
             mask = mask.astype(x.dtype)         # the output (and dL/dx) in the input's dtype
-        self._cache = mask
+        self._cache = (mask, x.shape)
         return x * mask
 
     def backward(self, grad_y):
-        mask = self._cached()
-        identity = isinstance(mask, tuple)
-        grad_y = grad_like_output(type(self).__name__, grad_y, mask if identity else mask.shape)
-        return grad_y if identity else grad_y * mask
+        cache = self._cached()
+        if cache is False:              # a subclass's forward that keeps the former identity mark
+            return grad_y
+        if not isinstance(cache, tuple):    # a subclass's own mask (one per channel, say): its shapes are its own
+            return grad_y * cache
+        mask, shape = cache
+        grad_y = grad_like_output(type(self).__name__, grad_y, shape)
+        return grad_y if mask is None else grad_y * mask
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -329,3 +329,34 @@ def test_dropout_keeps_a_float16_batch_in_float16():
     assert seen == [np.float16] and y.dtype == np.float16
     assert model[2].backward(np.ones((4, 16), np.float16)).dtype == np.float16
     assert lw.Dropout(0.5, rng=0).forward(np.ones((2, 3))).dtype == np.float64
+
+
+def test_subclasses_of_dropout_and_flatten_that_keep_their_own_shapes_still_run_backward():
+    """The new check of dL/dy's shape read the shape from the subclass's own cache: a per-channel Dropout's
+    (N, C, 1, 1) mask, a former False for eval mode, a Flatten to (N, C, H*W), all refused or crashed."""
+    class ChannelDropout(lw.Dropout):
+        def forward(self, x):
+            if not self.training:
+                self._cache = False
+                return x
+            self._cache = (self.rng.random((x.shape[0], x.shape[1], 1, 1)) >= self.p) / (1 - self.p)
+            return x * self._cache
+
+    class FlattenPlanes(lw.Flatten):
+        def forward(self, x):
+            return super().forward(x).reshape(x.shape[0], x.shape[1], -1)
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 4))
+    drop = ChannelDropout(0.5, rng=0)
+    y = drop.forward(x)
+    assert drop.backward(np.ones_like(y)).shape == x.shape
+    drop.eval()
+    drop.forward(x)
+    assert drop.backward(np.ones_like(x)) is not None
+    flat = FlattenPlanes()
+    y = flat.forward(x)
+    assert y.shape == (2, 3, 16) and np.array_equal(flat.backward(y), x)
+    lw.gradcheck(FlattenPlanes(), x)
+    with pytest.raises(ValueError, match=r"FlattenPlanes.backward got dL/dy of shape \(1, 3, 16\), but the last "
+                                         r"forward's output had shape \(2, 48\)"):
+        flat.backward(y[:1])
