@@ -300,21 +300,22 @@ def test_the_running_best_breaks_ties_as_best_yaml_does(metric, values):
     assert chosen["trial"] == 0
 
 
-def test_three_drivers_started_at_once_share_one_new_study_and_run_each_trial_once(tmp_path):
+def test_two_drivers_started_at_once_share_one_new_study_and_run_each_trial_once(tmp_path):
     """Sweeps on several machines (or terminals) share one study. Started at the same moment on a new folder,
-    one driver in three failed about one time in three: Optuna's tables were being made by another
-    ('UNIQUE constraint failed: alembic_version'). Each now opens the study again a moment later."""
+    one driver failed about one time in three: Optuna's tables were being made by the other ('UNIQUE constraint
+    failed: alembic_version'). Each now opens the study again a moment later (the next test makes that race
+    happen every time)."""
     path, out = write(tmp_path), tmp_path / "s"
     drivers = [subprocess.Popen([sys.executable, "-m", "layerwise.cli", "sweep", str(path), "--param",
-                                 "optimizer.lr=loguniform(0.01,0.5)", "--method", "random", "--trials", "6",
+                                 "optimizer.lr=loguniform(0.01,0.5)", "--method", "random", "--trials", "4",
                                  "--jobs", "1", "--out", str(out), "--progress", "off"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     errors = [d.communicate(timeout=300)[1] for d in drivers]
-    assert [d.returncode for d in drivers] == [0, 0, 0], errors
+    assert [d.returncode for d in drivers] == [0, 0], errors
     rows = table(out)
-    assert sorted(int(r["trial"]) for r in rows) == list(range(6))
-    assert len({r["optimizer.lr"] for r in rows}) == 6
-    assert sorted(p.name for p in (out / "trials").iterdir()) == [f"{i:04d}" for i in range(6)]
+    assert sorted(int(r["trial"]) for r in rows) == list(range(4))
+    assert len({r["optimizer.lr"] for r in rows}) == 4
+    assert sorted(p.name for p in (out / "trials").iterdir()) == [f"{i:04d}" for i in range(4)]
 
 
 def test_a_study_being_made_by_another_driver_is_opened_again(tmp_path, monkeypatch):
