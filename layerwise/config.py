@@ -388,6 +388,16 @@ def validate(data, source="<config>", base_dir=".", *, from_run=False):
     return config
 
 
+def check_warmup(config):
+    """A ConfigError when the warm-up is longer than training: the rate would still be rising at the end (it
+    reaches optimizer.lr in the last warm-up epoch). For new runs, and for a resume that sets training.epochs."""
+    warmup, epochs = getattr(config.schedule, "warmup_epochs", 0) or 0, config.training.epochs
+    if warmup > epochs:
+        raise ConfigError(f"{config.source}: schedule.warmup_epochs ({warmup}) is more than training.epochs ({epochs}): "
+                          "the rate would still be rising when training ends, and never reach optimizer.lr; give at "
+                          f"most {epochs} warm-up epochs (or more epochs).")
+
+
 def _check_consistency(config):
     src, t = config.source, config.training
     if config.data.task == "regression":
@@ -402,11 +412,8 @@ def _check_consistency(config):
     if needs_val and config.data.val_fraction == 0:
         raise ConfigError(f"{src}: {needs_val[0]} monitors the validation set, but data.val_fraction is 0; "
                           "set data.val_fraction > 0.")
-    warmup = getattr(config.schedule, "warmup_epochs", 0) or 0
-    if warmup > t.epochs and not config.from_run:     # the rate reaches optimizer.lr in the last warm-up epoch
-        raise ConfigError(f"{src}: schedule.warmup_epochs ({warmup}) is more than training.epochs ({t.epochs}): the "
-                          "rate would still be rising when training ends, and never reach optimizer.lr; give at most "
-                          f"{t.epochs} warm-up epochs (or more epochs).")
+    if not config.from_run:
+        check_warmup(config)
     min_lr, lr = getattr(config.schedule, "min_lr", None), getattr(config.optimizer, "lr", None)
     if isinstance(min_lr, (int, float)) and isinstance(lr, (int, float)) and min_lr > lr:
         raise ConfigError(f"{src}: schedule.min_lr ({min_lr:g}) is above optimizer.lr ({lr:g}); the {config.schedule.type} "
@@ -441,12 +448,19 @@ def from_set(message, source, overrides):
     entry = entry.group(0) if entry and ("." in entry.group(0) or "[" in entry.group(0)) else None
 
     def inside_and_named(key, value):
-        """``key`` lies inside the entry the message names, and the message names its last part or its value."""
+        """``key`` lies inside the entry the message names, and the message is about it: it names the key's last
+        part or a word of it (``kernel`` of ``kernel_size``), or its value (``20`` in ``20x20``), or it is a memory
+        refusal and the value is a size (a number)."""
         if not entry or not (key.startswith(entry) and key[len(entry):len(entry) + 1] in (".", "[")):
             return False
-        said = named[len(entry):]
+        said, value = named[len(entry):], value.strip()
         last = re.split(r"[.\[\]]", key)[-2 if key.endswith("]") else -1]
-        return any(re.search(rf"(?<![\w.]){re.escape(word)}(?![\w])", said) for word in (last, value.strip()) if word)
+        words = {last, *(w for w in last.split("_") if len(w) >= 4)}
+        if any(re.search(rf"(?<![\w.]){re.escape(w)}(?![a-z])", said) for w in words if w):
+            return True
+        if value and re.search(rf"(?<![\w.]){re.escape(value)}(?![\w.])", said.replace("x", " ")):
+            return True
+        return "would need" in said and "available" in said and re.fullmatch(r"[\d\s,\[\]()]+", value) is not None
 
     for assignment in overrides:
         key, _, value = assignment.partition("=")
@@ -534,6 +548,11 @@ def load_config(path_or_dict, overrides=(), *, source=None, given=None, from_run
         config = validate(data, source, base, from_run=from_run)
     except ConfigError as e:
         raise ConfigError(from_set(str(e), source, overrides if given is None else given)) from None
+    if from_run and any(a.partition("=")[0].strip() == "training.epochs" for a in overrides):
+        try:                # a resume's own --set may shorten training below the warm-up
+            check_warmup(config)
+        except ConfigError as e:
+            raise ConfigError(from_set(str(e), source, overrides if given is None else given)) from None
     update = {"given": tuple(overrides if given is None else given)}
     if config.name is None:
         update["name"] = "experiment"

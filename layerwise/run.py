@@ -66,12 +66,13 @@ def load_data(config):
     d = config.data
     path = str(config.resolve_path(d.path)) if d.path else None
     try:
-        # None: the default, or a run's own (its config.yaml writes every value, and new-run checks stay off)
-        test_fraction = None if d.test_fraction == DataConfig().test_fraction or config.from_run else d.test_fraction
+        # None: the default; a run read back uses its own (its config.yaml writes every value), unchecked
+        test_fraction = None if d.test_fraction == DataConfig().test_fraction else d.test_fraction
         return load_dataset(d.dataset, path=path, download=d.download, val_fraction=d.val_fraction,
                             test_fraction=test_fraction, normalize=d.normalize, seed=config.seed,
                             label_column=d.label_column, dtype=np.dtype(config.training.dtype),
-                            mirrors=d.mirrors, task=d.task, delimiter=d.delimiter)
+                            mirrors=d.mirrors, task=d.task, delimiter=d.delimiter,
+                            strict_test_fraction=not config.from_run)
     except DataError as e:
         raise type(e)(f"{config.source}: data: {e}") from None      # the same kind (MissingDataError too)
 

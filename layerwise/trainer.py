@@ -343,6 +343,8 @@ class Trainer:
         if "augment" in meta and hasattr(self.augment, "load_state_dict"):
             self.augment.load_state_dict(meta["augment"])
         self.model.load_optimizer_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
+        if meta["step"]:
+            _check_stepped_state(self.model, meta["step"])
         for cb in self.callbacks:
             if cb.state_key and cb.state_key in meta["callbacks"]:
                 cb.load_state_dict(meta["callbacks"][cb.state_key])
@@ -409,6 +411,24 @@ def _check_state(meta):
     if len(meta["history"]) != meta["epoch"]:
         raise ValueError(f"the trainer state is at epoch {meta['epoch']} but its history holds "
                          f"{len(meta['history'])} epochs")
+
+
+def _check_stepped_state(model, steps):
+    """A ValueError naming a trained parameter with no optimizer state in a checkpoint taken after ``steps``
+    steps: its optimizer (a built-in one that keeps state) would start it again from zero, and the resumed run
+    would not be the one it continues. (A layer unfrozen or added by hand since has none: the Python API's
+    ``load_optimizer_state_dict`` takes that; a run's model cannot change.)"""
+    frozen = [prefix for prefix, m in model.named_modules() if m.frozen]
+    for prefix, m in model.named_modules():
+        keys_of = getattr(m.optimizer, "state_keys", None)
+        if not m.params or keys_of is None or any(prefix.startswith(f) for f in frozen):
+            continue
+        if not is_builtin(type(m.optimizer)) or not keys_of():
+            continue
+        missing = [name for name in m.params if not m.optim_state.get(name)]
+        if missing:
+            raise ValueError(f"the optimizer state of parameter '{prefix}{missing[0]}' is missing, though the "
+                             f"checkpoint was taken after {steps} steps")
 
 
 def _looks_like_classes(y):

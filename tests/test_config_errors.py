@@ -447,3 +447,16 @@ def test_a_layers_error_names_a_set_only_when_it_is_about_that_key(tmp_path, cap
     assert "Unknown initializer 'bogus'" in err and "(from --set" not in err
     assert main(["validate", str(tmp_path / "bad.yaml"), "--set", "model.layers.1.init=nope"]) == 2
     assert "Unknown initializer 'nope'" in capsys.readouterr().err      # the value is named: no attribution needed
+
+
+def test_a_set_that_changes_a_layers_size_is_named_by_the_refusals_it_causes(tmp_path, capsys):
+    """The stricter rule lost them: 'kernel 20x20' names neither kernel_size nor 20 as a word, and a memory
+    refusal of the layer's output names no key."""
+    (tmp_path / "cnn.yaml").write_text(yaml.safe_dump({"data": {"dataset": "digits"}, "model": {"layers": [
+        {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": 1}, {"type": "flatten"},
+        {"type": "linear", "units": 10}]}}))
+    for setting, says in (("model.layers[0].kernel_size=20", "kernel 20x20 is larger than its input 8x8"),
+                          ("model.layers[0].filters=1000000", "outputs 64,000,000 values per sample")):
+        assert main(["validate", str(tmp_path / "cnn.yaml"), "--set", setting]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.endswith(f"(from --set {setting}).\n")

@@ -540,3 +540,46 @@ def test_a_run_made_before_a_new_runs_check_was_added_is_still_read_back(tmp_pat
     assert main(["evaluate", str(tmp_path / "run")]) == 0
     assert "test_accuracy 0.4: reproduced" in capsys.readouterr().out
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "own.npz"), "--out", str(tmp_path / "p.csv")]) == 0
+
+
+def test_a_run_read_back_splits_its_data_with_its_own_test_fraction(tmp_path, capsys):
+    """Read back (evaluate, resume, the analysis commands), a run's test_fraction fell back to the default:
+    evaluate split 360 test samples instead of 540 and said the run did not reproduce."""
+    from layerwise.analysis.runs import load_run
+    data = {**SMALL, "data": {"dataset": "digits", "val_fraction": 0.1, "test_fraction": 0.3},
+            "training": {"epochs": 1, "batch_size": 64}}
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path, data), out) == 0
+    assert json.loads((out / "summary.json").read_text())["n_test"] == 540
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    assert '"n_test": 540' in capsys.readouterr().out
+    assert len(load_run(out).data.X_test) == 540
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 0
+    assert json.loads((out / "summary.json").read_text())["n_test"] == 540
+
+
+def test_a_resume_that_shortens_training_below_the_warm_up_is_refused(tmp_path, capsys):
+    data = {**SMALL, "schedule": {"type": "cosine", "warmup_epochs": 3}, "training": {"epochs": 4, "batch_size": 64}}
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path, data), out, "--set", "training.epochs=3") == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 2
+    assert ("schedule.warmup_epochs (3) is more than training.epochs (2): the rate would still be rising when training "
+            "ends") in capsys.readouterr().err
+    assert main(["evaluate", str(out)]) == 0
+
+
+def test_a_checkpoint_without_one_parameters_optimizer_state_does_not_resume(tmp_path, capsys):
+    """Adam started that parameter again from step 1 and the resume was no longer the run it continues."""
+    from layerwise.checkpoint import load_arrays, save_arrays
+    data = {**SMALL, "optimizer": {"type": "adam", "lr": 0.01}, "training": {"epochs": 1, "batch_size": 64}}
+    out = tmp_path / "run"
+    assert train(write_config(tmp_path, data), out) == 0
+    arrays, meta = load_arrays(out / "checkpoint.safetensors")
+    save_arrays(out / "checkpoint.safetensors", {k: v for k, v in arrays.items() if not k.startswith("optim.1.W.")},
+                meta)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "training.epochs=2", "--progress", "off"]) == 2
+    assert "the optimizer state of parameter '1.W' is missing, though the checkpoint was taken after" in \
+        capsys.readouterr().err

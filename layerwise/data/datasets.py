@@ -247,7 +247,8 @@ def _plugin_arrays(dataset, path):
 
 
 def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_fraction=None, normalize="scale",
-                 seed=0, label_column=-1, dtype=np.float32, mirrors=None, files=None, task=None, delimiter=","):
+                 seed=0, label_column=-1, dtype=np.float32, mirrors=None, files=None, task=None, delimiter=",",
+                 strict_test_fraction=True):
     """Load, split and normalize a dataset.
 
     Parameters
@@ -266,7 +267,8 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         Share of the training part held out for validation.
     test_fraction : float in (0, 1), default 0.2
         Share held out for testing, for datasets without an official test split (digits, csv, npz
-        without ``X_test``). Given for data with its own test split, it is refused: it would do nothing.
+        without ``X_test``). Given for data with its own test split, it is refused: it would do nothing (unless
+        ``strict_test_fraction`` is False: a run read back, whose config records the value it was made with).
     normalize : {"scale", "standardize", "none"}, default "scale"
         scale: images divided by their known maximum (16 for digits, 255 for the IDX sets), other
         data min-max scaled per feature; standardize: per-feature mean 0 and std 1 (a std of 0 is
@@ -345,7 +347,7 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
         own = "X_test" if dataset == "npz" else "the test files (t10k-*)"
         raise DataError(f"{where}: no test samples: {own} hold none"
                         f"{'; leave X_test and y_test out to hold out data.test_fraction instead' if dataset == 'npz' else ''}.")
-    if X_test is not None and given_test_fraction:
+    if X_test is not None and given_test_fraction and strict_test_fraction:
         raise DataError(f"{where}: test_fraction {test_fraction:g} does nothing: the data has its own test split "
                         f"({'X_test and y_test' if dataset == 'npz' else 'its test files'}); remove it.")
     regression = task == "regression"

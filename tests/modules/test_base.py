@@ -360,3 +360,7 @@ def test_subclasses_of_dropout_and_flatten_that_keep_their_own_shapes_still_run_
     with pytest.raises(ValueError, match=r"FlattenPlanes.backward got dL/dy of shape \(1, 3, 16\), but the last "
                                          r"forward's output had shape \(2, 48\)"):
         flat.backward(y[:1])
+    plain = lw.Flatten()                # the built-in keeps the shape of its own output: a transposed dL/dy is refused
+    plain.forward(x)
+    with pytest.raises(ValueError, match=r"Flatten.backward got dL/dy of shape \(48, 2\)"):
+        plain.backward(np.ones((48, 2)))
