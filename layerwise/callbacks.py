@@ -229,9 +229,7 @@ class EarlyStopping(Callback):
             self.tracker = Monitor(self.mode, self.tracker.min_delta)
             self.best_epoch, self.best_state = 0, None
             return
-        best, epoch = state["best"], state["best_epoch"]
-        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
-            raise ValueError(f"early stopping's best value is {best!r}, expected a number")
+        epoch = state["best_epoch"]          # (the tracker checks its best value)
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"early stopping's best_epoch is {epoch!r}, expected an int >= 0")
         self.tracker.load_state_dict(state)

@@ -311,8 +311,7 @@ class AdamW(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
         super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def state_keys(self):
-        return ("step", "exp_avg", "exp_avg_sq")
+    state_keys = Adam.state_keys        # the same moments (_adam_update)
 
     def step(self, p, g, state, decay):
         if decay and self.weight_decay:

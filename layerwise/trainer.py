@@ -128,16 +128,20 @@ class Trainer:
     def best_epoch(self):
         """The epoch of the best monitored value: the early stopping's, ``Trainer(early_stopping=...)`` or the
         first EarlyStopping among the callbacks (0 without one)."""
-        stopper = self.early_stopping or next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        stopper = self._stopper()
         return stopper.best_epoch if stopper else 0
 
     @property
     def kept_epoch(self):
         """The epoch whose weights the model holds after fit: the best one when an early stopping restored it
         (``restore_best``), else the last."""
-        stopper = self.early_stopping or next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        stopper = self._stopper()
         restored = stopper is not None and stopper.restore_best and stopper.best_epoch
         return stopper.best_epoch if restored else self.epoch
+
+    def _stopper(self):
+        """The early stopping: ``Trainer(early_stopping=...)``'s, else the first EarlyStopping among the callbacks."""
+        return self.early_stopping or next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
 
     def _optimizers(self):
         return [m.optimizer for _, m in self.model.named_modules() if m.params and m.optimizer is not None]
