@@ -113,7 +113,8 @@ def _parser():
 
     v = command("validate", "Check a config and print the model summary, without training. MNIST and "
                 "Fashion-MNIST models are checked against 28x28 inputs even before their files are "
-                "downloaded; the missing files are then reported as an error (exit 2).")
+                "downloaded; the missing files are then reported as an error (exit 2). A sweep: section is checked as "
+                "layerwise sweep checks it.")
     v.add_argument("config", help="the YAML config file")
     overrides(v)
 
@@ -239,6 +240,7 @@ def _validate(args):
     from .estimators import check_baselines
     from .data import KNOWN_SHAPES
     config = load_config(args.config, args.overrides)
+    plan = _sweep_plan(args, config)
     try:
         data = run.load_data(config)
     except DataError:
@@ -247,19 +249,46 @@ def _validate(args):
         # The IDX files are not there yet, but their shape is fixed: check and show the model all the
         # same, then report the missing data (exit 2: the config cannot train yet).
         shape, n_classes = KNOWN_SHAPES[config.data.dataset]
-        model, _ = run.build(config, SimpleNamespace(input_shape=shape, n_classes=n_classes))
+        known = SimpleNamespace(input_shape=shape, n_classes=n_classes)
+        model, _ = run.build(config, known)
+        _build_sweep(plan, known)
         print(f"{args.config}: the model is ok. {config.name}: {config.data.dataset}, samples of shape {shape}, "
               f"{n_classes} classes; its data is not there yet:")
         print(model.summary(shape))
         raise
     model, _ = run.build(config, data)
+    sweep = _build_sweep(plan, data)
     check_baselines(config)             # what compare would refuse
     targets = (f"{data.n_classes} classes" if data.task == "classification"
                else f"regression on {data.n_targets} target(s)")
     print(f"{args.config}: ok. {config.name}: {data.name} with {len(data.X_train)} train / {len(data.X_val)} "
           f"val / {len(data.X_test)} test samples of shape {tuple(data.input_shape)}, {targets}")
     print(model.summary(data.input_shape))
+    if sweep:
+        print(sweep)
     return 0
+
+
+def _sweep_plan(args, config):
+    """The plan of the config's ``sweep:`` section, checked as ``layerwise sweep`` checks it before anything
+    runs (each config it can produce, keys and layer entries); None without one."""
+    if config.sweep is None or not config.sweep.parameters:
+        return None
+    from .sweep.plan import make_plan
+    return make_plan(args.config, overrides=args.overrides)
+
+
+def _build_sweep(plan, data):
+    """Build the model of each config the sweep's check went through (a value no layer takes, such as
+    ``units: 0``, fails here and not in the middle of the sweep); the plan's one-line description."""
+    if plan is None:
+        return None
+    from . import run
+    for trial in plan.probe_configs():
+        run.build(trial, data)          # its errors name the trial: "tiny.yaml with units=0: ..."
+    swept = ", ".join(f"{key}={spec}" for key, spec in plan.space.items())
+    return (f"sweep: ok, {plan.method} over {swept}; {plan.trials} trial{'s' * (plan.trials != 1)}, "
+            f"choosing on {plan.metric}")
 
 
 def _compare(args):

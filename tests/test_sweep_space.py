@@ -210,3 +210,24 @@ def test_a_bad_swept_value_is_not_called_a_set_option(tmp_path):
     with pytest.raises(ConfigError) as info:
         make_plan(write(tmp_path), params=["optimizer.lr=0.1,-1"])
     assert "optimizer.lr must be a number > 0, got -1" in str(info.value) and "--set" not in str(info.value)
+
+
+def test_validate_checks_the_sweep_section_as_sweep_does(tmp_path, capsys):
+    swept = {**SMALL, "sweep": {"parameters": {"optimizer.lr": [0.05, 0.1], "model.layers.1.units": "8,16"}}}
+    assert main(["validate", str(write(tmp_path, swept))]) == 0
+    out = capsys.readouterr().out
+    assert "sweep: ok, grid over model.layers.1.units=8,16, optimizer.lr=0.05,0.1; 4 trials, choosing on " \
+           "val_accuracy" in out
+    # a key that no trial could set, and a value that no model could take, fail before any sweep runs
+    typo = {**SMALL, "sweep": {"parameters": {"optimizer.lrr": [0.05, 0.1]}}}
+    assert main(["validate", str(write(tmp_path, typo))]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'optimizer.lrr'. Did you mean 'lr'?" in err and len(err.strip().splitlines()) == 1
+    bad_units = {**SMALL, "sweep": {"parameters": {"model.layers.1.units": "16,0"}}}
+    assert main(["validate", str(write(tmp_path, bad_units))]) == 2
+    err = capsys.readouterr().err
+    assert "tiny.yaml with model.layers.1.units=0: model.layers[1] (linear): units must be an int >= 1" in err
+    assert err.count("units=0") == 1
+    # --set reaches the sweep's checks too: a sweep chooses on the validation split
+    assert main(["validate", str(write(tmp_path, swept)), "--set", "data.val_fraction=0"]) == 2
+    assert "data.val_fraction is 0" in capsys.readouterr().err

@@ -51,6 +51,18 @@ class Plan:
         return load_config(self.config, [*self.overrides, *sets], source=f"{self.base.source} with {shown}",
                            given=self.overrides)
 
+    def probe_configs(self):
+        """The validated config of every trial a grid can run; of every choice and both bounds of each
+        parameter, the others at their first, otherwise (what is checked before a sweep starts)."""
+        keys = list(self.space)
+        if self.method == "grid":
+            combos = itertools.product(*(self.space[k].values for k in keys))
+        else:
+            first = [self.space[k].probes()[0] for k in keys]
+            combos = (first[:i] + [v] + first[i + 1:] for i, k in enumerate(keys) for v in self.space[k].probes())
+        for combo in combos:
+            yield self.trial_config(dict(zip(keys, combo)))
+
     @property
     def direction(self):
         return "minimize" if mode_of(self.metric) == "min" else "maximize"
@@ -106,15 +118,8 @@ def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metr
         trials = min(trials, grid_size(space))
     plan = Plan(config, list(overrides), base, space, method, metric, trials,
                 bool(section.prune if prune is None else prune))
-    keys = list(space)
-    if method == "grid":
-        combos = itertools.product(*(space[k].values for k in keys))
-    else:
-        first = [space[k].probes()[0] for k in keys]
-        combos = (first[:i] + [v] + first[i + 1:] for i, k in enumerate(keys) for v in space[k].probes())
     from ..build import check_entry      # (loading the config imported its plugins' layer types)
-    for combo in combos:
-        trial = plan.trial_config(dict(zip(keys, combo)))
+    for trial in plan.probe_configs():
         for i, spec in enumerate(trial.model.layers):    # each entry's type and keys (nothing is built)
             try:
                 check_entry(spec, f"model.layers[{i}]")
