@@ -1,6 +1,7 @@
 """Has a monitored value improved? The one rule behind early stopping, plateau schedules and ``tol``."""
 
 import math
+import numbers
 
 
 LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse")
@@ -74,7 +75,7 @@ class Monitor:
         if best_follows not in ("improvement", "any"):
             raise ValueError("The 'best_follows' parameter of Monitor must be 'improvement' or 'any'. "
                              f"Got {best_follows!r} instead.")
-        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
+        if not (isinstance(min_delta, numbers.Real) and not isinstance(min_delta, bool) and math.isfinite(min_delta) and min_delta >= 0):
             raise ValueError(f"The 'min_delta' parameter of Monitor must be a number >= 0. Got {min_delta!r} instead.")
         self.mode, self.min_delta = mode, float(min_delta)
         self.inclusive, self.best_follows, self.relative = inclusive, best_follows, bool(relative)
@@ -107,7 +108,7 @@ class Monitor:
     def load_state_dict(self, state):
         """Restore :meth:`state_dict`; a ValueError for a best that is no number or a wait that is no count."""
         best, wait = state["best"], state["wait"]
-        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+        if best is not None and (isinstance(best, bool) or not isinstance(best, numbers.Real)):
             raise ValueError(f"the monitored best value is {best!r}, expected a number")
         if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
             raise ValueError(f"the epochs without improvement are {wait!r}, expected an int >= 0")

@@ -4,6 +4,8 @@ Targets are real numbers, (N,) for one output per sample or (N, outputs); ``mse`
 labels, as one-hot rows. Registered in :data:`layerwise.losses.LOSSES` when that module is imported.
 """
 
+import numbers
+
 import numpy as np
 
 from .losses import Loss, _register
@@ -46,6 +48,9 @@ class MSELoss(_RegressionLoss):
         """One-hot rows for class codes when the model has one output per class."""
         labels = np.asarray(labels)
         if labels.ndim == 1 and n_outputs > 1 and np.issubdtype(labels.dtype, np.integer):
+            if len(labels) and (labels.min() < 0 or labels.max() >= n_outputs):
+                raise ValueError(f"{type(self).__name__}: class labels must be in [0, {n_outputs}) for {n_outputs} "
+                                 f"outputs; got labels from {labels.min()} to {labels.max()}.")
             onehot = np.zeros((len(labels), n_outputs))
             onehot[np.arange(len(labels)), labels] = 1
             return onehot
@@ -92,7 +97,7 @@ class HuberLoss(_RegressionLoss):
 
     def __init__(self, delta=1.0):
         super().__init__()
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta > 0:
             raise ValueError(f"The 'delta' parameter of HuberLoss must be a number > 0. Got {delta!r} instead.")
         self.delta = float(delta)
 

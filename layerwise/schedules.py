@@ -6,6 +6,7 @@ Each optimizer keeps its own base rate (a layer with its own ``lr`` is scaled by
 """
 
 import math
+import numbers
 
 from .monitor import Monitor, mode_of, monitored_value
 from .registry import Registry
@@ -141,7 +142,7 @@ class PlateauSchedule(Schedule):
 
 def _scale(value):
     """A saved rate factor: a number > 0 (a factor of 0 would train at rate 0 from then on)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
         raise ValueError(f"the schedule's rate factor is {value!r}, expected a number > 0")
     return float(value)
 

@@ -141,3 +141,34 @@ def test_cross_entropy_gradient_with_probability_rows_that_do_not_sum_to_one():
     assert loss.forward(z, t) == pytest.approx(0.4722817898, rel=1e-9)
     np.testing.assert_allclose(loss.backward(), [[-0.0730, -0.0766, 0.1496], [0.0, 0.0, 0.0]], atol=5e-5)
     lw.gradcheck_loss(lw.CrossEntropyLoss(), z, t)
+
+
+@pytest.mark.parametrize("labels, shown", [([0, -1, 2], "from -1 to 2"), ([0, 3, 1], "from 0 to 3")])
+def test_mse_on_class_labels_refuses_labels_outside_its_outputs(labels, shown):
+    """-1 became the last class's one-hot row without a word; 3 for three outputs was NumPy's IndexError."""
+    with pytest.raises(ValueError, match=rf"MSELoss: class labels must be in \[0, 3\) for 3 outputs; got labels {shown}"):
+        lw.MSELoss().targets(np.array(labels), 3)
+    np.testing.assert_array_equal(lw.MSELoss().targets(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+
+
+def test_sigmoid_keeps_its_relative_precision_for_negative_inputs():
+    """``(1 + tanh(x / 2)) / 2`` cancelled: 44% off at x = -17 and exactly 0 from -20 in float32, so
+    BCEWithLogits' gradient and predict_proba lost the small probabilities."""
+    from layerwise.modules.activations import sigmoid
+    x = np.array([-80.0, -37.0, -20.0, -17.0, -1.0, 0.0, 3.0, 40.0])
+    exact = 1 / (1 + np.exp(-x))                                 # float64: no cancellation for x < 0 here
+    np.testing.assert_allclose(sigmoid(x), exact, rtol=1e-15)
+    np.testing.assert_allclose(sigmoid(x[1:].astype(np.float32)), exact[1:], rtol=3e-7)
+    np.testing.assert_array_equal(sigmoid(np.array([np.inf, -np.inf])), [1.0, 0.0])
+    assert np.isnan(sigmoid(np.array([np.nan]))[0])
+    assert sigmoid(np.zeros(2, np.float32)).dtype == np.float32
+    np.testing.assert_allclose(lw.Sigmoid().forward(np.array([-20.0], np.float32)), [2.0611537e-09], rtol=1e-6)
+
+
+def test_numpy_scalars_are_hyperparameters_like_python_numbers():
+    """np.float32(0.5) was refused as 'not a float' by Dropout, LeakyReLU and HuberLoss."""
+    assert lw.Dropout(np.float32(0.5)).p == 0.5
+    assert lw.LeakyReLU(np.float32(0.25)).negative_slope == 0.25
+    assert lw.HuberLoss(np.float32(2.0)).delta == 2.0
+    with pytest.raises(ValueError, match="Dropout must be a float in"):
+        lw.Dropout(np.bool_(True))

@@ -1,5 +1,7 @@
 """Elementwise activations and Softmax; each works on inputs of any shape."""
 
+import numbers
+
 import numpy as np
 
 from .base import Elementwise, float_input, grad_like_output
@@ -51,7 +53,7 @@ class LeakyReLU(Elementwise):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
             raise ValueError("The 'negative_slope' parameter of LeakyReLU must be a number. "
                              f"Got {negative_slope!r} instead.")
         self.negative_slope = float(negative_slope)
@@ -116,10 +118,13 @@ class Tanh(Elementwise):
 
 
 def sigmoid(x):
-    """``1 / (1 + exp(-x))`` as ``(1 + tanh(x / 2)) / 2``, which never overflows; a new array."""
-    y = np.tanh(np.multiply(x, 0.5))
-    y += 1
-    y *= 0.5
+    """``1 / (1 + exp(-x))``, a new array: with ``e = exp(-|x|)``, which never overflows, ``1 / (1 + e)`` for
+    x >= 0 and ``e / (1 + e)`` below, both to the dtype's relative precision (``(1 + tanh(x / 2)) / 2`` lost
+    the small values: 0 from x = -17 in float32)."""
+    e = np.exp(-np.abs(x))
+    y = np.where(np.greater_equal(x, 0), 1, e)
+    e += 1
+    y /= e
     return y
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 
 from .activations import ReLU
-from .base import (Module, ShapeError, backward_without_input_grad, check_initialized, fires_own_hooks, grad_like_output,
-                   hook_calls, unhooked)
+from .base import (Module, ShapeError, _held_modules, backward_without_input_grad, check_initialized, fires_own_hooks,
+                   grad_like_output, hook_calls, unhooked)
 from .evaluation import modes_kept
 from .pooling import MaxPool2d
 
@@ -167,12 +167,12 @@ class Sequential(Module):
         """Run every module's backward in reverse, then each one's backward hooks.
 
         With ``input_grad=False`` (the input is data) the chain stops at the first module with
-        parameters, which is asked to skip its own ``dL/dx``, and None is returned.
+        parameters (or holding a layer whose parameters it uses: tied weights), which is asked to skip its
+        own ``dL/dx``, and None is returned.
         """
         stop = 0
         if not input_grad:
-            stop = next((i for i, m in enumerate(self.modules)
-                         if m.params or next(m.named_parameters(), None) is not None), len(self.modules))
+            stop = next((i for i, m in enumerate(self.modules) if _reaches_parameters(m)), len(self.modules))
         order, shapes = self._order, self._input_shapes
         if self._output_shape is not None:
             grad_y = grad_like_output(type(self).__name__, grad_y, self._output_shape)
@@ -263,3 +263,18 @@ def _innermost(module, err):
             found = paths[id(owner)]
         tb = tb.tb_next
     return found
+
+
+def _reaches_parameters(module):
+    """Whether ``module``'s backward can add to a parameter's gradient: a module of its tree has parameters,
+    or holds (in an attribute) a layer that has, whose gradient it adds into (tied weights). The chain of a
+    backward without ``dL/dx`` stops at the first such module: cutting it before a parameter-free module that
+    uses another layer's weights lost that layer's share of the gradient."""
+    for _, m in module.named_modules():
+        if m.params:
+            return True
+        for name, value in vars(m).items():
+            for _, held in _held_modules(name, value):
+                if held is not m and next(held.named_parameters(), None) is not None:
+                    return True
+    return False

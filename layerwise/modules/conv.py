@@ -125,7 +125,7 @@ class Conv2d(Module):
         (kh, kw), c, O = self.kernel_size, shape[3], W_m.shape[1]
         k = kh * kw * c
         G = grad_y.transpose(0, 2, 3, 1).reshape(-1, O)   # free when grad_y is channels-last already
-        if c == 1:
+        if c == 1 and shape[0]:
             # a short, very long reduction: one small product per image (stacked), then a sum. One product
             # over all N Ho Wo rows took 0.8 ms instead of 0.33, and with other processes on the cores its
             # two BLAS threads, synchronising along those rows, stalled it to 70 ms

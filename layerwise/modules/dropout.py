@@ -1,5 +1,7 @@
 """Dropout."""
 
+import numbers
+
 import numpy as np
 
 from ..init import as_generator
@@ -26,7 +28,7 @@ class Dropout(Elementwise):
 
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
             raise ValueError(f"The 'p' parameter of Dropout must be a float in [0, 1). Got {p!r} instead.")
         self.p = float(p)
         self.rng = as_generator(rng)

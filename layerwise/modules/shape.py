@@ -30,7 +30,7 @@ class Flatten(Module):
     def forward(self, x):
         x = float_input(x)
         self._cache = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))     # (not -1: an empty batch has no size to divide)
 
     def backward(self, grad_y):
         shape = self._cached()

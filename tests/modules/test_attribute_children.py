@@ -85,6 +85,46 @@ def test_a_reference_to_a_module_elsewhere_in_the_tree_is_allowed():
     assert losses[2] < losses[0]
 
 
+class TiedEncoder(lw.Module):
+    """Encodes with the decoder's weight, transposed; no parameters of its own: the first module of the model."""
+
+    def __init__(self, dec):
+        super().__init__()
+        self.dec = dec
+
+    def forward(self, x):
+        self._cache = x
+        return x @ self.dec.params["W"].T
+
+    def backward(self, grad_y):
+        self.dec.grads["W"] += (self._cached().T @ grad_y).T
+        return grad_y @ self.dec.params["W"]
+
+
+def test_a_backward_without_the_inputs_gradient_keeps_a_tied_layers_share():
+    """``backward(g, input_grad=False)``, which the Trainer runs, stopped the chain at the first module with
+    parameters of its own, so a parameter-free first module that adds into another layer's gradient was never
+    called: the tied weight lost its share of the gradient, without a word."""
+    dec = lw.Linear(3, 5, rng=0, dtype=np.float64)
+    model = lw.Sequential(TiedEncoder(dec), lw.Tanh(), dec)
+    rng = np.random.default_rng(0)
+    x, g = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    model.forward(x)
+    model.backward(g)
+    full = dec.grads["W"].copy()
+    model.zero_grad()
+    model.forward(x)
+    assert model.backward(g, input_grad=False) is None
+    np.testing.assert_allclose(dec.grads["W"], full, rtol=1e-13)
+    lw.gradcheck(model, x)
+    # nested, and through the Trainer (which never asks for dL/dx)
+    nested = lw.Sequential(lw.Sequential(TiedEncoder(dec), lw.Tanh()), dec)
+    nested.zero_grad()
+    nested.forward(x)
+    nested.backward(g, input_grad=False)
+    np.testing.assert_allclose(dec.grads["W"], full, rtol=1e-13)
+
+
 class Listed(lw.Module):
     """nn.ModuleList's habit: the layers in a list (or a dict) attribute, no children()."""
 

@@ -117,3 +117,22 @@ def test_backward_refuses_a_gradient_not_shaped_like_the_output(name, rng):
     m = make(np.random.default_rng(3))
     m.forward(np.random.default_rng(4).uniform(-2, 2, size=shape))
     np.testing.assert_array_equal(from_list, m.backward(g))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_module_takes_an_empty_batch(name, rng):
+    """Flatten could not reshape (0, C, H, W) (a -1 with no size to divide) and a one-channel Conv2d's backward
+    failed the same way; PyTorch takes an empty batch. Batch norm in training has no statistics to take: it says so."""
+    make, shape = CASES[name]
+    m = make(rng)
+    x = np.zeros((0,) + shape[1:])
+    if isinstance(m, lw.BatchNorm) and m.training:
+        with pytest.raises(ValueError, match="needs more than one value per channel in training"):
+            m.forward(x)
+        return
+    y = m.forward(x)
+    assert y.shape == (0,) + make(rng).forward(rng.normal(size=shape)).shape[1:]
+    m.zero_grad()
+    g = m.backward(np.ones(y.shape))
+    assert g.shape == x.shape
+    assert all(not v.any() for v in m.grads.values())
