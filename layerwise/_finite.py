@@ -17,3 +17,18 @@ def first_nonfinite_row(X, block=1 << 22):
         if not ok.all():
             return start + int(np.argmin(ok))
     return None
+
+
+def nonfinite_words(converted, source):
+    """Words for what makes ``converted`` (``source`` cast to a float dtype, both of one shape) hold NaN or inf:
+    "holds NaN or an infinite value", or, when ``source`` is finite there, that a value is too large for the dtype
+    (1e39 in float32: the file holds no NaN and no inf)."""
+    converted, source = np.asarray(converted), np.asarray(source)
+    bad = ~np.isfinite(converted.reshape(-1))
+    if source.dtype.kind not in "biufc" or source.shape != converted.shape or not bad.any():
+        return "holds NaN or an infinite value"
+    values = source.reshape(-1)[bad]
+    if source.dtype.kind in "fc" and not np.isfinite(values).all():
+        return "holds NaN or an infinite value"
+    return (f"holds {values[0]:.4g}, too large for {converted.dtype.name} (whose largest value is "
+            f"{float(np.finfo(converted.dtype).max):.4g})")

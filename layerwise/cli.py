@@ -20,7 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from . import __version__
-from .errors import DataError, LayerwiseError, LayerwiseWarning, TrainingError
+from .errors import LayerwiseError, LayerwiseWarning, MissingDataError, TrainingError
 from .plugins import raised_in_plugin
 
 EXAMPLES = {
@@ -223,13 +223,15 @@ def _evaluate(args):
         return 1
     for key in keys:
         got = result.get(key)
-        same = saved[key] == got or (rebatched and got is not None and math.isclose(saved[key], got, rel_tol=1e-5))
+        both_nan = isinstance(got, float) and isinstance(saved[key], float) and math.isnan(got) and math.isnan(saved[key])
+        same = saved[key] == got or both_nan or (rebatched and got is not None
+                                                 and math.isclose(saved[key], got, rel_tol=1e-5))
         if not same:
             moved = " (or the data at the --set data.path is not the data it was tested on)" if args.overrides else ""
             print(f"layerwise: summary.json {key} {saved[key]} is DIFFERENT from the "
                   f"reloaded model's {got}: the run does not reproduce{moved}.", file=sys.stderr)
             return 1
-        how = "reproduced" if saved[key] == got else f"reproduced to float32 rounding ({got})"
+        how = "reproduced" if saved[key] == got or both_nan else f"reproduced to float32 rounding ({got})"
         print(f"summary.json {key} {saved[key]}: {how}")
     return 0
 
@@ -243,7 +245,7 @@ def _validate(args):
     plan = _sweep_plan(args, config)
     try:
         data = run.load_data(config)
-    except DataError:
+    except MissingDataError:      # (files there but damaged are their own error)
         if config.data.dataset not in KNOWN_SHAPES:
             raise
         # The IDX files are not there yet, but their shape is fixed: check and show the model all the

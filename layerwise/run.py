@@ -19,8 +19,8 @@ import numpy as np
 from . import __version__
 from .build import build_model
 from .callbacks import Callback, as_callback
-from .checkpoint import (atomic_write, check_finite, load_arrays, load_model_state, load_weights, save_arrays,
-                         save_model)
+from .checkpoint import (atomic_write, check_finite, load_arrays, load_model_file, load_model_state, load_weights,
+                         save_arrays, save_model)
 from .config import DataConfig, from_set, load_config
 from .errors import ConfigError, DataError, TrainingError
 from .plugins import load_plugins, raised_in_plugin
@@ -488,6 +488,14 @@ def evaluate(run_dir, *, overrides=()):
         check_run_files(run_dir, config.run_id, names=("checkpoint.safetensors",))
     except DataError:
         pass
-    exp = prepare(config, training=False)
-    load_model_state(exp.model, weights)
-    return {**test_metrics(exp.trainer, exp.data), "n_test": len(exp.data.X_test)}
+    arrays, _, meta = load_model_file(weights)
+    data = load_data(config)
+    trained_on = meta.get("input_shape")
+    if isinstance(trained_on, list) and tuple(trained_on) != tuple(data.input_shape):
+        # the model would be built for these samples and its weights would not fit it: say what differs
+        raise DataError(f"{config.data.path or config.data.dataset}: samples of shape {tuple(data.input_shape)}, but "
+                        f"{weights} was trained on samples of shape {tuple(trained_on)}: this is not the data the "
+                        "run was trained on.")
+    model, trainer = build(config, data, training=False)
+    load_weights(model, arrays, weights)
+    return {**test_metrics(trainer, data), "n_test": len(data.X_test)}

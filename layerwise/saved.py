@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._finite import nonfinite_words
 from .checkpoint import load_model_file, load_weights
 from .data.idx import read_idx
 from .data.normalize import Normalizer
@@ -77,11 +78,21 @@ class SavedRun:
             hint = (" Leave out the label column." if X.ndim >= 2 and math.prod(X.shape[1:]) == math.prod(shape) + 1
                     else "")
             raise DataError(f"{where}: {got}, but {self.path} takes samples of shape {_shape_text(shape)}.{hint}")
-        X = np.array(X, dtype=self.dtype, order="C")
+        raw = X
+        with np.errstate(over="ignore"):
+            X = np.array(X, dtype=self.dtype, order="C")
         if not np.isfinite(X).all():
             row = int(np.argwhere(~np.isfinite(X))[0][0])
-            raise DataError(f"{where}: holds NaN or infinite values (first in sample {row}).")
-        return self.normalizer(X)
+            raise DataError(f"{where}: sample {row} {nonfinite_words(X[row], np.asarray(raw)[row])}.")
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = self.normalizer(X)
+        if not np.isfinite(X).all():
+            row, *at = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
+            raise DataError(f"{where}: sample {row} becomes {X[(row, *at)]} once normalized with the statistics of "
+                            f"{self.path}'s training data ({self.normalizer.how}): its feature "
+                            f"{at[0] if len(at) == 1 else tuple(at)} is too far outside "
+                            "the range the model was trained on.")
+        return X
 
     def outputs(self, X, where="X"):
         """The model's outputs (logits for cross-entropy) for raw samples ``X``."""

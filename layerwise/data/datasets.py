@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .._finite import first_nonfinite_row
+from .._finite import first_nonfinite_row, nonfinite_words
 from ..errors import DataError, MissingDataError
 from ..registry import Registry, is_builtin
 from .download import cache_dir, fetch_dataset_files
@@ -135,13 +135,16 @@ def _idx_folder_arrays(name, path, download, mirrors, files):
                         f"{', '.join(IDX_FILES['train'] + IDX_FILES['test'])}.")
     if download:
         fetch_dataset_files(name, folder, mirrors, files)
-    missing = [f for f in IDX_FILES["train"] + IDX_FILES["test"] if not (folder / f).is_file()]
+    found = {f: _idx_file(folder, f) for f in IDX_FILES["train"] + IDX_FILES["test"]}
+    missing = [f for f, p in found.items() if p is None]
     if missing:
         state = "" if folder.is_dir() else " (the folder does not exist)"
-        raise MissingDataError(f"{name}: missing {', '.join(missing)} in {folder}{state}. Set data.download: true to "
-                        "fetch them (sha256-checked), or set data.path to a folder that has them.")
+        raise MissingDataError(f"{name}: missing {', '.join(missing)} in {folder}{state} (gzipped, or unpacked without "
+                               ".gz). Set data.download: true to fetch them (sha256-checked), or set data.path to a "
+                               "folder that has them.")
     parts = []
     for images_file, labels_file in IDX_FILES.values():
+        images_file, labels_file = found[images_file].name, found[labels_file].name
         images, labels = read_idx(folder / images_file), read_idx(folder / labels_file)
         if images.ndim != 3 or images.dtype != np.uint8:
             raise DataError(f"{folder / images_file}: expected uint8 images of shape (N, H, W), got "
@@ -161,6 +164,15 @@ def _idx_folder_arrays(name, path, download, mirrors, files):
         raise DataError(f"{folder}: train images are {parts[0].shape[2:]} but test images are "
                         f"{parts[2].shape[2:]}.")
     return parts
+
+
+def _idx_file(folder, name):
+    """``folder / name`` (``train-images-idx3-ubyte.gz``) if it is a file, else the same file unpacked (without
+    .gz) if that is one, else None."""
+    for path in (folder / name, folder / name.removesuffix(".gz")):
+        if path.is_file():
+            return path
+    return None
 
 
 def _encode(where, *ys):
@@ -185,15 +197,28 @@ def _encode(where, *ys):
 
 
 def _check_finite(X, rows, where, which, source):
-    """A DataError naming the first sample of ``X`` (rows ``rows`` of the data, or all) that holds NaN or inf,
-    before any normalization spreads it; a value of the data's own dtype ``source`` too large for ``X``'s
-    (1e39 in float32) counts."""
-    if source.kind in "bu" and source.itemsize == 1:
+    """A DataError naming the first sample of ``X`` (rows ``rows`` of the array ``source`` it was cast from, or
+    all) that holds NaN or inf, before any normalization spreads it; a value too large for ``X``'s dtype (1e39 in
+    float32) counts, and is called that."""
+    if source.dtype.kind in "bu" and source.dtype.itemsize == 1:
         return                  # (images: uint8 values are finite in every float dtype)
     i = first_nonfinite_row(X)
     if i is not None:
-        raise DataError(f"{where}: {which}sample {i if rows is None else int(rows[i])} (counting from 0) holds NaN "
-                        f"or an infinite value as {X.dtype.name}; every feature must be a finite number.")
+        row = i if rows is None else int(rows[i])
+        raise DataError(f"{where}: {which}sample {row} (counting from 0) {nonfinite_words(X[i], source[row])}; every "
+                        "feature must be a finite number.")
+
+
+def _check_normalized(X, rows, where, which, how):
+    """A DataError when normalizing made a value of ``X`` NaN or inf (finite before: :func:`_check_finite`): a
+    min-max span or a value past the dtype's range, or a training span so small that dividing by it overflows."""
+    i = first_nonfinite_row(X)
+    if i is not None:
+        j = int(np.argmin(np.isfinite(X[i]).reshape(-1)))
+        raise DataError(f"{where}: normalize: {how} made feature {j} of {which}sample {i if rows is None else int(rows[i])} "
+                        f"{X[i].reshape(-1)[j]} in {X.dtype.name}: that feature's values are too large, or its training "
+                        f"values too close together, for {X.dtype.name}. Rescale the feature in the data, or set "
+                        "training.dtype: float64.")
 
 
 def _regression_targets(where, dtype, *ys):
@@ -203,10 +228,17 @@ def _regression_targets(where, dtype, *ys):
         if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
             bad = next((v for v in y.reshape(-1) if not _is_number(v)), y.reshape(-1)[0])
             raise DataError(f"{where}: regression targets must be numbers; got {str(bad)!r}.")
-        y = y.astype(dtype)
-        if not np.isfinite(y).all():
-            raise DataError(f"{where}: regression targets hold NaN or infinite values.")
-        out.append(y)
+        with np.errstate(over="ignore"):
+            cast = y.astype(dtype)
+        if not np.isfinite(cast).all():
+            raise DataError(f"{where}: a regression target {nonfinite_words(cast, y)}.")
+        out.append(cast)
+    if len(out) == 2 and {out[0].shape[1:], out[1].shape[1:]} == {(), (1,)}:    # one target each, two ways
+        out[1] = out[1].reshape(len(out[1]), *out[0].shape[1:])
+    if len(out) == 2 and out[0].shape[1:] != out[1].shape[1:]:
+        each = [f"{s[0]} per sample" if s else "one per sample" for s in (out[0].shape[1:], out[1].shape[1:])]
+        raise DataError(f"{where}: the test targets are {each[1]} (shape {out[1].shape}) but the training targets "
+                        f"{each[0]} (shape {out[0].shape}): give both as many targets per sample.")
     return out
 
 
@@ -341,6 +373,9 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     else:
         X, y, X_test, y_test, names = read_csv(path, label_column, delimiter=delimiter, feature_names=True)
     where = str(path) if path is not None else dataset
+    if X_test is not None and X_test.shape[1:] != X.shape[1:]:
+        raise DataError(f"{where}: the test samples have shape {X_test.shape[1:]} but the training samples "
+                        f"{X.shape[1:]}: both must be samples of one shape.")
     if len(X) == 0:
         raise DataError(f"{where}: no samples.")
     if X_test is not None and len(X_test) == 0:
@@ -375,12 +410,16 @@ def load_dataset(dataset, *, path=None, download=False, val_fraction=0.1, test_f
     X_te = take(X, test_idx) if X_test is None else take(X_test, None)
     for part, rows, separate in ((X_train, train_idx, False), (X_val, val_idx, False), (X_te, test_idx, X_test is not None)):
         # rows of X are named by their place in X; those of a separate test set by theirs, as test samples
-        _check_finite(part, rows, where, "test " if separate else "", (X_test if separate else X).dtype)
+        _check_finite(part, rows, where, "test " if separate else "", X_test if separate else X)
     y_te = y[test_idx] if X_test is None else y_test
     del X, X_test
-    normalizer = Normalizer.fit(normalize, X_train, image_max)
-    for part in (X_train, X_val, X_te):
-        normalizer(part)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):    # _check_normalized says it in words
+        normalizer = Normalizer.fit(normalize, X_train, image_max)
+        for part in (X_train, X_val, X_te):
+            normalizer(part)
+    for part, rows, which in ((X_train, train_idx, ""), (X_val, val_idx, ""),
+                              (X_te, test_idx, "" if test_idx is not None else "test ")):
+        _check_normalized(part, rows, where, which, normalize)
     y_te = np.asarray(y_te, y.dtype if regression else np.int64)
     return Dataset(X_train, y[train_idx], X_val, y[val_idx], X_te, y_te, classes, dataset, normalizer, task, names,
                    fp)

@@ -132,6 +132,9 @@ def download(filename, sha256, dest_dir, mirrors, *, timeout=30):
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DownloadError(f"{filename}: cannot use the folder {dest_dir}: {e.strerror or e}.") from None
+    local = dest_dir / filename
+    if local.is_file() and pooch.file_hash(str(local)) == sha256:
+        return local            # intact: kept without a mirror (pooch.retrieve checks this too, once per mirror)
     fetch = _HashingDownloader(timeout, progressbar=sys.stderr.isatty())
     reasons = []
     logger = pooch.get_logger()       # its "Downloading/Updating ..." lines: the error below says it all
@@ -147,9 +150,8 @@ def download(filename, sha256, dest_dir, mirrors, *, timeout=30):
                 reasons.append(f"{url}: {_reason(e, sha256, fetch.sha256, timeout)}")
     finally:
         logger.setLevel(level)
-    local = dest_dir / filename
-    kept = (f" The file already in {dest_dir} was kept, but its sha256 ({pooch.file_hash(local)[:12]}...) is not the "
-            f"published one ({sha256[:12]}...): it is another copy of the data." if local.is_file() else "")
+    kept = (f" The file already in {dest_dir} was kept, but its sha256 ({pooch.file_hash(str(local))[:12]}...) is not "
+            f"the published one ({sha256[:12]}...): it is damaged, or another copy of the data." if local.is_file() else "")
     raise (DownloadError if kept else MissingDownloadError)(
         f"{filename}: no mirror delivered it: " + ("; ".join(reasons) or "no mirrors given") + "." + kept)
 

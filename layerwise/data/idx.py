@@ -23,6 +23,7 @@ _CODES = {(dt.kind, dt.itemsize): code for code, dt in IDX_TYPES.items()}
 # 1032 * n bytes: a header asking for more is corrupt, and nothing that large is allocated
 _MAX_DEFLATE_RATIO = 1032
 _CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_into(f, view):
@@ -51,8 +52,7 @@ def _parse(f, name, max_bytes):
                         "needs 4.")
     zero, code, ndim = struct.unpack(">HBB", head)
     if zero != 0:
-        hint = " It looks gzipped: name it .gz." if head[:2] == b"\x1f\x8b" else ""
-        raise DataError(f"{name}: bad IDX magic number 0x{head.hex()}: the first two bytes must be zero.{hint}")
+        raise DataError(f"{name}: bad IDX magic number 0x{head.hex()}: the first two bytes must be zero.")
     if code not in IDX_TYPES:
         raise DataError(f"{name}: bad IDX magic number 0x{head.hex()}: unknown type code 0x{code:02X} "
                         f"(expected one of {_TYPE_NAMES}).")
@@ -84,7 +84,7 @@ def _parse(f, name, max_bytes):
 
 
 def read_idx(path):
-    """Read an IDX file (gzipped if its name ends in .gz) into a native-endian array.
+    """Read an IDX file, gzipped or not (told by its first bytes, not its name), into a native-endian array.
 
     Parameters
     ----------
@@ -104,14 +104,21 @@ def read_idx(path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: " + ("is a folder, not an IDX file." if path.is_dir() else "no such file."))
-    gzipped = path.name.endswith(".gz")
     try:
         size = path.stat().st_size
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-            return _parse(f, str(path), size * _MAX_DEFLATE_RATIO if gzipped else size)
-    except (OSError, EOFError, zlib.error) as e:
-        what = "corrupt or truncated gzip stream" if gzipped else "cannot read the file"
-        raise DataError(f"{path}: {what} ({e or type(e).__name__}).") from None
+        with open(path, "rb") as raw:
+            # the gzip magic number, whatever the name: a browser may save the .gz files unpacked, names kept
+            gzipped = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            if not gzipped:
+                return _parse(raw, str(path), size)
+            try:
+                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                    return _parse(f, str(path), size * _MAX_DEFLATE_RATIO)
+            except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+                raise DataError(f"{path}: corrupt or truncated gzip stream ({e or type(e).__name__}).") from None
+    except OSError as e:        # opening or reading the file itself: permission, I/O error
+        raise DataError(f"{path}: cannot read the file ({e.strerror or e}).") from None
 
 
 def _write(f, header, payload):

@@ -1,5 +1,6 @@
 """load_dataset: splits, normalization from the training split only, IDX folders, npz and csv, errors."""
 
+import gzip
 import tracemalloc
 
 import numpy as np
@@ -114,9 +115,34 @@ def test_mnist_inconsistent_files_are_named(tmp_path, fake_mnist):
     with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: labels must be integers .*, got float32"):
         load_dataset("mnist", path=tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(40, np.uint8))
-    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"junk")
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8bjunk")
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: corrupt or truncated gzip"):
         load_dataset("mnist", path=tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"junk")       # not gzip at all: read as IDX
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: bad IDX magic number 0x6a756e6b"):
+        load_dataset("mnist", path=tmp_path)
+
+
+def test_mnist_files_unpacked_without_gz_are_read(tmp_path, fake_mnist):
+    """The folder had the four files gunzipped (as some tools leave them): 'missing train-images-idx3-ubyte.gz,
+    ...', with no word that the unpacked files were right there."""
+    fake_mnist(tmp_path / "packed")
+    packed = load_dataset("mnist", path=tmp_path / "packed")
+    (tmp_path / "mixed").mkdir()
+    for i, f in enumerate(sorted((tmp_path / "packed").iterdir())):
+        data = f.read_bytes()
+        if i % 2:
+            (tmp_path / "mixed" / f.name).write_bytes(data)
+        else:
+            (tmp_path / "mixed" / f.name.removesuffix(".gz")).write_bytes(gzip.decompress(data))
+    mixed = load_dataset("mnist", path=tmp_path / "mixed")
+    np.testing.assert_array_equal(mixed.X_train, packed.X_train)
+    np.testing.assert_array_equal(mixed.y_test, packed.y_test)
+    assert mixed.fingerprint == packed.fingerprint
+    (tmp_path / "mixed" / "t10k-labels-idx1-ubyte").unlink(missing_ok=True)
+    (tmp_path / "mixed" / "t10k-labels-idx1-ubyte.gz").unlink(missing_ok=True)
+    with pytest.raises(DataError, match=r"missing t10k-labels-idx1-ubyte.gz in .* \(gzipped, or unpacked without "):
+        load_dataset("mnist", path=tmp_path / "mixed")
 
 
 @pytest.mark.parametrize("normalize", ["scale", "standardize"])
@@ -340,8 +366,9 @@ def test_a_non_finite_feature_is_refused_naming_its_sample(tmp_path, monkeypatch
             load_dataset("csv" if kind == "csv" else "nanset", path=str(where) if kind == "csv" else None,
                          normalize="standardize")
         sample = f"test sample {row}" if kind == "plugin test" else f"sample {row}"
-        assert str(err.value) == (f"{where}: {sample} (counting from 0) holds NaN or an infinite value as float32; "
-                                  "every feature must be a finite number.")
+        what = ("holds 1e+39, too large for float32 (whose largest value is 3.403e+38)" if kind == "csv"
+                else "holds NaN or an infinite value")
+        assert str(err.value) == f"{where}: {sample} (counting from 0) {what}; every feature must be a finite number."
 
 
 @pytest.mark.parametrize("block", [1, 7, 1 << 22])

@@ -132,7 +132,17 @@ def test_a_bad_file_on_disk_is_reported_when_no_mirror_has_the_right_one(server,
     # offline with a copy of other bytes (recompressed files): the message says why that copy was not taken
     assert str(caught.value).endswith(f"The file already in {tmp_path / 'cache'} was kept, but its sha256 "
                                       f"({sha(GOOD[:100])[:12]}...) is not the published one ({sha(GOOD)[:12]}...): "
-                                      "it is another copy of the data.")
+                                      "it is damaged, or another copy of the data.")
+
+
+def test_an_intact_file_on_disk_is_kept_with_no_mirror_at_all(tmp_path):
+    """The docstring's promise; with an empty mirror list the loop never ran, and the error said the file's sha256
+    was not the published one while printing the same digits for both."""
+    (tmp_path / "f.bin").write_bytes(GOOD)
+    assert download("f.bin", sha(GOOD).upper(), tmp_path, []) == tmp_path / "f.bin"
+    (tmp_path / "f.bin").write_bytes(GOOD[:10])
+    with pytest.raises(DownloadError, match=r"no mirrors given\. The file already .* was kept, but its sha256"):
+        download("f.bin", sha(GOOD), tmp_path, [])
 
 
 def test_pooch_says_nothing_on_stderr_when_a_file_is_fetched_again(server, closed_port, tmp_path):

@@ -95,7 +95,6 @@ def test_corrupt_gzip_streams_are_reported(tmp_path):
     cases = {
         "cut.gz": good[:-6],
         "crc.gz": good[:-8] + bytes([good[-8] ^ 1]) + good[-7:],
-        "plain.gz": _header(8, 4) + bytes(4),
     }
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
@@ -103,10 +102,28 @@ def test_corrupt_gzip_streams_are_reported(tmp_path):
             read_idx(tmp_path / name)
 
 
-def test_a_gzipped_file_without_the_gz_suffix_gets_a_hint(tmp_path):
-    (tmp_path / "labels.idx").write_bytes(gzip.compress(_header(8, 1) + bytes(1)))
-    with pytest.raises(DataError, match="It looks gzipped: name it .gz"):
-        read_idx(tmp_path / "labels.idx")
+def test_gzip_is_told_by_the_first_bytes_not_the_name(tmp_path):
+    """A gzipped file without .gz got a hint to rename it, and an unpacked file that kept its .gz name (as a
+    browser may save it) was a 'corrupt gzip stream'. Both are read."""
+    (tmp_path / "labels.idx").write_bytes(gzip.compress(_header(8, 3) + bytes([1, 2, 3])))
+    (tmp_path / "labels.gz").write_bytes(_header(8, 3) + bytes([4, 5, 6]))
+    np.testing.assert_array_equal(read_idx(tmp_path / "labels.idx"), [1, 2, 3])
+    np.testing.assert_array_equal(read_idx(tmp_path / "labels.gz"), [4, 5, 6])
+
+
+def test_a_file_that_cannot_be_read_is_not_called_corrupt(tmp_path, monkeypatch):
+    """Any OSError of a .gz file, permission denied too, was reported as a corrupt or truncated gzip stream."""
+    path = tmp_path / "x.gz"
+    write_idx(path, np.arange(3, dtype=np.uint8))
+    real_open = open
+
+    def denied(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr("builtins.open", denied)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: cannot read the file \(Permission denied\)\.$"):
+        read_idx(path)
 
 
 def test_missing_file_and_folder(tmp_path):
