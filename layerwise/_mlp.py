@@ -183,10 +183,16 @@ class LayerwiseMLP(BaseEstimator):
         random_state = random_state_from(self.random_state)
         if hasattr(self, "model_") and (incremental or self.warm_start):
             built, now = getattr(self, "_built_specs", None), self._hidden_specs()
+            how = "partial_fit" if incremental else "warm_start=True"
             if built is not None and now != built:
-                how = "partial_fit" if incremental else "warm_start=True"
                 raise ValueError(f"{how} goes on training the network of the last fit, whose hidden layers were "
                                  f"{_shown_specs(built)}; they are now {_shown_specs(now)}. Fit a new network with "
+                                 "warm_start=False (or a new estimator).")
+            was = self._watcher.validation_scores is not None
+            if was != bool(self.early_stopping):
+                # what the last fit kept (best score or loss, validation_scores_) is of the other kind
+                raise ValueError(f"{how} goes on training the network of the last fit, which had early_stopping="
+                                 f"{was}; it is now {bool(self.early_stopping)}. Fit a new network with "
                                  "warm_start=False (or a new estimator).")
         else:
             self._dtype = X.dtype
@@ -200,8 +206,12 @@ class LayerwiseMLP(BaseEstimator):
             self._trainer = self._new_trainer(len(X))
         X_tr, y_tr = X.astype(self._dtype, copy=False), targets
         watcher, trainer = self._watcher, self._trainer
+        # what MLPClassifier reads from its parameters on every call, set_params between calls included
         watcher.monitor.min_delta = float(self.tol)
         watcher.patience = self.n_iter_no_change
+        watcher.alpha = trainer.loss.alpha = float(self.alpha)
+        trainer.shuffle = self.shuffle
+        trainer.progress = "lines" if self.verbose else "off"
         if self.early_stopping:
             X_tr, y_tr, X_val, y_val = self._validation_split(X_tr, targets, random_state)
             watcher.score = lambda: self._score_arrays(X_val, y_val)
@@ -290,4 +300,9 @@ class LayerwiseMLP(BaseEstimator):
         kw = {"accept_sparse": False, "dtype": dtype, "reset": reset}
         if isinstance(y, str) and y == "no_validation":
             return validate_data(self, X, **kw)
+        shape = getattr(y, "shape", None) or np.asarray(y).shape    # (np.shape would call __array_function__)
+        if self._is_classifier and len(shape) == 2 and shape[1] > 1:
+            raise ValueError(f"{type(self).__name__} takes one label per sample; y of shape {shape} holds several "
+                             "(multilabel or multioutput), which it does not support. Fit one classifier per column "
+                             "(sklearn.multioutput.MultiOutputClassifier), or use MLPClassifier.")
         return validate_data(self, X, y, multi_output=not self._is_classifier, y_numeric=not self._is_classifier, **kw)

@@ -27,22 +27,29 @@ SCORES = {"classification": (("test_accuracy", "test accuracy", ".4f"), ("macro_
                          ("test_r2", "test R2", ".4f"))}
 
 
-class FitClock(Callback):
-    """Wall time of a whole ``Trainer.fit``, from ``on_train_begin`` to ``on_train_end``.
+def _io_seconds(trainer):
+    return sum(getattr(cb, "io_seconds", 0.0) for cb in trainer.callbacks)
 
-    It covers what a scikit-learn estimator's ``fit`` covers: every epoch with its validation pass
-    (and, in a run, the checkpoint written after each epoch); the trainer's ``train_seconds`` counts
-    only the training passes.
+
+class FitClock(Callback):
+    """Wall time of a whole ``Trainer.fit``, from ``on_train_begin`` to ``on_train_end``, less the time the
+    run's own files took to write (the checkpoint after each epoch, synced to disk: a callback's
+    ``io_seconds``).
+
+    It covers what a scikit-learn estimator's ``fit`` covers: every epoch with its validation pass (a
+    baseline's early stopping validates too); the trainer's ``train_seconds`` counts only the training passes.
     """
 
     def __init__(self):
         self.started = self.seconds = None
+        self._io = 0.0
 
     def on_train_begin(self, trainer):
+        self._io = _io_seconds(trainer)
         self.started = time.perf_counter()
 
     def on_train_end(self, trainer):
-        self.seconds = time.perf_counter() - self.started
+        self.seconds = time.perf_counter() - self.started - (_io_seconds(trainer) - self._io)
 
 
 @contextmanager
@@ -90,7 +97,8 @@ def compare(config, *, out=None, overwrite=False, overrides=(), progress="off", 
     """Train the layerwise model and the baselines on one split; returns the rows of ``compare.json``.
 
     Every ``fit_seconds`` is the wall time of a whole fit: for layerwise the training loop with its
-    per-epoch validation (:class:`FitClock`), for a baseline its ``fit``.
+    per-epoch validation, not the run's checkpoint writes (:class:`FitClock`), for a baseline its ``fit``.
+    The baselines fit on the same training rows in the same dtype (``training.dtype``).
     """
     from . import run
     from .config import load_config
@@ -124,7 +132,7 @@ def _compare_after_training(cfg, exp, clock):
     matrix = None if d.classes is None else (
         lambda pred: confusion_matrix(d.y_test, pred, labels=np.arange(d.n_classes)))
     matrices = {rows[0]["model"]: matrix(lw_pred)} if matrix else {}
-    flat = lambda X: X.reshape(len(X), -1).astype(np.float64)
+    flat = lambda X: X.reshape(len(X), -1)     # in layerwise's dtype: MLPClassifier computes in X's
     X_fit = flat(d.X_train)   # the baselines fit on layerwise's training part; validation stays held out
     mlp_curve = None
     for label, est in baselines:

@@ -65,8 +65,13 @@ def _mlp_matched(config, n_train, n_targets=1):
                   learning_rate_init=opt.lr * (ratio if solver == "sgd" else 1.0), max_iter=t.epochs,
                   random_state=config.seed, shuffle=t.shuffle, early_stopping=t.early_stopping is not None,
                   n_iter_no_change=t.epochs + 1, tol=0.0)
-    if t.early_stopping is not None:
-        params.update(n_iter_no_change=t.early_stopping.patience, validation_fraction=config.data.val_fraction)
+    es = t.early_stopping
+    if es is not None:
+        # scikit-learn stops once more than n_iter_no_change epochs in a row have not improved the score by tol,
+        # layerwise once patience have: one fewer (it takes no fewer than 1). min_delta is a tol only on the
+        # score scikit-learn watches (accuracy): on a loss it is in other units
+        params.update(n_iter_no_change=max(es.patience - 1, 1), validation_fraction=config.data.val_fraction,
+                      tol=es.min_delta if es.monitor == "val_accuracy" else 0.0)
     if solver == "sgd":
         params.update(momentum=getattr(opt, "momentum", 0.0), nesterovs_momentum=getattr(opt, "nesterov", False))
     else:
@@ -95,9 +100,15 @@ def _unmatched(config, between, activation, sklearn_name):
         notes.append("no gradient clipping")
     if config.data.task == "regression" and config.loss != "mse":
         notes.append(f"the squared error for {config.loss}")
-    if config.training.early_stopping is not None:
-        notes.append("early stopping on validation " + ("R^2" if config.data.task == "regression" else "accuracy")
-                     + " of a share of its training rows, which it then does not train on")
+    es = config.training.early_stopping
+    if es is not None:
+        watched = "R^2" if config.data.task == "regression" else "accuracy"
+        notes.append(f"early stopping on validation {watched} of a share of its training rows, which it then does "
+                     "not train on")
+        if es.patience == 1:
+            notes.append("a patience of 2 epochs (1 has no counterpart)")
+        if es.min_delta and es.monitor != "val_accuracy":
+            notes.append(f"no min_delta (layerwise's is on {es.monitor}, not on {watched})")
     return "the matched MLP has " + ", ".join(notes) + " (scikit-learn's MLP has no other)" if notes else None
 
 

@@ -237,6 +237,7 @@ class Checkpoint(Callback):
         self.exp = exp
         self.saved_epoch = None     # the epoch checkpoint.safetensors holds (what --resume continues from)
         self.trained_with = _fixed_part(exp.config)     # what a resume must find in config.yaml again
+        self.io_seconds = 0.0       # spent writing (with fsync): compare's fit time leaves it out
 
     def on_train_begin(self, trainer):
         if trainer.epoch == 0:
@@ -244,7 +245,9 @@ class Checkpoint(Callback):
         self.saved_epoch = trainer.epoch     # a resumed run starts from the checkpoint it loaded
 
     def on_epoch_end(self, trainer, row):
+        started = time.perf_counter()
         self._save(trainer)
+        self.io_seconds += time.perf_counter() - started
 
     def _save(self, trainer):
         meta, arrays = trainer.state()

@@ -305,3 +305,13 @@ def test_warm_start_and_partial_fit_refuse_hidden_layers_changed_since_the_netwo
         clf.set_params(activation="relu").fit(X, y)         # the same network again: it goes on
         clf.set_params(hidden_layer_sizes=(32, 8), warm_start=False).fit(X, y)
         assert [m.params["W"].shape for m in clf.model_ if m.params] == [(4, 32), (32, 8), (8, 3)]
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_multilabel_targets_are_refused_saying_so(method):
+    """The message was scikit-learn's 'y should be a 1d array, got an array of shape (n, 2)'."""
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    Y = np.column_stack([np.arange(20) % 2, np.arange(20) % 3 == 0]).astype(int)
+    kwargs = {"classes": [0, 1]} if method == "partial_fit" else {}
+    with pytest.raises(ValueError, match=r"takes one label per sample; y of shape \(20, 2\) holds several \(multilabel"):
+        getattr(LayerwiseClassifier(), method)(X, Y, **kwargs)

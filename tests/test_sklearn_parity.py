@@ -234,3 +234,46 @@ def test_no_error_names_a_private_class_or_module():
     named = {what: message for what, message in messages.items() if PRIVATE.search(message)}
     assert named == {}
     assert "learning_rate_init" in messages["diverged"]
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_parameters_set_between_calls_take_effect_as_in_scikit_learn(how):
+    """alpha (and shuffle, verbose) were fixed when the network was built: a set_params between partial_fit
+    calls, or before a warm-started fit, was reported by get_params but not trained with."""
+    X, y = digits()
+    nets = []
+    for make in (LayerwiseClassifier, MLPClassifier):
+        net = make(hidden_layer_sizes=(16,), max_iter=3, random_state=0, warm_start=how == "warm_start")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            net.partial_fit(X, y, classes=np.arange(10)) if how == "partial_fit" else net.fit(X, y)
+            net.set_params(alpha=10.0, shuffle=False)
+            net.partial_fit(X, y) if how == "partial_fit" else net.fit(X, y)
+        nets.append(net)
+    ours, theirs = nets
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_verbose_set_between_partial_fit_calls_prints(capsys):
+    X, y = digits()
+    net = LayerwiseClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y, classes=np.arange(10))
+    assert capsys.readouterr().out == ""
+    net.set_params(verbose=True).partial_fit(X, y)
+    captured = capsys.readouterr()
+    assert "loss" in (captured.out + captured.err).lower()
+
+
+def test_early_stopping_switched_before_a_warm_start_is_refused():
+    """Turned off, the refit stopped after 1 epoch with best_loss_ holding a validation accuracy."""
+    X, y = digits()
+    net = LayerwiseClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, warm_start=True,
+                              early_stopping=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        net.fit(X, y)
+    with pytest.raises(ValueError, match=r"warm_start=True goes on training the network of the last fit, which had "
+                                         r"early_stopping=True; it is now False\. Fit a new network with "
+                                         r"warm_start=False"):
+        net.set_params(early_stopping=False).fit(X, y)
