@@ -251,15 +251,13 @@ def _validate(args):
         # The IDX files are not there yet, but their shape is fixed: check and show the model all the
         # same, then report the missing data (exit 2: the config cannot train yet).
         shape, n_classes = KNOWN_SHAPES[config.data.dataset]
-        known = SimpleNamespace(input_shape=shape, n_classes=n_classes)
-        model, _ = run.build(config, known)
-        _build_sweep(plan, known)
+        model, _ = run.build(config, SimpleNamespace(input_shape=shape, n_classes=n_classes))
         print(f"{args.config}: the model is ok. {config.name}: {config.data.dataset}, samples of shape {shape}, "
               f"{n_classes} classes; its data is not there yet:")
         print(model.summary(shape))
         raise
     model, _ = run.build(config, data)
-    sweep = _build_sweep(plan, data)
+    sweep = _sweep_line(plan)
     check_baselines(config)             # what compare would refuse
     targets = (f"{data.n_classes} classes" if data.task == "classification"
                else f"regression on {data.n_targets} target(s)")
@@ -273,21 +271,18 @@ def _validate(args):
 
 def _sweep_plan(args, config):
     """The plan of the config's ``sweep:`` section, checked as ``layerwise sweep`` checks it before anything
-    runs (each config it can produce, keys and layer entries); None without one."""
+    runs (each config it can produce, its keys, and its model built); None without one."""
     if config.sweep is None or not config.sweep.parameters:
         return None
     from .sweep.plan import make_plan
     return make_plan(args.config, overrides=args.overrides)
 
 
-def _build_sweep(plan, data):
-    """Build the model of each config the sweep's check went through (a value no layer takes, such as
-    ``units: 0``, fails here and not in the middle of the sweep); the plan's one-line description."""
+def _sweep_line(plan):
+    """The checked plan's one-line description (``make_plan`` built each config's model: a value no layer
+    takes, such as ``units: 0``, failed there)."""
     if plan is None:
         return None
-    from . import run
-    for trial in plan.probe_configs():
-        run.build(trial, data)          # its errors name the trial: "tiny.yaml with units=0: ..."
     swept = ", ".join(f"{key}={spec}" for key, spec in plan.space.items())
     return (f"sweep: ok, {plan.method} over {swept}; {plan.trials} trial{'s' * (plan.trials != 1)}, "
             f"choosing on {plan.metric}")
@@ -375,7 +370,9 @@ def _sweep(args):
         return 1
     name = next((k for k in ("test_accuracy", "test_rmse") if best.get(k) is not None), None)
     test = f"  {name} {best[name]:.4f}" if name else ""
-    print(f"best: trial {best['trial']}  {m} {best[m]:.4f}{test}  -> {out / 'best.yaml'}")
+    where = (best["best_yaml"] if best.get("best_yaml") else
+             f"its run {best['run_dir']} is another driver's, not readable here (no best.yaml)")
+    print(f"best: trial {best['trial']}  {m} {best[m]:.4f}{test}  -> {where}")
     print(f"-> {out}/sweep.csv, sweep.md, sweep_metric.png, sweep_params.png, trials/")
     return 0
 

@@ -475,6 +475,21 @@ def _summary_of(run_dir, epoch):
     return summary if isinstance(summary, dict) and summary.get("epochs_run") == epoch else None
 
 
+def check_data_fits(config, data, meta, weights):
+    """A DataError when ``data`` (read with a run's config, maybe at another ``--set data.path``) is not what the
+    model in ``weights`` (its metadata ``meta``) was trained on: other sample shapes, or another class count.
+    Said before a model is built for it, so that the weights, which would not fit, are not blamed."""
+    where = config.data.path or config.data.dataset
+    trained_on = meta.get("input_shape")
+    if isinstance(trained_on, list) and tuple(trained_on) != tuple(data.input_shape):
+        raise DataError(f"{where}: samples of shape {tuple(data.input_shape)}, but {weights} was trained on samples of "
+                        f"shape {tuple(trained_on)}: this is not the data the run was trained on.")
+    classes = meta.get("classes")
+    if isinstance(classes, list) and getattr(data, "classes", None) is not None and len(classes) != len(data.classes):
+        raise DataError(f"{where}: {len(data.classes)} classes, but {weights} was trained on {len(classes)}: this is "
+                        "not the data the run was trained on.")
+
+
 def evaluate(run_dir, *, overrides=()):
     """Reload a finished run's model and recompute its test metrics (``overrides`` only of :data:`EVALUATE_KEYS`)."""
     run_dir = Path(run_dir)
@@ -493,12 +508,7 @@ def evaluate(run_dir, *, overrides=()):
         pass
     arrays, _, meta = load_model_file(weights)
     data = load_data(config)
-    trained_on = meta.get("input_shape")
-    if isinstance(trained_on, list) and tuple(trained_on) != tuple(data.input_shape):
-        # the model would be built for these samples and its weights would not fit it: say what differs
-        raise DataError(f"{config.data.path or config.data.dataset}: samples of shape {tuple(data.input_shape)}, but "
-                        f"{weights} was trained on samples of shape {tuple(trained_on)}: this is not the data the "
-                        "run was trained on.")
+    check_data_fits(config, data, meta, weights)
     model, trainer = build(config, data, training=False)
     load_weights(model, arrays, weights)
     return {**test_metrics(trainer, data), "n_test": len(data.X_test)}

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from layerwise.cli import main
+from layerwise.errors import ConfigError
 from layerwise.sweep import sweep
 
 pytest.importorskip("optuna")
@@ -135,21 +136,27 @@ def test_killed_local_workers_retry_once_then_fail_the_trial_and_the_sweep_goes_
 
 def test_failed_trials_are_recorded_with_their_message_and_the_sweep_goes_on(tmp_path):
     out = tmp_path / "s"
-    result = sweep(write(tmp_path), params=["model.layers[3].units=10,7", "optimizer.lr=0.1,1e12"], jobs=2,
-                   out=out, progress="off")
-    rows = {(r["model.layers[3].units"], r["optimizer.lr"]): r for r in result.rows}
-    assert rows[10, 0.1]["state"] == "complete"
-    assert "outputs shape (7,)" in rows[7, 0.1]["error"] and rows[7, 0.1]["run_dir"] is None
-    assert "Training stopped at epoch 1" in rows[10, 1e12]["error"]
-    assert rows[10, 1e12]["error"].endswith(f"is in {out / rows[10, 1e12]['run_dir']}.")
-    assert (out / rows[10, 1e12]["run_dir"] / "config.yaml").is_file()     # as far as it got
+    # a grid point whose model cannot be built is refused before any trial runs (every grid point is built)
+    with pytest.raises(ConfigError, match=r"with model.layers\[3\].units=7, optimizer.lr=0.1: .* outputs shape \(7,\)"):
+        sweep(write(tmp_path), params=["model.layers[3].units=10,7", "optimizer.lr=0.1,1e12"], out=out)
+    assert not out.exists()
+    result = sweep(write(tmp_path), params=["optimizer.lr=0.1,1e12", "model.layers[1].units=8,16"], jobs=2, out=out,
+                   progress="off")
+    rows = {(r["optimizer.lr"], r["model.layers[1].units"]): r for r in result.rows}
+    assert rows[0.1, 8]["state"] == rows[0.1, 16]["state"] == "complete"
+    assert "Training stopped at epoch 1" in rows[1e12, 8]["error"]
+    assert rows[1e12, 8]["error"].endswith(f"is in {out / rows[1e12, 8]['run_dir']}.")
+    assert (out / rows[1e12, 8]["run_dir"] / "config.yaml").is_file()     # as far as it got
     md = (out / "sweep.md").read_text()
-    assert md.splitlines()[4].split("|")[3].strip() == "complete" and "outputs shape (7,)" in md
-    assert sum(r["state"] == "fail" for r in table(out)) == 3
+    assert md.splitlines()[4].split("|")[3].strip() == "complete" and "Training stopped at epoch 1" in md
+    assert sum(r["state"] == "fail" for r in table(out)) == 2
 
 
-def test_ctrl_c_requeues_running_trials_and_the_same_command_resumes_without_rerunning_any(tmp_path, capsys):
+def test_ctrl_c_requeues_running_trials_and_the_same_command_resumes_without_rerunning_any(tmp_path, capsys,
+                                                                                           monkeypatch):
     path, out = write(tmp_path), tmp_path / "s"
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))       # the workers' temporary run folders
 
     def interrupt(row):
         raise KeyboardInterrupt
@@ -157,6 +164,8 @@ def test_ctrl_c_requeues_running_trials_and_the_same_command_resumes_without_rer
     with pytest.raises(KeyboardInterrupt) as e:
         sweep(path, params=LRS, jobs=2, out=out, progress="off", on_trial=interrupt)
     assert (e.value.done, e.value.total) == (1, 3)
+    # the worker stopped in the middle of its trial removed that trial's folder (SIGTERM's default left it)
+    assert list((tmp_path / "tmp").iterdir()) == []
     first = table(out)
     assert len(first) == 1 and first[0]["state"] == "complete"
     kept = (out / first[0]["run_dir"] / "summary.json").read_bytes()

@@ -231,3 +231,123 @@ def test_validate_checks_the_sweep_section_as_sweep_does(tmp_path, capsys):
     # --set reaches the sweep's checks too: a sweep chooses on the validation split
     assert main(["validate", str(write(tmp_path, swept)), "--set", "data.val_fraction=0"]) == 2
     assert "data.val_fraction is 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("params, kwargs, message", [
+    (["model.layers[1].units=8,16", "model.layers.1.units=4"], {},
+     "--param model.layers.1.units=4: model.layers.1.units is model.layers[1].units, which is already swept (one key, "
+     "spelled two ways)."),
+    (["model.layers[1].units=uniform(8,16)"], {"method": "random"},
+     "tiny.yaml with model.layers[1].units=8: model.layers[1] (linear): units must be an int >= 1, got 8.0."),
+    (["data.val_fraction=0,0.1"], {},
+     "tiny.yaml with data.val_fraction=0: a sweep chooses on the validation set, but data.val_fraction is 0"),
+    (["optimizer.lr=0.1,0.2"], {"trials": 0}, "--trials must be an int >= 1, got 0."),
+    (["optimizer.lr=0.1,0.2"], {"metric": "test_accuracy"},
+     "--metric must be one of val_accuracy, val_loss (a sweep chooses on validation), got 'test_accuracy'."),
+])
+def test_a_plan_that_could_not_run_is_refused_before_any_trial(tmp_path, params, kwargs, message):
+    """Each of these ran: two spellings of one key as two parameters (both trials trained the second's value), a
+    float range for an int (every trial failed), a trial without validation data, 0 trials (20 ran) and a test
+    metric (every trial failed)."""
+    with pytest.raises(ConfigError) as e:
+        make_plan(write(tmp_path), params=params, **kwargs)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_grid_over_a_range_in_the_sweep_section_names_the_section(tmp_path):
+    """It said --method grid, an option not given."""
+    path = write(tmp_path, {**SMALL, "sweep": {"method": "grid", "parameters": {"optimizer.lr": "uniform(0.1,0.2)"}}})
+    with pytest.raises(ConfigError, match=r"tiny.yaml: sweep.method grid needs a list of values for every parameter"):
+        make_plan(path)
+
+
+def test_a_nan_metric_fails_its_trial_with_a_message_and_a_best_run_elsewhere_is_named(tmp_path):
+    """A trial whose kept value was NaN: Optuna failed it with no message, and the report took it for an interrupted
+    trial (hidden, and run again on resume). A best trial in another driver's folder (one --storage) left this
+    folder's older best.yaml in place, and its run_dir was named as if it were here."""
+    import optuna
+
+    from layerwise.sweep import report
+    from layerwise.sweep.driver import record
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    plan = make_plan(write(tmp_path), params=["optimizer.lr=0.1,0.2"])
+    study = optuna.create_study(direction=plan.direction)
+    dist = {k: s.distribution() for k, s in plan.space.items()}
+    here, there = tmp_path / "here", tmp_path / "there"
+    files = {"config.yaml": b"name: x\n"}
+    outcomes = [(here, {"state": "complete", "values": [0.5, float("nan")], "summary": {"kept_epoch": 2},
+                        "files": files}),
+                (here, {"state": "complete", "values": [0.6], "summary": {"kept_epoch": 1}, "files": files}),
+                (there, {"state": "complete", "values": [0.9], "summary": {"kept_epoch": 1}, "files": files})]
+    for out, outcome in outcomes:
+        record(study, plan, out, study.ask(dist), outcome)
+    rows = report.trial_rows(study, list(plan.space), plan.metric, here)
+    assert [r["state"] for r in rows] == ["fail", "complete", "complete"]
+    assert rows[0]["error"] == "its val_accuracy is nan at the epoch its run keeps (2)"
+    assert rows[1]["run_dir"] == "trials/0001" and rows[2]["run_dir"] == str((there / "trials/0002").resolve())
+    (here / "best.yaml").write_text("an earlier best\n")
+    best = report.write_best(here, rows, plan.metric)
+    assert best["trial"] == 2 and best["best_yaml"] == here / "best.yaml"
+    assert (here / "best.yaml").read_bytes() == files["config.yaml"]       # read from the other driver's folder
+    import shutil
+    shutil.rmtree(there)                                                   # a folder on another machine
+    best = report.write_best(here, rows, plan.metric)
+    assert best["best_yaml"] is None and not (here / "best.yaml").exists()
+
+
+def test_sweep_params_draws_the_trials_whose_value_is_none():
+    from layerwise.sweep.report import _points
+    rows = [{"trial": i, "training.grad_clip_norm": v} for i, v in enumerate([None, 1.0, None])]
+    assert len(_points(rows, "training.grad_clip_norm", parse_spec([None, 1.0]))) == 3
+    assert len(_points(rows, "training.grad_clip_norm", parse_spec("uniform(0.5,2)"))) == 1
+
+
+def test_jobs_0_and_a_storage_password_in_an_error(tmp_path, capsys):
+    """jobs=0 meant one worker per core; a storage Optuna could not open was named with its password."""
+    from layerwise.sweep import sweep
+    with pytest.raises(ConfigError, match=r"--jobs must be an int >= 1, got 0\."):
+        sweep(write(tmp_path), params=["optimizer.lr=0.1,0.2"], jobs=0, out=tmp_path / "s")
+    assert main(["sweep", str(write(tmp_path)), "--param", "optimizer.lr=0.1,0.2", "--out", str(tmp_path / "s2"),
+                 "--storage", "postgresql://u:secret@127.0.0.1:1/db"]) == 2
+    err = capsys.readouterr().err
+    assert "postgresql://u:***@127.0.0.1:1/db" in err and "secret" not in err
+
+
+def test_a_dask_scheduler_that_does_not_answer_leaves_no_study_in_out(tmp_path, monkeypatch):
+    """The study was made in --out before the connection: a later, other sweep there was 'another sweep'."""
+    pytest.importorskip("distributed")
+    from layerwise.errors import LayerwiseError
+    from layerwise.sweep import cluster, sweep
+
+    def no_answer(address, log=None):
+        raise LayerwiseError(f"--dask {address}: no Dask scheduler answered there")
+    monkeypatch.setattr(cluster, "DaskPool", no_answer)
+    with pytest.raises(LayerwiseError, match="no Dask scheduler answered"):
+        sweep(write(tmp_path), params=["optimizer.lr=0.1,0.2"], dask="tcp://127.0.0.1:1", out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_dask_clients_own_error_log_is_quiet_while_the_sweep_says_it_in_one_line(monkeypatch):
+    """A scheduler lost mid-sweep: distributed.client logged an ERROR with ~30 lines of traceback before the
+    sweep's one-line error. Quiet while the pool is open; the user's level comes back after."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    from layerwise.sweep.cluster import DaskPool
+
+    class FakeClient:
+        def __init__(self, address, timeout):
+            pass
+
+        def nthreads(self):
+            return {"w": 1}
+
+        def close(self):
+            pass
+    monkeypatch.setattr(distributed, "Client", FakeClient)
+    log = logging.getLogger("distributed.client")
+    monkeypatch.setattr(log, "level", logging.INFO)
+    pool = DaskPool("tcp://127.0.0.1:1")
+    assert not log.isEnabledFor(logging.ERROR)
+    pool.close()
+    assert log.level == logging.INFO

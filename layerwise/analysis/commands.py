@@ -240,13 +240,13 @@ def run_dream(args):
             probe = truncate(r.model, args.layer).forward(d.X_test[:1])
         except ValueError as e:
             raise LayerwiseError(f"--layer: {e}") from None
-        units = _ints(args.unit, "--unit") if args.unit else list(range(min(10, probe.shape[1])))
+        units = _ints(args.unit, "--unit") if args.unit is not None else list(range(min(10, probe.shape[1])))
         if max(units) >= probe.shape[1]:
             raise LayerwiseError(f"--unit {max(units)}: layer {args.layer} has {probe.shape[1]} units (0 to "
                                  f"{probe.shape[1] - 1}).")
         targets = [("unit", u) for u in units]
     else:
-        classes = _ints(args.classes, "--class") if args.classes else list(range(d.n_classes))
+        classes = _ints(args.classes, "--class") if args.classes is not None else list(range(d.n_classes))
         if max(classes) >= d.n_classes:
             raise LayerwiseError(f"--class {max(classes)}: the model has {d.n_classes} classes (0 to {d.n_classes - 1}).")
         targets = [("class", c) for c in classes]

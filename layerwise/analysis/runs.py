@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import read_metadata
 from ..errors import LayerwiseError
 
 
@@ -84,9 +85,25 @@ def load_run(run_dir, *, overrides=(), command="the analysis"):
     run.check_run_overrides(overrides, command=command)      # the run's own test split, as evaluate keeps it
     saved = load_saved(run_dir, plugins=moved_plugins(overrides))   # moved plugin files: before the model is built
     config = saved.config
+    # the model must be the run's (config.yaml's run id), and the data the data it was trained on, as evaluate checks
+    yaml_id = _config_yaml_run_id(Path(run_dir))
+    run.check_run_files(run_dir, yaml_id if yaml_id is not None else config.run_id, names=("model.safetensors",))
     if overrides:
         config = load_config(config.to_dict(), overrides, source=str(Path(run_dir) / "config.yaml"), from_run=True)
-    return LoadedRun(Path(run_dir), config, saved.model, saved.loss, run.load_data(config))
+    data = run.load_data(config)
+    weights = Path(run_dir) / "model.safetensors"
+    run.check_data_fits(config, data, read_metadata(weights), weights)
+    return LoadedRun(Path(run_dir), config, saved.model, saved.loss, data)
+
+
+def _config_yaml_run_id(run_dir):
+    """The run id config.yaml names (None: no such file or key, or not readable: the model's own is used)."""
+    import yaml
+    try:
+        value = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return value.get("run_id") if isinstance(value, dict) else None
 
 
 def first_per_class(y, n, n_classes):

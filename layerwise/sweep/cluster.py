@@ -9,6 +9,7 @@ records as a failed trial. Dask's nanny starts each worker process with one BLAS
 """
 
 import contextlib
+import logging
 import uuid
 from concurrent.futures import CancelledError
 
@@ -41,6 +42,11 @@ class DaskPool:
                                  "start one with 'dask scheduler' and give its tcp:// address.") from None
         self.futures = {}
         self.stop_event = f"layerwise-sweep-stop-{uuid.uuid4().hex}"    # set by close(kill=True)
+        # the client logs a lost scheduler as an ERROR with a traceback of several screens: the sweep's own
+        # one-line error says it (until close)
+        self._client_log = logging.getLogger("distributed.client")
+        self._client_level = self._client_log.level
+        self._client_log.setLevel(logging.CRITICAL)
         self._count_threads()
         if not self.threads:
             self.log(f"no Dask workers at {address} yet; trials start when 'dask worker {address}' joins")
@@ -106,4 +112,7 @@ class DaskPool:
             with contextlib.suppress(Exception):
                 self.client.cancel(list(self.futures.values()))
         self.futures = {}
-        self.client.close()
+        try:
+            self.client.close()
+        finally:
+            self._client_log.setLevel(self._client_level)

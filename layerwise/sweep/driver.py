@@ -9,6 +9,7 @@ consistent and the same command resumes without rerunning a finished trial or go
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import socket
@@ -79,8 +80,8 @@ def open_study(plan, out, storage=None):
             if attempt + 1 < OPEN_ATTEMPTS and _lost_a_race(e):
                 time.sleep(0.2 * (attempt + 1))
                 continue
-            raise LayerwiseError(f"--storage {storage or url}: Optuna cannot open it ({type(e).__name__}: "
-                                 f"{' '.join(str(e).split())})") from None
+            raise LayerwiseError(f"--storage {_shown(storage) if storage else url}: Optuna cannot open it "
+                                 f"({type(e).__name__}: {_masked(' '.join(str(e).split()), storage)})") from None
     atomic_write(marker, json.dumps({"identity": identity, "study": study.study_name, "config": plan.base.source,
                                      "method": plan.method, "metric": plan.metric,
                                      "space": {k: str(s) for k, s in plan.space.items()},
@@ -127,6 +128,19 @@ def _shown(storage):
         return make_url(storage).render_as_string(hide_password=True)
     except Exception:       # noqa: BLE001 - not a URL SQLAlchemy parses: show only its scheme
         return storage.partition("://")[0] + "://..."
+
+
+def _masked(text, storage):
+    """``text`` with ``storage``'s password (if any) replaced by ***."""
+    if not storage:
+        return text
+    try:
+        from sqlalchemy.engine import make_url
+        password = make_url(storage).password
+    except Exception:       # noqa: BLE001 - not a URL SQLAlchemy parses
+        password = None
+    text = text.replace(storage, _shown(storage))
+    return text.replace(password, "***") if password else text
 
 
 def _requeue(study, trial):
@@ -200,19 +214,25 @@ def record(study, plan, out, trial, outcome):
         rel = run_dir_of(trial)
         _write_run_dir(out / rel, outcome["files"])
         trial.set_user_attr("run_dir", rel)
+        trial.set_user_attr("out", str(Path(out).resolve()))    # drivers sharing a --storage: whose folder
     for step, value in enumerate(outcome["values"], 1):
         trial.report(value, step)
     summary = outcome.get("summary") or {}
     for key in ("test_accuracy", "test_rmse", "train_seconds", "kept_epoch"):
         if summary.get(key) is not None:
             trial.set_user_attr(key, summary[key])
+    value = kept_value(outcome["values"], summary.get("kept_epoch"), plan.metric) if outcome["values"] else None
+    if outcome["state"] == "complete" and value is not None and not math.isfinite(value):
+        # Optuna fails a NaN value itself, with no message: the report would take it for an interrupted trial
+        outcome = {**outcome, "state": "fail",
+                   "message": f"its {plan.metric} is {value} at the epoch its run keeps ({summary.get('kept_epoch')})"}
     if outcome["state"] == "fail" or not outcome["values"]:
         trial.set_user_attr("error", outcome.get("message") or "the trial reported no metric")
         study.tell(trial, state=TrialState.FAIL)
     elif outcome["state"] == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
     else:
-        study.tell(trial, kept_value(outcome["values"], summary.get("kept_epoch"), plan.metric))
+        study.tell(trial, value)
 
 
 # -- the loop -------------------------------------------------------------------------------------
@@ -302,6 +322,8 @@ def sweep(config, *, params=(), overrides=(), method=None, trials=None, metric=N
     SweepResult
     """
     require("optuna")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(f"--jobs must be an int >= 1, got {jobs!r}.")
     if dask:
         require("distributed", "layerwise sweep --dask")
         if jobs is not None:
@@ -310,16 +332,26 @@ def sweep(config, *, params=(), overrides=(), method=None, trials=None, metric=N
                      prune=prune)
     out = Path(out) if out else Path("runs") / f"{plan.base.name}-sweep-{plan.identity}"
     check_sweep_out(out)
-    out.mkdir(parents=True, exist_ok=True)
-    study = open_study(plan, out, storage)
+    notes, pool = [], None
+    if dask:        # connected first: a scheduler that does not answer leaves no study behind in --out
+        from .cluster import DaskPool
+        pool, where = DaskPool(dask, notes.append), f"the Dask cluster at {dask}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        study = open_study(plan, out, storage)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
     stale = recover_stale(study)
     done = started(study)
     printer = _Progress(plan, progress, stream, done)
     if stale:
         printer.line(f"queued again the trials {', '.join(map(str, stale))} of a driver that is gone")
-    if dask:
-        from .cluster import DaskPool
-        pool, where = DaskPool(dask, printer.line), f"the Dask cluster at {dask}"
+    if pool is not None:
+        for note in notes:
+            printer.line(note)
+        pool.log = printer.line
     else:
         from .local import LocalPool, cores
         pool = LocalPool(max(1, min(jobs or cores(), plan.trials - done)), printer.line)
@@ -350,7 +382,7 @@ def sweep(config, *, params=(), overrides=(), method=None, trials=None, metric=N
                 trial, outcome = finished[0]
                 record(study, plan, out, trial, outcome)
                 finished.pop(0)
-                rows = report.trial_rows(study, list(plan.space), plan.metric)
+                rows = report.trial_rows(study, list(plan.space), plan.metric, out)
                 report.write_tables(out, rows, list(plan.space), plan.metric)
                 row = next(r for r in rows if r["trial"] == trial.number)
                 printer.trial(row, started(study) - len(running), rows)
@@ -369,7 +401,7 @@ def sweep(config, *, params=(), overrides=(), method=None, trials=None, metric=N
         pool.close()
     finally:
         printer.close()
-        rows = report.trial_rows(study, list(plan.space), plan.metric)
+        rows = report.trial_rows(study, list(plan.space), plan.metric, out)
         report.write_tables(out, rows, list(plan.space), plan.metric)
         best = report.write_best(out, rows, plan.metric)
         report.plot_sweep(out, rows, plan.space, plan.metric)

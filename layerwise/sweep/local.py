@@ -12,6 +12,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -37,6 +38,9 @@ def _watch(driver, orphaned, every=1.0, grace=30.0):
 
 def _serve(conn, threads, driver):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the driver stops a busy worker with SIGTERM (Ctrl-C, an error): leave as an exception does, so the trial's
+    # temporary run folder is removed (the default action left one in /tmp per running trial)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     orphaned = threading.Event()
     # the driver's pid comes from the driver: read here, it may already be the init process's
     threading.Thread(target=_watch, args=(driver, orphaned), daemon=True).start()
@@ -57,6 +61,10 @@ def _serve(conn, threads, driver):
             conn.send(outcome)
         except OSError:      # the driver has gone (BrokenPipeError): nobody wants the outcome
             return
+
+
+def _exit_on_sigterm(signum, frame):
+    sys.exit(128 + signum)
 
 
 @contextlib.contextmanager

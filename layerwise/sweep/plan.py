@@ -8,11 +8,14 @@ import hashlib
 import importlib
 import itertools
 import json
+import re
 from dataclasses import dataclass
 
 from ..config import SweepConfig, load_config
 from ..errors import ConfigError, LayerwiseError
 from ..monitor import mode_of
+
+METRICS = ("val_accuracy", "val_loss")
 from .space import SAMPLERS, grid_size, parse_param, parse_spec
 
 DEFAULT_TRIALS = 20
@@ -87,24 +90,32 @@ def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metr
     can produce (every grid combination; every choice and both bounds otherwise). Raises ConfigError."""
     base = load_config(config, overrides)
     section = base.sweep or SweepConfig()
-    if params:
-        space = {}
-        for assignment in params:
-            key, spec = parse_param(assignment)
-            if key in space:
-                raise ConfigError(f"--param {assignment}: {key} is already swept by an earlier --param.")
-            space[key] = spec
-    else:
-        space = {key: parse_spec(spec) for key, spec in section.parameters.items()}
+    space, seen = {}, {}
+    given = ([(f"--param {a}", *parse_param(a)) for a in params] if params else
+             [(f"{base.source}: sweep.parameters.{k}", k, parse_spec(v)) for k, v in section.parameters.items()])
+    for where, key, spec in given:
+        same = re.sub(r"\[(\d+)\]", r".\1", key)      # model.layers[1].units is model.layers.1.units
+        if same in seen:
+            raise ConfigError(f"{where}: {key} is already swept by an earlier {'--param' if params else 'entry'}."
+                              if seen[same] == key else f"{where}: {key} is {seen[same]}, which is already swept "
+                              "(one key, spelled two ways).")
+        seen[same] = key
+        space[key] = spec
     if not space:
         raise ConfigError(f"{base.source}: nothing to sweep; give --param KEY=SPEC or a sweep.parameters section.")
+    method_from = "--method" if method else f"{base.source}: sweep.method"
     method = method or section.method or ("grid" if all(s.kind == "choice" for s in space.values()) else "tpe")
     if method not in SAMPLERS:
         raise ConfigError(f"--method must be one of {', '.join(SAMPLERS)}, got {method!r}.")
     ranges = [key for key, spec in space.items() if spec.kind != "choice"]
     if method == "grid" and ranges:
-        raise ConfigError(f"--method grid needs a list of values for every parameter, but {ranges[0]} is "
-                          f"{space[ranges[0]]}; give a list such as 0.01,0.1 or use --method random or tpe.")
+        raise ConfigError(f"{method_from} grid needs a list of values for every parameter, but {ranges[0]} is "
+                          f"{space[ranges[0]]}; give a list such as 0.01,0.1 or use the method random or tpe.")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+        raise ConfigError(f"--trials must be an int >= 1, got {trials!r}.")
+    if metric is not None and metric not in METRICS:
+        raise ConfigError(f"--metric must be one of {', '.join(METRICS)} (a sweep chooses on validation), got "
+                          f"{metric!r}.")
     regression = getattr(base.data, "task", None) == "regression"
     metric = metric or section.metric or ("val_loss" if regression else "val_accuracy")
     if regression and metric == "val_accuracy":
@@ -119,10 +130,31 @@ def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metr
     plan = Plan(config, list(overrides), base, space, method, metric, trials,
                 bool(section.prune if prune is None else prune))
     from ..build import check_entry      # (loading the config imported its plugins' layer types)
-    for trial in plan.probe_configs():
-        for i, spec in enumerate(trial.model.layers):    # each entry's type and keys (nothing is built)
+    probes = list(plan.probe_configs())
+    for trial in probes:
+        if trial.data.val_fraction == 0:
+            raise ConfigError(f"{trial.source}: a sweep chooses on the validation set, but data.val_fraction is 0; "
+                              "sweep values > 0.")
+        for i, spec in enumerate(trial.model.layers):    # each entry's type and keys first: nothing built
             try:
                 check_entry(spec, f"model.layers[{i}]")
             except ConfigError as e:
                 raise ConfigError(f"{trial.source}: {e}") from None
+    from ..run import build
+    data = _data_to_build_for(base)
+    for trial in probes:     # a value only the layer checks (units: 0, a kernel larger than its input)
+        build(trial, data)   # its errors name the trial: "tiny.yaml with model.layers.1.units=0: ..."
     return plan
+
+
+def _data_to_build_for(config):
+    """What :func:`layerwise.run.build` needs of the data: MNIST's fixed shape (its files need not be here yet),
+    else the data itself."""
+    from types import SimpleNamespace
+
+    from ..data import KNOWN_SHAPES
+    from ..run import load_data
+    if config.data.dataset in KNOWN_SHAPES:
+        shape, n_classes = KNOWN_SHAPES[config.data.dataset]
+        return SimpleNamespace(input_shape=shape, n_classes=n_classes)
+    return load_data(config)

@@ -8,6 +8,7 @@ and queued again) are left out: their retry is the trial.
 import csv
 import io
 import math
+from pathlib import Path
 
 from ..checkpoint import atomic_write
 from ..monitor import mode_of
@@ -25,9 +26,19 @@ def is_interrupted(trial):
 TEST_COLUMN = "test_accuracy"
 
 
-def trial_rows(study, keys, metric):
+def _run_dir(attrs, out):
+    """A trial's run folder: relative to ``out`` when this driver's, else the full path in the other driver's
+    ``--out`` (several drivers sharing one ``--storage``)."""
+    rel = attrs.get("run_dir")
+    if rel is None or out is None or "out" not in attrs:
+        return rel
+    theirs = Path(attrs["out"])
+    return rel if theirs == Path(out).resolve() else str(theirs / rel)
+
+
+def trial_rows(study, keys, metric, out=None):
     """One dict per trial that ran or runs, in trial order: trial, state, each key, the metric,
-    test_accuracy, test_rmse (a regression's), train_seconds, run_dir, error."""
+    test_accuracy, test_rmse (a regression's), train_seconds, run_dir (see :func:`_run_dir`), error."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         if is_interrupted(t) or t.state.name == "WAITING":
@@ -37,7 +48,7 @@ def trial_rows(study, keys, metric):
         rows.append({"trial": t.number, "state": STATES[t.state.name], **{k: t.params.get(k) for k in keys},
                      metric: kept_value(values, a.get("kept_epoch"), metric), TEST_COLUMN: a.get("test_accuracy"),
                      "test_rmse": a.get("test_rmse"),
-                     "train_seconds": a.get("train_seconds"), "run_dir": a.get("run_dir"), "error": a.get("error")})
+                     "train_seconds": a.get("train_seconds"), "run_dir": _run_dir(a, out), "error": a.get("error")})
     return rows
 
 
@@ -80,11 +91,25 @@ def write_tables(out, rows, keys, metric):
 
 
 def write_best(out, rows, metric):
-    """Copy the best complete trial's ``config.yaml`` to ``best.yaml``; returns that row (None if none)."""
+    """Copy the best complete trial's ``config.yaml`` to ``best.yaml`` (from another driver's folder too, when
+    this machine sees it); returns that row (None if none), with ``best_yaml``: the file, or None when the best
+    run's folder cannot be read here (then no best.yaml of an earlier best is left behind)."""
     best = next((r for r in ranked(rows, metric) if r["state"] == "complete" and r["run_dir"]), None)
-    if best is not None and (out / best["run_dir"] / "config.yaml").is_file():
-        atomic_write(out / "best.yaml", (out / best["run_dir"] / "config.yaml").read_bytes())
-    return best
+    if best is None:
+        return None
+    source = out / best["run_dir"] / "config.yaml"      # (an absolute run_dir stays itself)
+    if source.is_file():
+        atomic_write(out / "best.yaml", source.read_bytes())
+        return {**best, "best_yaml": out / "best.yaml"}
+    (out / "best.yaml").unlink(missing_ok=True)
+    return {**best, "best_yaml": None}
+
+
+def _points(scored, key, spec):
+    """The trials drawn against parameter ``key``: those that set it, None included when it is one of the
+    choices (``grad_clip_norm: null,1.0``: dropping those dropped the best trial from the panel)."""
+    takes_none = spec.kind == "choice" and None in spec.values
+    return [r for r in scored if r.get(key) is not None or takes_none]
 
 
 def plot_sweep(out, rows, space, metric):
@@ -117,7 +142,7 @@ def plot_sweep(out, rows, space, metric):
                                squeeze=False)
     for ax, key in zip(axes.flat, keys):
         spec = space[key]
-        pts = [r for r in scored if r.get(key) is not None]
+        pts = _points(scored, key, spec)
         if spec.kind == "choice" and not all(isinstance(v, (int, float)) for v in spec.values):
             labels = [str(v) for v in spec.values]
             xs = [labels.index(str(r[key])) for r in pts]

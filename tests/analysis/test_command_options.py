@@ -71,3 +71,55 @@ def test_dream_jitter_on_a_run_of_flat_samples_is_refused_and_left_out_it_dreams
                                        "have shape (4,): leave it out.\n")
     assert main(["dream", str(run), "--steps", "2", "--out", str(tmp_path / "d")]) == 0
     assert main(["dream", str(run), "--jitter", "0", "--steps", "2", "--out", str(tmp_path / "d")]) == 0
+
+
+def test_dream_with_an_empty_class_list_is_refused_not_every_class(trained_run, tmp_path, capsys):
+    """--class '' dreamed classes 0 to 9, as if the option had not been given."""
+    assert main(["dream", str(trained_run), "--class", "", "--steps", "1", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == "layerwise: error: --class must be comma-separated integers >= 0, got ''.\n"
+
+
+@pytest.fixture(scope="module")
+def npz_run(tmp_path_factory):
+    """A finished run on an npz file of 8x8 images, 10 classes: its data.path can be moved to other data."""
+    import numpy as np
+
+    import layerwise as lw
+    folder = tmp_path_factory.mktemp("npz_run")
+    rng = np.random.default_rng(0)
+    np.savez(folder / "own.npz", X=rng.random((120, 1, 8, 8)), y=np.arange(120) % 10)
+    lw.run.fit({"name": "npz", "seed": 0, "data": {"dataset": "npz", "path": str(folder / "own.npz")},
+                "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 10}]},
+                "optimizer": {"type": "sgd", "lr": 0.1}, "training": {"epochs": 1, "batch_size": 32}},
+               out=folder / "run", progress="off")
+    return folder / "run"
+
+
+@pytest.mark.parametrize("command", ["saliency", "attack", "dream"])
+def test_the_analysis_commands_refuse_a_mixed_folder_and_other_data_as_evaluate_does(npz_run, tmp_path, capsys,
+                                                                                     command):
+    """They took another run's model.safetensors (analysing it, and writing into this run's folder), data of another
+    shape (a traceback from the first Linear) and data of other classes (figures for a model of other outputs)."""
+    import shutil
+
+    import numpy as np
+    import yaml
+    mixed = tmp_path / "mixed"
+    shutil.copytree(npz_run, mixed)
+    config = yaml.safe_load((mixed / "config.yaml").read_text())
+    (mixed / "config.yaml").write_text(yaml.safe_dump({**config, "run_id": "0" * 32}))
+    capsys.readouterr()
+    assert main([command, str(mixed), "--out", str(tmp_path / "o1")]) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors belongs to run" in err and "the folder mixes two runs" in err
+    assert len(err.strip().splitlines()) == 1
+    rng = np.random.default_rng(0)
+    for X, y, said in ((rng.random((50, 1, 4, 4)), np.arange(50) % 10, "samples of shape (1, 4, 4), but "),
+                       (rng.random((50, 1, 8, 8)), np.arange(50) % 2, "2 classes, but ")):
+        np.savez(tmp_path / "other.npz", X=X, y=y)
+        argv = [command, str(npz_run), "--set", f"data.path={tmp_path / 'other.npz'}", "--out", str(tmp_path / "o2")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert said in err and "this is not the data the run was trained on" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
