@@ -36,6 +36,10 @@ def _import(path):
     return getattr(importlib.import_module(module_name), cls_name)
 
 
+#: added to the matched MLP's tol: a validation score equal to the best is no improvement, as in layerwise
+TIE = 1e-12
+
+
 def _mlp_matched(config, n_train, n_targets=1):
     """An MLPClassifier (MLPRegressor for a regression) with the layerwise model's hidden sizes,
     activation, batch size, solver, learning rate and epochs.
@@ -68,10 +72,12 @@ def _mlp_matched(config, n_train, n_targets=1):
     es = t.early_stopping
     if es is not None:
         # scikit-learn stops once more than n_iter_no_change epochs in a row have not improved the score by tol,
-        # layerwise once patience have: one fewer (it takes no fewer than 1). min_delta is a tol only on the
-        # score scikit-learn watches (accuracy): on a loss it is in other units
+        # layerwise once patience have: one fewer (it takes no fewer than 1). scikit-learn counts a gain of
+        # exactly tol (a tie, with tol 0) as an improvement, layerwise does not: tol is a hair above min_delta.
+        # min_delta is a tol only on the score scikit-learn watches (accuracy): on a loss it is in other units
+        delta = es.min_delta if es.monitor == "val_accuracy" else 0.0
         params.update(n_iter_no_change=max(es.patience - 1, 1), validation_fraction=config.data.val_fraction,
-                      tol=es.min_delta if es.monitor == "val_accuracy" else 0.0)
+                      tol=delta + TIE)
     if solver == "sgd":
         params.update(momentum=getattr(opt, "momentum", 0.0), nesterovs_momentum=getattr(opt, "nesterov", False))
     else:

@@ -37,7 +37,7 @@ from pathlib import Path
 kills = Path({kills!r})
 if os.getpid() != {driver} and len(kills.read_text()) < {budget}:
     kills.write_text(kills.read_text() + "x")
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), getattr(signal, {signals!r}[len(kills.read_text()) - 1]))
 """
 
 
@@ -47,10 +47,10 @@ def write(folder, data=SMALL, name="tiny.yaml"):
     return path
 
 
-def killer_config(tmp_path, budget):
+def killer_config(tmp_path, budget, signals=None):
     (tmp_path / "kills").write_text("")
     (tmp_path / "killer.py").write_text(KILLER.format(kills=str(tmp_path / "kills"), driver=os.getpid(),
-                                                      budget=budget))
+                                                      budget=budget, signals=signals or ["SIGKILL"] * budget))
     return write(tmp_path, {**SMALL, "plugins": [str(tmp_path / "killer.py")]})
 
 
@@ -126,12 +126,17 @@ def test_ctrl_c_on_a_dask_sweep_stops_the_trials_already_running(tmp_path, clust
         assert not any(busy.values()), busy      # 100000 epochs would hold a worker for many minutes
 
 
-def test_killed_local_workers_retry_once_then_fail_the_trial_and_the_sweep_goes_on(tmp_path, capsys):
-    path = killer_config(tmp_path, budget=2)
+def test_killed_local_workers_retry_once_then_fail_the_trial_and_the_sweep_goes_on(tmp_path, capsys, monkeypatch):
+    """The first death is a SIGTERM from outside, the second a SIGKILL. A worker ends a SIGTERM as killed by it
+    (it said 'exited with status 143'), after removing its trial's temporary folder."""
+    path = killer_config(tmp_path, budget=2, signals=["SIGTERM", "SIGKILL"])
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     result = sweep(path, params=["optimizer.lr=0.05,0.2"], jobs=1, out=tmp_path / "s", progress="lines")
     states = sorted((r["state"], r["error"]) for r in result.rows)
     assert states == [("complete", None), ("fail", "its worker process killed by SIGKILL, on 2 attempts")]
-    assert "its worker process killed by SIGKILL; retrying it on a new worker" in capsys.readouterr().out
+    assert "its worker process killed by SIGTERM; retrying it on a new worker" in capsys.readouterr().out
+    assert len(list((tmp_path / "tmp").iterdir())) == 1      # the SIGKILLed worker's: nothing can remove it
 
 
 def test_failed_trials_are_recorded_with_their_message_and_the_sweep_goes_on(tmp_path):

@@ -290,6 +290,9 @@ def test_a_nan_metric_fails_its_trial_with_a_message_and_a_best_run_elsewhere_is
     assert best["trial"] == 2 and best["best_yaml"] == here / "best.yaml"
     assert (here / "best.yaml").read_bytes() == files["config.yaml"]       # read from the other driver's folder
     import shutil
+    shutil.copytree(here, tmp_path / "moved")                              # this driver's folder, moved: still its
+    moved = report.trial_rows(study, list(plan.space), plan.metric, tmp_path / "moved")
+    assert moved[1]["run_dir"] == "trials/0001"
     shutil.rmtree(there)                                                   # a folder on another machine
     best = report.write_best(here, rows, plan.metric)
     assert best["best_yaml"] is None and not (here / "best.yaml").exists()
@@ -351,3 +354,39 @@ def test_the_dask_clients_own_error_log_is_quiet_while_the_sweep_says_it_in_one_
     assert not log.isEnabledFor(logging.ERROR)
     pool.close()
     assert log.level == logging.INFO
+
+
+def test_the_plan_builds_no_probe_that_needs_a_trials_own_data(tmp_path):
+    """Built against the base config's data, a swept data.val_fraction was refused with the base split's batch
+    arithmetic, and a swept data.path with the base's placeholder file 'no such file'; data only the workers
+    have (a Dask sweep) was refused too."""
+    bn = {**SMALL, "model": {"layers": [{"type": "flatten"}, {"type": "linear", "units": 8}, {"type": "batchnorm"},
+                                        {"type": "relu"}, {"type": "linear", "units": 10}]},
+          "training": {"epochs": 1, "batch_size": 68}}
+    make_plan(write(tmp_path, bn), params=["data.val_fraction=0.2,0.25"])       # 1149 train samples: no batch of 1
+    make_plan(write(tmp_path, bn), params=["optimizer.lr=0.1,0.2"])             # the base split's batches: training's
+    placeholder = {**SMALL, "data": {"dataset": "csv", "path": "missing.csv"}}
+    make_plan(write(tmp_path, placeholder), params=["data.path=a.csv,b.csv"])
+    make_plan(write(tmp_path, placeholder), params=["optimizer.lr=0.1,0.2"])   # read by the workers, maybe
+    with pytest.raises(ConfigError, match="units must be an int >= 1"):         # the data here: built
+        make_plan(write(tmp_path), params=["model.layers.1.units=0,4"])
+
+
+def test_validate_warns_once_for_a_sweep_of_many_points(tmp_path, capsys):
+    """Each probe built warned again: a softmax before cross_entropy, 9 times for a 4 x 2 grid."""
+    head = {**SMALL, "model": {"layers": [*SMALL["model"]["layers"], {"type": "softmax"}]},
+            "sweep": {"parameters": {"optimizer.lr": "0.1,0.2,0.3,0.4", "model.layers.1.units": "8,16"}}}
+    assert main(["validate", str(write(tmp_path, head))]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1, err
+
+
+def test_a_storage_password_is_masked_where_the_url_is_written_and_nowhere_else():
+    """Every occurrence of a short password was masked: 'p***ssword ***uthentic***tion'; an encoded one not."""
+    from layerwise.sweep.driver import _masked
+    url = "postgresql://u:a@db.example.org/db"
+    said = f"connection to {url} failed: FATAL: password authentication failed for user u:a@db.example.org"
+    assert _masked(said, url) == ("connection to postgresql://u:***@db.example.org/db failed: FATAL: password "
+                                  "authentication failed for user u:***@db.example.org")
+    encoded = "postgresql://u:p%40ss@h/db"
+    assert _masked("x postgresql://u:p%40ss@h/db and u:p@ss@h", encoded) == "x postgresql://u:***@h/db and u:***@h"

@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from .._finite import first_nonfinite_row, nonfinite_words
 from ..errors import DataError, MissingDataError
 from ..registry import Registry, is_builtin
-from .download import cache_dir, fetch_dataset_files
+from .download import FILES, cache_dir, fetch_dataset_files
 from .idx import read_idx
 from .normalize import NORMALIZATIONS, Normalizer
 from .tabular import _is_number, read_csv, read_npz
@@ -133,8 +133,13 @@ def _idx_folder_arrays(name, path, download, mirrors, files):
     if folder.is_file():
         raise DataError(f"{folder}: is a file; for {name}, data.path must be the folder that holds "
                         f"{', '.join(IDX_FILES['train'] + IDX_FILES['test'])}.")
-    if download:
-        fetch_dataset_files(name, folder, mirrors, files)
+    if download:     # (a file there unpacked, without .gz, is taken as it is: not fetched again)
+        wanted = FILES.get(name, {}) if files is None else files
+        unpacked = {f for f in wanted if not (folder / f).is_file() and _idx_file(folder, f) is not None}
+        if not unpacked:
+            fetch_dataset_files(name, folder, mirrors, files)
+        elif set(wanted) - unpacked:
+            fetch_dataset_files(name, folder, mirrors, {f: d for f, d in wanted.items() if f not in unpacked})
     found = {f: _idx_file(folder, f) for f in IDX_FILES["train"] + IDX_FILES["test"]}
     missing = [f for f, p in found.items() if p is None]
     if missing:

@@ -121,8 +121,13 @@ def sigmoid(x):
     """``1 / (1 + exp(-x))``, a new array: with ``e = exp(-|x|)``, which never overflows, ``1 / (1 + e)`` for
     x >= 0 and ``e / (1 + e)`` below, both to the dtype's relative precision (``(1 + tanh(x / 2)) / 2`` lost
     the small values: 0 from x = -17 in float32)."""
-    e = np.exp(-np.abs(x))
-    y = np.where(np.greater_equal(x, 0), 1, e)
+    e = np.abs(x)
+    if isinstance(e, np.ndarray):
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+    else:                   # a NumPy scalar
+        e = np.exp(-e)
+    y = np.maximum(e, np.greater_equal(x, 0))    # 1 where x >= 0 (e <= 1 there), e below (np.where: 3x slower)
     e += 1
     y /= e
     return y

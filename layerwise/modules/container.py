@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..registry import is_builtin
 from .activations import ReLU
 from .base import (Module, ShapeError, _held_modules, backward_without_input_grad, check_initialized, fires_own_hooks,
                    grad_like_output, hook_calls, unhooked)
@@ -273,6 +274,8 @@ def _reaches_parameters(module):
     for _, m in module.named_modules():
         if m.params:
             return True
+        if is_builtin(type(m)):     # layerwise's own modules hold no other layer but their children
+            continue
         for name, value in vars(m).items():
             for _, held in _held_modules(name, value):
                 if held is not m and next(held.named_parameters(), None) is not None:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import sys
@@ -131,16 +132,19 @@ def _shown(storage):
 
 
 def _masked(text, storage):
-    """``text`` with ``storage``'s password (if any) replaced by ***."""
+    """``text`` with ``storage`` (and its ``user:password@`` part, as written or decoded) shown password-masked:
+    not every occurrence of the password's characters (a short one would mask letters all over the text)."""
     if not storage:
         return text
-    try:
-        from sqlalchemy.engine import make_url
-        password = make_url(storage).password
-    except Exception:       # noqa: BLE001 - not a URL SQLAlchemy parses
-        password = None
     text = text.replace(storage, _shown(storage))
-    return text.replace(password, "***") if password else text
+    written = re.match(r"^[^:/]+://([^:@/]*):([^@/]*)@", storage)
+    if written:
+        user, password = written.groups()
+        from urllib.parse import unquote
+        for p in dict.fromkeys((password, unquote(password))):
+            if p:
+                text = text.replace(f"{user}:{p}@", f"{user}:***@")
+    return text
 
 
 def _requeue(study, trial):

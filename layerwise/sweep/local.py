@@ -12,7 +12,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import sys
 import threading
 import time
 
@@ -46,6 +45,14 @@ def _serve(conn, threads, driver):
     threading.Thread(target=_watch, args=(driver, orphaned), daemon=True).start()
     from threadpoolctl import threadpool_limits
     threadpool_limits(threads)
+    try:
+        _serve_tasks(conn, orphaned)
+    except _Terminated:     # cleaned up: now end as killed by SIGTERM, as the driver expects to see it
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _serve_tasks(conn, orphaned):
     from .trial import run_trial
     while True:
         try:
@@ -63,8 +70,12 @@ def _serve(conn, threads, driver):
             return
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the worker is: the trial's ``with`` blocks close (its temporary folder goes)."""
+
+
 def _exit_on_sigterm(signum, frame):
-    sys.exit(128 + signum)
+    raise _Terminated
 
 
 @contextlib.contextmanager

@@ -103,6 +103,11 @@ def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metr
         space[key] = spec
     if not space:
         raise ConfigError(f"{base.source}: nothing to sweep; give --param KEY=SPEC or a sweep.parameters section.")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+        raise ConfigError(f"--trials must be an int >= 1, got {trials!r}.")
+    if metric is not None and metric not in METRICS:
+        raise ConfigError(f"--metric must be one of {', '.join(METRICS)} (a sweep chooses on validation), got "
+                          f"{metric!r}.")
     method_from = "--method" if method else f"{base.source}: sweep.method"
     method = method or section.method or ("grid" if all(s.kind == "choice" for s in space.values()) else "tpe")
     if method not in SAMPLERS:
@@ -111,11 +116,6 @@ def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metr
     if method == "grid" and ranges:
         raise ConfigError(f"{method_from} grid needs a list of values for every parameter, but {ranges[0]} is "
                           f"{space[ranges[0]]}; give a list such as 0.01,0.1 or use the method random or tpe.")
-    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
-        raise ConfigError(f"--trials must be an int >= 1, got {trials!r}.")
-    if metric is not None and metric not in METRICS:
-        raise ConfigError(f"--metric must be one of {', '.join(METRICS)} (a sweep chooses on validation), got "
-                          f"{metric!r}.")
     regression = getattr(base.data, "task", None) == "regression"
     metric = metric or section.metric or ("val_loss" if regression else "val_accuracy")
     if regression and metric == "val_accuracy":
@@ -140,21 +140,33 @@ def make_plan(config, *, params=(), overrides=(), method=None, trials=None, metr
                 check_entry(spec, f"model.layers[{i}]")
             except ConfigError as e:
                 raise ConfigError(f"{trial.source}: {e}") from None
-    from ..run import build
-    data = _data_to_build_for(base)
-    for trial in probes:     # a value only the layer checks (units: 0, a kernel larger than its input)
-        build(trial, data)   # its errors name the trial: "tiny.yaml with model.layers.1.units=0: ..."
+    _build_probes(base, space, probes)
     return plan
 
 
-def _data_to_build_for(config):
-    """What :func:`layerwise.run.build` needs of the data: MNIST's fixed shape (its files need not be here yet),
-    else the data itself."""
-    from types import SimpleNamespace
+def _build_probes(base, space, probes):
+    """Build each probed config's model, so that a value only a layer checks (``units: 0``, a float for an
+    int, a kernel larger than its input) fails before the sweep and not in every trial. Built for the base
+    config's data without its batch checks (which depend on the split), warnings silenced (the trials give
+    theirs). Not done when a ``data.`` key is swept (the samples may differ per trial), nor when the data
+    cannot be read here (a Dask sweep's data may be only on the workers): the trials check then."""
+    import warnings
 
     from ..data import KNOWN_SHAPES
-    from ..run import load_data
-    if config.data.dataset in KNOWN_SHAPES:
-        shape, n_classes = KNOWN_SHAPES[config.data.dataset]
-        return SimpleNamespace(input_shape=shape, n_classes=n_classes)
-    return load_data(config)
+    from ..errors import DataError
+    from ..run import build, load_data
+    if any(key.startswith("data.") for key in space):
+        return
+    if base.data.dataset in KNOWN_SHAPES:        # MNIST's shape is fixed: its files need not be here
+        from types import SimpleNamespace
+        shape, n_classes = KNOWN_SHAPES[base.data.dataset]
+        data = SimpleNamespace(input_shape=shape, n_classes=n_classes)
+    else:
+        try:
+            data = load_data(base)
+        except DataError:
+            return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for trial in probes:
+            build(trial, data, training=False)   # errors name the trial: "tiny.yaml with ...units=0: ..."

@@ -27,13 +27,12 @@ TEST_COLUMN = "test_accuracy"
 
 
 def _run_dir(attrs, out):
-    """A trial's run folder: relative to ``out`` when this driver's, else the full path in the other driver's
-    ``--out`` (several drivers sharing one ``--storage``)."""
+    """A trial's run folder: relative to ``out`` when it is there, else the full path in the ``--out`` of the driver
+    that ran it (several drivers sharing one ``--storage``)."""
     rel = attrs.get("run_dir")
-    if rel is None or out is None or "out" not in attrs:
-        return rel
-    theirs = Path(attrs["out"])
-    return rel if theirs == Path(out).resolve() else str(theirs / rel)
+    if rel is None or out is None or "out" not in attrs or (Path(out) / rel).is_dir():
+        return rel          # (here: this driver's, also after the folder was moved or copied)
+    return str(Path(attrs["out"]) / rel)
 
 
 def trial_rows(study, keys, metric, out=None):

@@ -126,7 +126,7 @@ def test_mnist_inconsistent_files_are_named(tmp_path, fake_mnist):
 def test_mnist_files_unpacked_without_gz_are_read(tmp_path, fake_mnist):
     """The folder had the four files gunzipped (as some tools leave them): 'missing train-images-idx3-ubyte.gz,
     ...', with no word that the unpacked files were right there."""
-    fake_mnist(tmp_path / "packed")
+    sha = fake_mnist(tmp_path / "packed")
     packed = load_dataset("mnist", path=tmp_path / "packed")
     (tmp_path / "mixed").mkdir()
     for i, f in enumerate(sorted((tmp_path / "packed").iterdir())):
@@ -139,6 +139,10 @@ def test_mnist_files_unpacked_without_gz_are_read(tmp_path, fake_mnist):
     np.testing.assert_array_equal(mixed.X_train, packed.X_train)
     np.testing.assert_array_equal(mixed.y_test, packed.y_test)
     assert mixed.fingerprint == packed.fingerprint
+    # unpacked files are not fetched again: offline, with download on, the folder loads as it is
+    offline = load_dataset("mnist", path=tmp_path / "mixed", download=True, mirrors=["http://127.0.0.1:1/"],
+                           files=sha)
+    np.testing.assert_array_equal(offline.X_train, packed.X_train)
     (tmp_path / "mixed" / "t10k-labels-idx1-ubyte").unlink(missing_ok=True)
     (tmp_path / "mixed" / "t10k-labels-idx1-ubyte.gz").unlink(missing_ok=True)
     with pytest.raises(DataError, match=r"missing t10k-labels-idx1-ubyte.gz in .* \(gzipped, or unpacked without "):
