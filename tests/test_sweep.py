@@ -239,9 +239,10 @@ def free_port():
 
 
 @contextlib.contextmanager
-def command_line_cluster(workers=2):
+def command_line_cluster(workers=2, kill=False):
     """A Dask scheduler and ``workers`` one-thread workers started as ``dask scheduler`` and ``dask worker``;
-    yields ``(address, processes)``, the scheduler first, and stops them all."""
+    yields ``(address, processes)``, the scheduler first, and stops them all (``kill``: at once, for workers
+    whose scheduler is gone and whose running trial would hold up a polite stop)."""
     address = f"tcp://127.0.0.1:{free_port()}"
     dask = [sys.executable, "-m", "dask"]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -255,7 +256,7 @@ def command_line_cluster(workers=2):
         yield address, procs
     finally:
         for p in reversed(procs):         # the workers, then the scheduler they would wait for
-            p.terminate()
+            p.kill() if kill else p.terminate()
             try:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -274,12 +275,14 @@ def test_a_grid_on_a_dask_scheduler_and_two_workers_started_from_the_command_lin
         assert sorted(float(r["optimizer.lr"]) for r in rows) == [0.05, 0.2]
 
 
-def test_a_dask_scheduler_that_goes_away_is_one_error_and_its_trials_go_back_to_the_queue(tmp_path):
+def test_a_dask_scheduler_that_goes_away_is_one_error_and_its_trials_go_back_to_the_queue(tmp_path, monkeypatch):
     """It was distributed's FuturesCancelledError, a traceback of several screens."""
     import optuna
 
     from layerwise.errors import LayerwiseError
-    with command_line_cluster() as (address, procs):
+    from layerwise.sweep import cluster
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "3s")      # the client gives the scheduler 20 s to come back
+    with command_line_cluster(kill=True) as (address, procs):
         def scheduler_gone(row):      # the short trial ended; the long one runs on the other worker
             procs[0].kill()
             procs[0].wait()

@@ -17,6 +17,10 @@ from ..errors import LayerwiseError
 from .trial import run_trial
 
 
+#: how long the client tries to reach the scheduler, at the start and again after losing it
+CONNECT_TIMEOUT = "20s"
+
+
 def _failed(message):
     return {"state": "fail", "message": message, "values": [], "summary": None, "files": {}}
 
@@ -36,7 +40,7 @@ class DaskPool:
         from distributed import Client
         self.address, self.log = address, log or (lambda line: None)
         try:
-            self.client = Client(address, timeout="20s")
+            self.client = Client(address, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as e:
             raise LayerwiseError(f"--dask {address}: no Dask scheduler answered there ({type(e).__name__}: {e}); "
                                  "start one with 'dask scheduler' and give its tcp:// address.") from None
