@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from ..config import SweepConfig, load_config
 from ..errors import ConfigError, LayerwiseError
 from ..monitor import mode_of
-
-METRICS = ("val_accuracy", "val_loss")
 from .space import SAMPLERS, grid_size, parse_param, parse_spec
 
+METRICS = ("val_accuracy", "val_loss")     # what a sweep may choose on: validation only
 DEFAULT_TRIALS = 20
 
 
