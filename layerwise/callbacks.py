@@ -158,12 +158,20 @@ class NaNGuard(Callback):
                 if not bad and not np.all(np.isfinite(y)):
                     bad.append((name.rstrip(".") or "model", type(mod).__name__))
             handles.append(m.register_forward_hook(record))
+        # the probe is a training forward, as the step's was: what it changes (batch norm's running statistics,
+        # the dropout generators) is put back, so that the last good step's state is all that is kept
+        from .checkpoint import generator_states, set_generator_states
+        buffers = [(m.buffers, k, v.copy()) for _, m in model.named_modules() for k, v in m.buffers.items()]
+        rngs = generator_states(model)
         try:
             with np.errstate(all="ignore"):
                 model.forward(xb)
         finally:
             for h in handles:
                 h.remove()
+            for held, k, v in buffers:
+                np.copyto(held[k], v)
+            set_generator_states(model, rngs)
         if bad:
             return TrainingError(f"Training stopped at {where}: the output of module {bad[0][0]} ({bad[0][1]}) "
                                  f"is NaN or Inf. {advice}")
@@ -185,7 +193,10 @@ class EarlyStopping(Callback):
         ``val_mae``) are minimised, accuracies and scores maximised; any other name needs ``mode``.
 
     A fit that starts at epoch 0 (a new Trainer) starts tracking afresh: the instance may be reused for
-    another model or fold. A resumed or continued fit goes on from the best so far.
+    another model or fold. A resumed or continued fit goes on from the best so far; a fit continued after the
+    best weights were restored at the end of the last one starts from that last epoch's weights again (unless
+    they were changed since), as a resume from its checkpoint does: ``epochs=6`` then ``epochs=16`` trains as
+    one fit of 16 epochs.
     """
 
     state_key = "early_stopping"
@@ -197,12 +208,18 @@ class EarlyStopping(Callback):
         self.mode = mode_of(monitor, mode, "EarlyStopping")
         self.tracker = Monitor(self.mode, min_delta)
         self.best_epoch, self.best_state = 0, None
+        self._last = None           # (epoch, weights) replaced by the best at the end of the last fit
 
     def on_train_begin(self, trainer):
         check_monitor_has_data(self.monitor, trainer.X_val is not None, "Early stopping")
+        last, self._last = getattr(self, "_last", None), None
         if trainer.epoch == 0:      # a new training: the best of another model (or fold) is not this one's
             self.tracker = Monitor(self.mode, self.tracker.min_delta)
             self.best_epoch, self.best_state = 0, None
+        elif last is not None and last[0] == trainer.epoch and self.best_state is not None:
+            now = trainer.model.state_dict()
+            if set(now) == set(self.best_state) and all(np.array_equal(now[k], v) for k, v in self.best_state.items()):
+                trainer.model.load_state_dict(last[1])      # untouched since the restore: go on from the last epoch
 
     def on_epoch_end(self, trainer, row):
         hint = (" Trainer(early_stopping=...) runs before your callbacks; to watch a metric that one of them adds, "
@@ -215,6 +232,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, trainer):
         if self.restore_best and self.best_state is not None:
+            self._last = (trainer.epoch, trainer.model.state_dict())
             trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self):

@@ -241,7 +241,9 @@ class Checkpoint(Callback):
 
     def on_train_begin(self, trainer):
         if trainer.epoch == 0:
+            started = time.perf_counter()
             self._save(trainer)
+            self.io_seconds += time.perf_counter() - started
         self.saved_epoch = trainer.epoch     # a resumed run starts from the checkpoint it loaded
 
     def on_epoch_end(self, trainer, row):
@@ -338,7 +340,7 @@ def fit(config, *, out=None, overwrite=False, overrides=(), progress="auto", str
     except FileExistsError:
         check_out_dir(exp.run_dir)   # another process claimed the folder meanwhile
         raise
-    return _train(exp, progress, stream, callbacks)
+    return _train(exp, progress, stream, _attach_callbacks(exp, callbacks))
 
 
 def _inputs(given, config):
@@ -353,12 +355,19 @@ def _yaml(data):
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def _train(exp, progress, stream, callbacks=()):
-    exp.trainer.progress, exp.trainer.stream = progress, stream
+def _attach_callbacks(exp, callbacks):
+    """Put the run's callbacks after the trainer's own, in the same order for a new run and a resumed one (the
+    checkpoint names each one's state by its place): the config's (layer statistics), the user's, and the
+    checkpoint last, written after every other callback has seen the epoch, so that each one's state in it (a
+    user's EarlyStopping) is of that epoch, as the weights are. Returns the :class:`Checkpoint`."""
     from .analysis.stats import config_callbacks
-    # layer statistics before the checkpoint: the CSV is never behind the checkpoint it resumes from
     checkpoint = Checkpoint(exp)
-    exp.trainer.callbacks += [*config_callbacks(exp.config, exp.run_dir), checkpoint, *map(as_callback, callbacks)]
+    exp.trainer.callbacks += [*config_callbacks(exp.config, exp.run_dir), *map(as_callback, callbacks), checkpoint]
+    return checkpoint
+
+
+def _train(exp, progress, stream, checkpoint):
+    exp.trainer.progress, exp.trainer.stream = progress, stream
     d = exp.data
     try:
         exp.trainer.fit(d.X_train, d.y_train, d.X_val, d.y_val)
@@ -433,12 +442,13 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
                         "continues the same experiment. Point data.path (--set) at the files it was trained on, or "
                         "train a new run on these.")
     check_finite({k: v for k, v in arrays.items() if k.startswith("model.")}, ckpt)
+    checkpoint = _attach_callbacks(exp, callbacks)      # before the state: the user's take theirs from it
     try:
         load_weights(exp.model, {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, ckpt, "model.")
         exp.trainer.load_state(meta["trainer"], arrays)
     except DataError:           # load_weights' own message names the file and the array
         raise
-    except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:   # damaged or edited metadata too
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, OverflowError) as e:   # damaged or edited
         raise DataError(f"{ckpt}: the checkpoint is damaged or does not fit the model of {run_dir / 'config.yaml'}: "
                         f"{e}") from None
     summary = _summary_of(run_dir, exp.trainer.epoch)
@@ -463,7 +473,7 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     for name in stale:
         (run_dir / name).unlink(missing_ok=True)
     atomic_write(run_dir / "config.yaml", _yaml(_resolved(config)))
-    return _train(exp, progress, stream, callbacks)
+    return _train(exp, progress, stream, checkpoint)
 
 
 def _summary_of(run_dir, epoch):

@@ -5,6 +5,7 @@ progress display and checkpoints are callbacks (:mod:`layerwise.callbacks`), the
 users get. The config-driven driver (:mod:`layerwise.run`) and the scikit-learn estimator stand on it.
 """
 
+import copy
 import inspect
 import math
 import reprlib
@@ -88,6 +89,7 @@ class Trainer:
         if progress not in _PROGRESS:
             raise ValueError(f"The 'progress' parameter of Trainer must be one of {list(_PROGRESS)}. "
                              f"Got {progress!r} instead.")
+        self._default_schedule = not schedule
         self.schedule = schedule or Schedule(self._optimizers(), epochs=epochs)
         self.grad_clip_norm = _clip_limit(grad_clip_norm)
         self.shuffle = shuffle
@@ -268,6 +270,9 @@ class Trainer:
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
+        if self._default_schedule:      # the constant rate reports the optimizers set now, also after __init__
+            self.schedule.optimizers = list({id(o): o for o in self._optimizers()}.values())
+            self.schedule.base_lrs = [o.lr for o in self.schedule.optimizers]
         bs, n = self.batch_size, len(X)
         refusal = single_sample_refusal(self.model, 1 if has_one_sample_batch(n, bs) else 0,
                                         f"batch_size {bs} makes batches of 1 sample" if bs == 1 else
@@ -326,19 +331,29 @@ class Trainer:
                 "stop_training": self.stop_training, "train_seconds": self.train_seconds,
                 "rng": self.rng.bit_generator.state, "module_rngs": generator_states(self.model),
                 "schedule": self.schedule.state_dict(),
-                "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_key}}
+                "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks()}}
         if hasattr(self.augment, "state_dict"):
             meta["augment"] = self.augment.state_dict()
+        meta = copy.deepcopy(meta)      # a snapshot: the history this trainer goes on appending to is not in it
         arrays = {f"optim.{k}": v for k, v in self.model.optimizer_state_dict().items()}
+        for key, cb in self._stateful_callbacks():
+            arrays.update({f"{key}.{k}": v for k, v in cb.arrays().items()})
+        return meta, arrays
+
+    def _stateful_callbacks(self):
+        """``(key, callback)`` of each callback with state, in order: its ``state_key``, and ``key#2``, ``key#3``
+        for a second and third callback of one key (two EarlyStopping: each resumes its own state)."""
+        seen = {}
         for cb in self.callbacks:
             if cb.state_key:
-                arrays.update({f"{cb.state_key}.{k}": v for k, v in cb.arrays().items()})
-        return meta, arrays
+                n = seen[cb.state_key] = seen.get(cb.state_key, 0) + 1
+                yield (cb.state_key if n == 1 else f"{cb.state_key}#{n}"), cb
 
     def load_state(self, meta, arrays):
         """Restore what :meth:`state` returned (the weights are loaded separately)."""
         from .checkpoint import set_generator_states
         _check_state(meta)
+        meta = copy.deepcopy(meta)      # the caller's dict stays theirs: this trainer appends to its history
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], meta["history"]
         self.stop_training, self.train_seconds = meta["stop_training"], meta["train_seconds"]
         self.rng.bit_generator.state = meta["rng"]
@@ -349,10 +364,10 @@ class Trainer:
         self.model.load_optimizer_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
         if meta["step"]:
             _check_stepped_state(self.model, meta["step"])
-        for cb in self.callbacks:
-            if cb.state_key and cb.state_key in meta["callbacks"]:
-                cb.load_state_dict(meta["callbacks"][cb.state_key])
-                prefix = cb.state_key + "."
+        for key, cb in self._stateful_callbacks():
+            if key in meta["callbacks"]:
+                cb.load_state_dict(meta["callbacks"][key])
+                prefix = key + "."
                 cb.load_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
                 problem = cb.arrays_problem(self.model) if hasattr(cb, "arrays_problem") else None
                 if problem:

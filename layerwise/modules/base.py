@@ -187,8 +187,25 @@ def _call_with_hooks(module, method, name, hooks, args, kwargs):
     fired[key] = fired.get(key, 0) + 1
     first = args[0] if args else next(iter(kwargs.values()), None)
     for fn in list(hooks.values()):
-        fn(module, first, out)
+        run_hook(fn, module, first, out)
     return out
+
+
+_RETURNING_HOOKS = set()     # hooks already warned of
+
+
+def run_hook(fn, module, a, b):
+    """Call the hook ``fn(module, a, b)``; a value it returns is ignored, with a warning once per hook (a PyTorch
+    forward hook's return value replaces the output: here hooks observe)."""
+    if fn(module, a, b) is not None and id(fn) not in _RETURNING_HOOKS:
+        _RETURNING_HOOKS.add(id(fn))
+        import warnings
+
+        from ..errors import LayerwiseWarning
+        warnings.warn(f"the hook {getattr(fn, '__qualname__', fn)!r} on {type(module).__name__} returned a value, which "
+                      "is ignored: layerwise's hooks observe and cannot replace an output or a gradient (a PyTorch "
+                      "forward hook's return value would). To change values, write a module.", LayerwiseWarning,
+                      stacklevel=4)
 
 
 def hook_calls(name, module):
@@ -328,7 +345,8 @@ class Module:
         Each call of ``forward`` calls it: by a container, by a user module that runs its children
         itself, or directly (``model.forward(x)`` calls the model's own hooks after its layers').
         Returns a handle whose ``.remove()`` detaches it. ``y`` is the module's output: a hook
-        reads it (statistics) and must not change it in place.
+        reads it (statistics) and must not change it in place; a value it returns is ignored (with a
+        warning: a PyTorch forward hook's would replace the output).
         """
         return self._add_hook(self._forward_hooks, fn)
 
@@ -620,8 +638,7 @@ class Module:
         (``Optimizer.state_problem``); optimizers of the user's own are not checked. A parameter without state
         is taken as not stepped yet (a layer unfrozen or added since)."""
         modules = dict(self.named_modules())
-        for m in modules.values():
-            m.optim_state = {}
+        new = {prefix: {} for prefix in modules}     # checked whole before any module takes it
         for name, value in state.items():
             path, pname, key = name.rsplit(".", 2) if name.count(".") >= 2 else ("", *name.split("."))
             prefix = path + "." if path else ""
@@ -632,13 +649,15 @@ class Module:
             kept = value.ndim or (np.ndim(param) == 0 and value.dtype.kind == "f")
             if kept and value.dtype.kind == "f" and value.shape == np.shape(param) and value.dtype != param.dtype:
                 value = value.astype(param.dtype)       # as PyTorch's load_state_dict: float state in the param's dtype
-            modules[prefix].optim_state.setdefault(pname, {})[key] = value if kept else value.item()
+            new[prefix].setdefault(pname, {})[key] = value if kept else value.item()
         for prefix, m in modules.items():       # what the optimizer would not have made: named here, not at a step
             judge = getattr(m.optimizer, "state_problem", None)
-            for pname, st in m.optim_state.items() if judge is not None else ():
+            for pname, st in new[prefix].items() if judge is not None else ():
                 problem = judge(m.params[pname], st)
                 if problem:
                     raise ValueError(f"the optimizer state of parameter '{prefix}{pname}': {problem}")
+        for prefix, m in modules.items():       # a refused state left the model's own as it was
+            m.optim_state = new[prefix]
         return self
 
     # -- helpers for subclasses ------------------------------------------------------------

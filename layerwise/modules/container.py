@@ -5,7 +5,7 @@ import numpy as np
 from ..registry import is_builtin
 from .activations import ReLU
 from .base import (Module, ShapeError, _held_modules, backward_without_input_grad, check_initialized, fires_own_hooks,
-                   grad_like_output, hook_calls, unhooked)
+                   grad_like_output, hook_calls, run_hook, unhooked)
 from .evaluation import modes_kept
 from .pooling import MaxPool2d
 
@@ -155,7 +155,7 @@ class Sequential(Module):
                 y = m.forward(x)
                 if ours and hook_calls("forward", m) == mark:
                     for fn in list(m._forward_hooks.values()):
-                        fn(m, x, y)
+                        run_hook(fn, m, x, y)
             except Exception as err:
                 self._annotate(i, err)
                 raise
@@ -197,7 +197,7 @@ class Sequential(Module):
                     grad_x = backward_without_input_grad(m, grad_y)
                 if ours and hook_calls("backward", m) == mark:
                     for fn in list(m._backward_hooks.values()):
-                        fn(m, grad_y, grad_x)
+                        run_hook(fn, m, grad_y, grad_x)
             except Exception as err:
                 self._annotate(i, err)
                 raise

@@ -1,0 +1,183 @@
+"""The trainer's state as a resume and a continued fit use it: a user's EarlyStopping in run.fit, two of them,
+the history as a snapshot, a refused optimizer state, the constant rate's column, and the NaN guard's probe."""
+
+import numpy as np
+import pytest
+
+import layerwise as lw
+from layerwise.errors import TrainingError
+from tests.test_cli import SMALL
+from tests.test_trainer import data, model_of
+
+
+def _stopper(**kw):
+    return lw.EarlyStopping(monitor="val_loss", patience=3, **kw)
+
+
+class InterruptAfter(lw.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, row):
+        if trainer.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_a_users_early_stopping_in_run_fit_resumes_bit_exactly(tmp_path):
+    """run.fit put the user's callbacks after the checkpoint, which so held their state of the epoch before: the
+    resumed run stopped at 6 epochs (kept 3) where the whole run stopped at 4 (kept 1)."""
+    config = {**SMALL, "optimizer": {"type": "sgd", "lr": 0.5, "momentum": 0.95}, "schedule": {"type": "none"},
+              "training": {"epochs": 30, "batch_size": 64}}
+    whole = lw.run.fit(config, out=tmp_path / "whole", progress="off", callbacks=[_stopper()])
+    assert whole.trainer.stopped_early and whole.trainer.epoch < 30          # the case this test is for
+    for at in range(1, whole.trainer.epoch):
+        out = tmp_path / f"cut{at}"
+        with pytest.raises(KeyboardInterrupt):
+            lw.run.fit(config, out=out, progress="off", callbacks=[_stopper(), InterruptAfter(at)])
+        resumed = lw.run.resume(out, progress="off", callbacks=[_stopper()])
+        assert (resumed.summary["epochs_run"], resumed.summary["kept_epoch"]) == \
+               (whole.summary["epochs_run"], whole.summary["kept_epoch"]), at
+        assert resumed.summary["test_accuracy"] == whole.summary["test_accuracy"]
+
+
+def test_two_early_stoppings_each_resume_their_own_state(rng):
+    """Both were saved under 'early_stopping': the last one's state overwrote the first's, and both loaded it."""
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+    trainer = lw.Trainer(model_of(), epochs=4, batch_size=16, progress="off", seed=1,
+                         callbacks=[_stopper(restore_best=False), lw.EarlyStopping(monitor="val_accuracy", patience=99)])
+    trainer.fit(X, y, Xv, yv)
+    meta, arrays = trainer.state()
+    again = lw.Trainer(model_of(), epochs=4, batch_size=16, progress="off", seed=1,
+                       callbacks=[_stopper(restore_best=False), lw.EarlyStopping(monitor="val_accuracy", patience=99)])
+    again.load_state(meta, arrays)
+    for a, b in zip(trainer.callbacks[-2:], again.callbacks[-2:]):
+        assert (b.monitor, b.tracker.best, b.tracker.wait, b.best_epoch) == \
+               (a.monitor, a.tracker.best, a.tracker.wait, a.best_epoch)
+        assert set(b.best_state) == set(a.best_state)
+        assert all(np.array_equal(b.best_state[k], a.best_state[k]) for k in a.best_state)
+
+
+def test_a_state_is_a_snapshot_and_loading_it_leaves_it_the_callers(rng):
+    """state() handed out the live history: it grew with the trainer, and loading it later was refused."""
+    X, y = data(rng)
+    trainer = lw.Trainer(model_of(), epochs=2, batch_size=16, progress="off")
+    trainer.fit(X, y)
+    meta, arrays = trainer.state()
+    trainer.epochs = 4
+    trainer.fit(X, y)
+    assert len(meta["history"]) == meta["epoch"] == 2
+    other = lw.Trainer(model_of(), epochs=4, batch_size=16, progress="off")
+    other.load_state(meta, arrays)
+    other.fit(X, y)
+    assert len(meta["history"]) == 2 and len(other.history) == 4
+
+
+def test_a_fit_continued_after_restoring_the_best_trains_as_one_longer_fit(rng):
+    """It went on from the best epoch's weights with the last epoch's momentum and counter."""
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+
+    def trainer(epochs):
+        return lw.Trainer(model_of().set_optimizer(lw.SGD(lr=0.5, momentum=0.9)), epochs=epochs, batch_size=16,
+                          progress="off", seed=2, early_stopping={"monitor": "val_loss", "patience": 50})
+    whole = trainer(8)
+    whole.fit(X, y, Xv, yv)
+    part = trainer(4)
+    part.fit(X, y, Xv, yv)
+    assert part.best_epoch < 4                  # the best was restored at the end: the case this test is for
+    part.epochs = 8
+    part.fit(X, y, Xv, yv)
+    assert [r["val_loss"] for r in part.history] == [r["val_loss"] for r in whole.history]
+    for k, v in whole.model.state_dict().items():
+        assert np.array_equal(part.model.state_dict()[k], v), k
+
+
+def test_a_refused_optimizer_state_leaves_the_models_own_in_place(rng):
+    model = model_of()
+    X, y = data(rng)
+    lw.Trainer(model, epochs=1, batch_size=16, progress="off").fit(X, y)
+    good = model.optimizer_state_dict()
+
+    def unchanged():
+        after = model.optimizer_state_dict()
+        return set(after) == set(good) and all(np.array_equal(after[k], good[k]) for k in good)
+    with pytest.raises(ValueError, match="'0.W'"):
+        model.load_optimizer_state_dict({**good, "0.W.momentum_buffer": np.zeros((7, 7), np.float32)})
+    assert unchanged()
+    with pytest.raises(KeyError):
+        model.load_optimizer_state_dict({**good, "9.W.momentum_buffer": np.zeros(1)})
+    assert unchanged()
+    model.update()                              # it steps: no (7, 7) buffer was taken
+
+
+def test_the_lr_column_reads_an_optimizer_set_after_the_trainer(rng):
+    """The default constant schedule captured the optimizers of construction time: 0.0 with none yet."""
+    X, y = data(rng)
+    model = lw.Sequential(lw.Linear(6, 3, rng=0))
+    trainer = lw.Trainer(model, epochs=1, batch_size=16, progress="off")
+    model.set_optimizer(lw.SGD(lr=0.1))
+    assert trainer.fit(X, y)[-1]["lr"] == 0.1
+    model.set_optimizer(lw.Adam(lr=0.003))
+    trainer.epochs = 2
+    assert trainer.fit(X, y)[-1]["lr"] == 0.003
+
+
+class LogOf(lw.Module):
+    def forward(self, x):
+        self._cache = x
+        return np.log(x)
+
+    def backward(self, g):
+        return g / self._cached()
+
+
+def test_the_nan_guards_probe_leaves_batch_norm_statistics_and_dropout_draws_as_they_were(rng):
+    """Its diagnostic forward ran in training mode: running_mean took a second momentum step."""
+    model = lw.Sequential(lw.Linear(6, 4, rng=0), lw.BatchNorm1d(4), lw.Dropout(0.3, rng=1), LogOf(),
+                          lw.Linear(4, 3, rng=0)).set_optimizer(lw.SGD(lr=0.1))
+    X, y = data(rng)
+    trainer = lw.Trainer(model, epochs=1, batch_size=96, progress="off")      # one step
+    after = []          # the state after each forward: the step's, then the guard's probe
+
+    def keep(module, x, y):
+        after.append((model[1].buffers["running_mean"].copy(), model[2].rng.bit_generator.state))
+    model[2].register_forward_hook(keep)
+    with pytest.raises(TrainingError, match=r"module 3 \(LogOf\)"), np.errstate(all="ignore"):
+        trainer.fit(X, y)
+    assert len(after) == 2                      # the probe ran
+    assert np.array_equal(model[1].buffers["running_mean"], after[0][0])
+    assert model[2].rng.bit_generator.state == after[0][1]
+
+
+def test_a_checkpoint_whose_generator_state_is_out_of_range_is_damaged_not_a_traceback(tmp_path):
+    """An OverflowError from NumPy's PCG64 setter escaped the resume's checks."""
+    from layerwise.checkpoint import load_arrays, save_arrays
+    from layerwise.errors import DataError
+    config = {**SMALL, "training": {"epochs": 2, "batch_size": 64}}
+    with pytest.raises(KeyboardInterrupt):
+        lw.run.fit(config, out=tmp_path / "r", progress="off", callbacks=[InterruptAfter(1)])
+    ckpt = tmp_path / "r" / "checkpoint.safetensors"
+    arrays, meta = load_arrays(ckpt)
+    meta["trainer"]["rng"]["state"]["state"] = -5
+    save_arrays(ckpt, arrays, meta)
+    with pytest.raises(DataError, match="checkpoint.safetensors: the checkpoint is damaged"):
+        lw.run.resume(tmp_path / "r", progress="off")
+
+
+def test_a_hook_that_returns_a_value_is_told_it_is_ignored():
+    """A PyTorch user's forward hook returns the new output; here it was silently dropped."""
+    from layerwise.errors import LayerwiseWarning
+    model = lw.Sequential(lw.Linear(3, 2, rng=0), lw.ReLU())
+    x = np.ones((4, 3), np.float32)
+    plain = model.forward(x)
+    model[0].register_forward_hook(lambda m, x, y: y * 0)
+    with pytest.warns(LayerwiseWarning, match="returned a value, which is ignored"):
+        out = model.forward(x)
+    np.testing.assert_array_equal(out, plain)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.forward(x)                        # once per hook
+        model[1].register_forward_hook(lambda m, x, y: None)
+        model.forward(x)
