@@ -295,15 +295,19 @@ def _compare(args):
     try:
         rows, out_dir = compare(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
                                 progress=args.progress)
-    except KeyboardInterrupt as e:
+    except (KeyboardInterrupt, BrokenPipeError) as e:
         if getattr(e, "run_dir", None) is None:
             raise
         # train --resume would only train: compare starts again, baselines included
         sets = "".join(f" --set {shlex.quote(o)}" for o in args.overrides or ())
+        again = (f"Run the comparison again from its start with: layerwise compare {shlex.quote(str(args.config))} "
+                 f"--out {shlex.quote(str(e.run_dir))} --overwrite{sets}")
+        if isinstance(e, BrokenPipeError):      # the reader of the output left (| head)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            print(f"layerwise: the output was closed (broken pipe), the comparison stopped. {again}", file=sys.stderr)
+            return 141
         with _no_second_interrupt():
-            print(f"\nlayerwise: interrupted. Run the comparison again from its start with: layerwise compare "
-                  f"{shlex.quote(str(args.config))} --out {shlex.quote(str(e.run_dir))} --overwrite{sets}",
-                  file=sys.stderr)
+            print(f"\nlayerwise: interrupted. {again}", file=sys.stderr)
         return 130
     print(format_table(rows))
     print(f"-> {out_dir}/{', '.join(sorted(p.name for p in Path(out_dir).glob('compare*')))}")
@@ -418,6 +422,10 @@ def main(argv=None):
         if getattr(e, "run_dir", None) is not None:     # silent, as Unix tools are, unless training stopped
             print(f"layerwise: the output was closed (broken pipe), training stopped.{_resume_hint(e)}",
                   file=sys.stderr)
+        elif getattr(e, "sweep_dir", None) is not None:
+            print(f"layerwise: the output was closed (broken pipe), the sweep stopped: {e.done} of {e.total} trials are "
+                  f"done and kept in {e.sweep_dir}; the running ones are queued again. Run the same command to go on.",
+                  file=sys.stderr)
         return 141
     except Exception as e:
         if getattr(e, "layerwise_user_module", False):
@@ -433,7 +441,7 @@ def main(argv=None):
                   file=sys.stderr)
             return 2
         if isinstance(e, OSError):      # an --out path that is a file, a folder that cannot be made...
-            print(f"layerwise: error: {_os_error_text(e)}", file=sys.stderr)
+            print(f"layerwise: error: {_os_error_text(e)}{_resume_hint(e)}", file=sys.stderr)
             return 2
         raise                           # a bug in layerwise: the traceback is what to report
 
@@ -454,7 +462,8 @@ def _os_error_text(error):
              IsADirectoryError: " (give a file name, not a folder)",
              FileExistsError: " (choose another path or remove it)"}
     path = error.filename2 if isinstance(error, IsADirectoryError) and error.filename2 else error.filename
-    where = f"{path}: " if path is not None else ""
+    # no file named: the printed output (redirected to a full disk, > /dev/full) or a socket
+    where = f"{path}: " if path is not None else "writing the output (no file named: stdout, if redirected): "
     return f"{where}{reason}{hints.get(type(error), '')}."
 
 

@@ -158,7 +158,7 @@ def apply_override(data, assignment, flag="--set"):
         elif not isinstance(node, dict):
             raise ConfigError(f"{flag} {assignment}: '{'.'.join(parts[:i])}' is not a mapping.")
         if last:
-            node[part] = parse_scalar(value)
+            node[part] = parse_scalar(value, f"{flag} {assignment}")
         else:
             if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
                 node[part] = {}

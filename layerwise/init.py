@@ -109,4 +109,7 @@ def get_initializer(name):
     try:
         return INITIALIZERS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"Unknown initializer {name!r}. Expected one of {sorted(INITIALIZERS)}.") from None
+        import difflib
+        near = difflib.get_close_matches(str(name), list(INITIALIZERS), n=1, cutoff=0.6)
+        hint = f" Did you mean '{near[0]}'?" if near else ""
+        raise ValueError(f"Unknown initializer {name!r}.{hint} Expected one of {sorted(INITIALIZERS)}.") from None

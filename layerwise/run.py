@@ -380,7 +380,8 @@ def _train(exp, progress, stream, checkpoint):
     except TrainingError as e:
         raise TrainingError(f"{e} The last good checkpoint (epoch {exp.trainer.epoch}) is in {exp.run_dir}.") from None
     except Exception as e:    # a bug in a module, a plugin's loss or optimizer: say where its run resumes once fixed
-        if (getattr(e, "layerwise_user_module", False) or raised_in_plugin(e)) and checkpoint.saved_epoch is not None:
+        resumable = getattr(e, "layerwise_user_module", False) or raised_in_plugin(e) or isinstance(e, OSError)
+        if resumable and checkpoint.saved_epoch is not None:      # (OSError: a full disk, its output)
             e.run_dir, e.epoch = exp.run_dir, checkpoint.saved_epoch
         raise
     return exp
@@ -455,7 +456,9 @@ def resume(run_dir, *, overrides=(), progress="auto", stream=None, callbacks=())
     exp.note = resume_note(run_dir, epoch=exp.trainer.epoch, epochs=config.training.epochs,
                            planned=_run_config(run_dir, [o for o in overrides if o.partition("=")[0].strip()
                                                          != "training.epochs"], resuming=True).training.epochs,
-                           stopped_early=exp.trainer.stopped_early, finished=summary is not None)
+                           stopped_early=exp.trainer.stopped_early, finished=summary is not None,
+                           stopping_set=any(o.partition("=")[0].strip().startswith("training.early_stopping")
+                                            for o in overrides))
     if exp.note:
         exp.summary = summary
         # nothing to train: the model is the one the summary describes (early stopping's kept epoch, not the

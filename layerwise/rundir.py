@@ -119,16 +119,19 @@ def check_run_files(run_dir, run_id, names=RUN_FILES[1:]):
                               f"two runs. Start afresh with: layerwise train CONFIG --out {shlex.quote(str(run_dir))} --overwrite")
 
 
-def resume_note(run_dir, *, epoch, epochs, planned, stopped_early, finished):
+def resume_note(run_dir, *, epoch, epochs, planned, stopped_early, finished, stopping_set=False):
     """What ``--resume`` does with a checkpoint after ``epoch`` epochs, asked for ``epochs`` (``planned``
     before ``--set``): None to train (or finish) on, or a note when there is nothing to do.
 
     Raises :class:`RunDirError` when the request cannot be met: fewer epochs than done, or more
-    epochs after early stopping ended the run.
+    epochs, or another ``training.early_stopping`` (``stopping_set``), after early stopping ended the run.
     """
     if epoch > epochs:
         raise RunDirError(f"{run_dir} already has {epoch} epochs; to train more, --set training.epochs=N "
                           f"with N > {epoch}.")
+    if stopped_early and stopping_set:
+        raise RunDirError(f"{run_dir} stopped early at epoch {epoch} (training.early_stopping) and trains no "
+                          "further: a --set training.early_stopping would change nothing; start a new run with it.")
     if stopped_early and epochs > planned:
         raise RunDirError(f"{run_dir} stopped early at epoch {epoch} (training.early_stopping) and trains no "
                           "further; start a new run to train longer.")

@@ -117,3 +117,29 @@ def test_a_sweep_switching_the_optimizer_type_warns_once_and_names_its_param(tmp
     with pytest.raises(Exception, match="unknown key 'optimizer.betas'"):   # given on purpose: refused, not dropped
         load_config({**SMALL, "optimizer": {"type": "adam", "betas": [0.9, 0.99]}},
                     ["optimizer.type=sgd", "optimizer.betas[0]=0.8"])
+
+
+def test_a_full_disk_under_the_printed_output_says_so_and_how_to_resume(tmp_path, capsys, monkeypatch):
+    """'layerwise: error: No space left on device.' named no file, and no checkpoint to resume from."""
+    import errno
+    import sys
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+    monkeypatch.setattr(sys, "stdout", Full())
+    out = tmp_path / "run"
+    assert main(["train", str(write_config(tmp_path, SMALL)), "--out", str(out), "--progress", "lines"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerwise: error: writing the output (no file named: stdout, if redirected): No space left "
+                          "on device. The checkpoint after epoch 0 is in ")
+    assert f"continue with: layerwise train --resume {out}" in err
+
+
+def test_a_set_value_that_is_not_yaml_names_its_set(tmp_path, capsys):
+    """'--set: line 1, column 5: invalid YAML ...' named neither the key nor the value."""
+    assert main(["validate", str(write_config(tmp_path, SMALL)), "--set", "optimizer.lr=[0.1"]) == 2
+    assert capsys.readouterr().err.startswith("layerwise: error: --set optimizer.lr=[0.1: line 1, column 5: invalid YAML")

@@ -75,3 +75,26 @@ def test_other_warnings_of_a_fit_are_still_recorded_in_its_row(tmp_path, monkeyp
     assert mlp["error"] is None and mlp["test_accuracy"] > 0.5
     assert json.loads((out / "compare.json").read_text())["rows"][2] == mlp
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_closed_output_pipe_says_to_run_the_comparison_again_not_to_resume_training(tmp_path):
+    """It said 'continue with: layerwise train --resume', which finishes the run but never compares."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.test_cli import SMALL
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "training": {"epochs": 40, "batch_size": 16}}))
+    proc = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "compare", str(config), "--out",
+                             str(tmp_path / "cmp"), "--progress", "lines"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout.readline().startswith("epoch   1/")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "train --resume" not in err
+    assert f"the comparison stopped. Run the comparison again from its start with: layerwise compare {config} --out " \
+           f"{tmp_path / 'cmp'} --overwrite" in err

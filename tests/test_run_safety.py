@@ -167,6 +167,11 @@ def test_resume_after_early_stopping_cannot_train_longer(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(out), "--set", "training.epochs=60"]) == 2
     assert f"stopped early at epoch {stopped}" in capsys.readouterr().err
+    # a new patience was taken as 'nothing to do', exit 0, as if it had been applied
+    for change in ("training.early_stopping.patience=6", "training.early_stopping=null"):
+        assert main(["train", "--resume", str(out), "--set", change]) == 2
+        err = capsys.readouterr().err
+        assert "a --set training.early_stopping would change nothing; start a new run with it" in err
     assert main(["train", "--resume", str(out), "--progress", "off"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     # in Python, that resume hands back the model the summary describes: the kept epoch's, not the last one's

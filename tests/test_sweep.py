@@ -358,3 +358,17 @@ def test_a_study_being_made_by_another_driver_is_opened_again(tmp_path, monkeypa
     monkeypatch.setattr(driver, "OPEN_ATTEMPTS", 2)
     with pytest.raises(LayerwiseError, match="Optuna cannot open it .IntegrityError"):
         sweep(write(tmp_path), params=["optimizer.lr=0.3"], jobs=1, out=tmp_path / "t", progress="off")
+
+
+def test_a_closed_output_pipe_stops_a_sweep_saying_how_to_go_on(tmp_path):
+    """``layerwise sweep ... | head -1`` ended with exit 141 and not a word: the sweep had stopped after one trial."""
+    out = tmp_path / "s"
+    proc = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "sweep", str(write(tmp_path)), "--param", LRS[0],
+                             "--jobs", "1", "--out", str(out), "--progress", "lines"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout.readline().startswith("sweep of ")
+    proc.stdout.close()                 # what head does after its line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err
+    assert "the sweep stopped: " in err and f"kept in {out}" in err and "Run the same command to go on." in err

@@ -390,3 +390,17 @@ def test_a_storage_password_is_masked_where_the_url_is_written_and_nowhere_else(
                                   "authentication failed for user u:***@db.example.org")
     encoded = "postgresql://u:p%40ss@h/db"
     assert _masked("x postgresql://u:p%40ss@h/db and u:p@ss@h", encoded) == "x postgresql://u:***@h/db and u:***@h"
+
+
+def test_local_workers_take_no_more_threads_than_the_environment_asks(monkeypatch):
+    """With OPENBLAS_NUM_THREADS=1 a sweep's single worker still took every core's thread."""
+    from layerwise.sweep import local
+    monkeypatch.setattr(local, "cores", lambda: 8)
+    for name in local.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert local.LocalPool(2).threads == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "junk")
+    assert local.LocalPool(2).threads == 3
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert local.LocalPool(1).threads == 1

@@ -192,7 +192,6 @@ def run_attack(args):
     bounds = [float(r.raw(lo).min()), float(r.raw(hi).max())]   # the widest, in the data's units; each value its own
     record = {"accuracy": {repr(e): a for e, a in result["accuracy"].items()}, "attack": name.split(",")[0].lower(),
               "steps": max(args.steps, 1), "clip": bounds, "n_test": int(len(y))}
-    atomic_write(out / "attack.json", json.dumps(record, indent=2) + "\n")
     plot_attack_accuracy({name: result["accuracy"]}, out / "attack_accuracy.png",
                          title=f"{r.config.name}: test accuracy under {name}")
     names = [str(c) for c in r.classes]
@@ -204,6 +203,8 @@ def run_attack(args):
                        "color": "black" if ps[i] == y[i] else "tab:red"} for i in range(len(xs))]
         plot_image_grid(cells, out / "attack_examples.png", ncols=len(order), row_labels=labels,
                         title=f"{name}: predictions on perturbed test images (red: wrong)")
+    # the record last: stopped before it (Ctrl-C in the plots), no attack.json says the pictures are complete
+    atomic_write(out / "attack.json", json.dumps(record, indent=2) + "\n")
     width = max(len(k) for k in record["accuracy"])
     where = "the pixels' range" if r.is_image else "each feature's training range"
     print(f"{name} on {len(y)} test samples, inputs clipped to {where} ([{bounds[0]:g}, {bounds[1]:g}] in the data's "
@@ -270,13 +271,13 @@ def run_dream(args):
               "start": "noise" if args.from_test is None else f"test image {args.from_test}",
               "scores": [{"target": label(v), "before": float(b), "after": float(a)}
                          for (_, v), b, a in zip(targets, before, after)]}
-    atomic_write(out / "dream.json", json.dumps(record, indent=2) + "\n")
     if r.is_image:
         raw_lo, raw_hi = r.raw(lo).min(), r.raw(hi).max()      # drawn in the images' own units
         cells = [{"image": r.raw(x[i]), "caption": f"{label(v)}\n{before[i]:.2g} -> {after[i]:.3g}",
                   "vmin": raw_lo, "vmax": raw_hi} for i, (_, v) in enumerate(targets)]
         plot_image_grid(cells, out / "dream.png", ncols=min(len(cells), 10),
                         title=f"{r.config.name}: inputs that maximise each {'class score' if args.layer is None else 'unit'}")
+    atomic_write(out / "dream.json", json.dumps(record, indent=2) + "\n")     # the record last, as attack's
     for s in record["scores"]:
         print(f"  {s['target']:<10} score {s['before']:.4g} -> {s['after']:.4g}")
     print(f"-> {out / 'dream.json'}{', dream.png' if r.is_image else ''}")

@@ -398,7 +398,7 @@ def sweep(config, *, params=(), overrides=(), method=None, trials=None, metric=N
         for trial in [*running.values(), *(t for t, _ in finished), *([asked] if asked else [])]:
             if trial.number in live:
                 _requeue(study, trial)
-        if isinstance(e, KeyboardInterrupt):
+        if isinstance(e, (KeyboardInterrupt, BrokenPipeError)):     # Ctrl-C, or the reader of the output left
             e.sweep_dir, e.done, e.total = out, started(study), plan.trials
         raise
     else:

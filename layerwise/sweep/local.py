@@ -1,7 +1,8 @@
 """Trials on local worker processes, each held to its share of the cores.
 
 Each worker is a spawned process that runs one trial at a time. Its BLAS and OpenMP thread pools
-are limited to ``cores // jobs`` threads: through the environment before NumPy loads, and with
+are limited to ``cores // jobs`` threads (or fewer, as ``OPENBLAS_NUM_THREADS`` and the like in the environment
+ask): through the environment before NumPy loads, and with
 threadpoolctl once it has, so that ``jobs`` workers never fight over the cores. A worker that dies
 mid-trial (killed, out of memory) is replaced and its trial retried once on the new worker; a
 second death marks the trial failed. Workers ignore SIGINT: Ctrl-C is the driver's to handle.
@@ -22,6 +23,16 @@ ATTEMPTS = 2
 def cores():
     """The cores this process may run on (its affinity mask where the platform has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _asked_threads():
+    """The thread limits the user set in the environment (``OPENBLAS_NUM_THREADS=1``): a worker takes no more."""
+    asked = []
+    for name in THREAD_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) >= 1:
+            asked.append(int(value))
+    return asked
 
 
 def _watch(driver, orphaned, every=1.0, grace=30.0):
@@ -141,7 +152,7 @@ class LocalPool:
 
     def __init__(self, jobs, log=None):
         self.jobs = jobs
-        self.threads = max(1, cores() // jobs)
+        self.threads = min([max(1, cores() // jobs), *_asked_threads()])
         self.log = log or (lambda line: None)
         self.ctx = multiprocessing.get_context("spawn")
         self.workers, self._next = [], 0

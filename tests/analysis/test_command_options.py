@@ -123,3 +123,19 @@ def test_the_analysis_commands_refuse_a_mixed_folder_and_other_data_as_evaluate_
         assert said in err and "this is not the data the run was trained on" in err, err
         assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize("command, record, picture", [("dream", "dream.json", "dream.png"),
+                                                      ("attack", "attack.json", "attack_examples.png")])
+def test_stopped_while_drawing_the_record_is_not_written(trained_run, tmp_path, monkeypatch, command, record, picture):
+    """Ctrl-C while the pictures were drawn left dream.json next to no dream.png (or an older one)."""
+    from layerwise.analysis import images
+    from layerwise.analysis.commands import HANDLERS
+    from layerwise.cli import _parser
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(images, "plot_image_grid", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        HANDLERS[command](_parser().parse_args([command, str(trained_run), "--out", str(tmp_path), "--steps", "1"]))
+    assert not (tmp_path / record).exists() and not (tmp_path / picture).exists()
