@@ -159,7 +159,7 @@ class NaNGuard(Callback):
                     bad.append((name.rstrip(".") or "model", type(mod).__name__))
             handles.append(m.register_forward_hook(record))
         # the probe is a training forward, as the step's was: what it changes (batch norm's running statistics,
-        # the dropout generators) is put back, so that the last good step's state is all that is kept
+        # the dropout generators) is put back: the probe leaves them as the failed step's forward left them
         from .checkpoint import generator_states, set_generator_states
         buffers = [(m.buffers, k, v.copy()) for _, m in model.named_modules() for k, v in m.buffers.items()]
         rngs = generator_states(model)
@@ -193,10 +193,11 @@ class EarlyStopping(Callback):
         ``val_mae``) are minimised, accuracies and scores maximised; any other name needs ``mode``.
 
     A fit that starts at epoch 0 (a new Trainer) starts tracking afresh: the instance may be reused for
-    another model or fold. A resumed or continued fit goes on from the best so far; a fit continued after the
-    best weights were restored at the end of the last one starts from that last epoch's weights again (unless
-    they were changed since), as a resume from its checkpoint does: ``epochs=6`` then ``epochs=16`` trains as
-    one fit of 16 epochs.
+    another model or fold. A resumed or continued fit goes on from the best so far. A fit of the same trainer
+    continued in the same process after the best weights were restored at the end of the last one starts from
+    that last epoch's weights again (unless they were changed since), as ``layerwise train --resume`` does from
+    its checkpoint: ``epochs=6`` then ``epochs=16`` trains as one fit of 16 epochs. (A state saved with
+    ``Trainer.state()`` and the restored weights after such a fit goes on from the best ones.)
     """
 
     state_key = "early_stopping"
@@ -216,10 +217,10 @@ class EarlyStopping(Callback):
         if trainer.epoch == 0:      # a new training: the best of another model (or fold) is not this one's
             self.tracker = Monitor(self.mode, self.tracker.min_delta)
             self.best_epoch, self.best_state = 0, None
-        elif last is not None and last[0] == trainer.epoch and self.best_state is not None:
+        elif last is not None and last[0] is trainer and last[1] == trainer.epoch and self.best_state is not None:
             now = trainer.model.state_dict()
             if set(now) == set(self.best_state) and all(np.array_equal(now[k], v) for k, v in self.best_state.items()):
-                trainer.model.load_state_dict(last[1])      # untouched since the restore: go on from the last epoch
+                trainer.model.load_state_dict(last[2])      # untouched since the restore: go on from the last epoch
 
     def on_epoch_end(self, trainer, row):
         hint = (" Trainer(early_stopping=...) runs before your callbacks; to watch a metric that one of them adds, "
@@ -232,7 +233,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, trainer):
         if self.restore_best and self.best_state is not None:
-            self._last = (trainer.epoch, trainer.model.state_dict())
+            self._last = (trainer, trainer.epoch, trainer.model.state_dict())
             trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self):
@@ -241,6 +242,7 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state):
         """Go on from a checkpoint's best, unless it watched another metric or direction (a resume may change
         ``training.early_stopping``): then tracking starts afresh, as the best of another metric means nothing."""
+        self._last = None       # the weights a fit of this object replaced were not this state's
         self._other_metric = (state.get("monitor", self.monitor), state.get("mode", self.mode)) != (self.monitor,
                                                                                                      self.mode)
         if self._other_metric:

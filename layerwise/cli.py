@@ -295,7 +295,7 @@ def _compare(args):
     try:
         rows, out_dir = compare(args.config, out=args.out, overwrite=args.overwrite, overrides=args.overrides,
                                 progress=args.progress)
-    except (KeyboardInterrupt, BrokenPipeError) as e:
+    except (KeyboardInterrupt, OSError) as e:      # Ctrl-C, the output's reader gone, a full disk...
         if getattr(e, "run_dir", None) is None:
             raise
         # train --resume would only train: compare starts again, baselines included
@@ -306,6 +306,9 @@ def _compare(args):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             print(f"layerwise: the output was closed (broken pipe), the comparison stopped. {again}", file=sys.stderr)
             return 141
+        if isinstance(e, OSError):
+            print(f"layerwise: error: {_os_error_text(e)} The comparison stopped. {again}", file=sys.stderr)
+            return 2
         with _no_second_interrupt():
             print(f"\nlayerwise: interrupted. {again}", file=sys.stderr)
         return 130

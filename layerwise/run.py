@@ -320,7 +320,9 @@ def fit(config, *, out=None, overwrite=False, overrides=(), progress="auto", str
     overrides : sequence of "KEY=VALUE"
     progress : "auto", "bar", "lines" or "off"
     callbacks : list of Callback
-        Run after the built-in ones and the checkpoint, e.g. per-layer statistics or a pruner.
+        Run after the built-in ones (NaN guard, early stopping, progress) and the config's, and before the
+        checkpoint, which is written once they have seen the epoch (their state in it is that epoch's); e.g.
+        per-layer statistics or a pruner. ``resume`` takes the same callbacks, with their state from the checkpoint.
 
     Returns
     -------

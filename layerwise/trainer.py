@@ -89,8 +89,8 @@ class Trainer:
         if progress not in _PROGRESS:
             raise ValueError(f"The 'progress' parameter of Trainer must be one of {list(_PROGRESS)}. "
                              f"Got {progress!r} instead.")
-        self._default_schedule = not schedule
         self.schedule = schedule or Schedule(self._optimizers(), epochs=epochs)
+        self._default_schedule = None if schedule else self.schedule    # the trainer's own constant rate
         self.grad_clip_norm = _clip_limit(grad_clip_norm)
         self.shuffle = shuffle
         tasks = getattr(self.loss, "tasks", ("classification",))
@@ -270,7 +270,7 @@ class Trainer:
         X, y = self._samples(X, y, "X", "y")
         if len(X) == 0:
             raise ValueError("Trainer.fit got no training samples (X has 0 rows).")
-        if self._default_schedule:      # the constant rate reports the optimizers set now, also after __init__
+        if self.schedule is self._default_schedule:   # the constant rate reports the optimizers set now, also after __init__
             self.schedule.optimizers = list({id(o): o for o in self._optimizers()}.values())
             self.schedule.base_lrs = [o.lr for o in self.schedule.optimizers]
         bs, n = self.batch_size, len(X)
@@ -341,18 +341,33 @@ class Trainer:
         return meta, arrays
 
     def _stateful_callbacks(self):
-        """``(key, callback)`` of each callback with state, in order: its ``state_key``, and ``key#2``, ``key#3``
-        for a second and third callback of one key (two EarlyStopping: each resumes its own state)."""
+        """``(key, callback)`` of each callback with state: the trainer's own (``early_stopping=``) under its
+        ``state_key``; the user's under ``key#1``, ``key#2``... counted among the user's callbacks of that key, so that
+        each keeps its own state whether or not the trainer has one of its own (a resume may add or drop it)."""
         seen = {}
         for cb in self.callbacks:
-            if cb.state_key:
-                n = seen[cb.state_key] = seen.get(cb.state_key, 0) + 1
-                yield (cb.state_key if n == 1 else f"{cb.state_key}#{n}"), cb
+            if not cb.state_key:
+                continue
+            if cb is self.early_stopping:
+                yield cb.state_key, cb
+                continue
+            n = seen[cb.state_key] = seen.get(cb.state_key, 0) + 1
+            yield f"{cb.state_key}#{n}", cb
 
     def load_state(self, meta, arrays):
-        """Restore what :meth:`state` returned (the weights are loaded separately)."""
-        from .checkpoint import set_generator_states
+        """Restore what :meth:`state` returned (the weights are loaded separately). A state refused part way
+        (a missing optimizer state, unfit best weights) leaves the trainer and the model's optimizer state as they
+        were."""
         _check_state(meta)
+        before = self.state()
+        try:
+            self._set_state(meta, arrays, check=True)
+        except BaseException:
+            self._set_state(*before, check=False)
+            raise
+
+    def _set_state(self, meta, arrays, check):
+        from .checkpoint import set_generator_states
         meta = copy.deepcopy(meta)      # the caller's dict stays theirs: this trainer appends to its history
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], meta["history"]
         self.stop_training, self.train_seconds = meta["stop_training"], meta["train_seconds"]
@@ -362,14 +377,14 @@ class Trainer:
         if "augment" in meta and hasattr(self.augment, "load_state_dict"):
             self.augment.load_state_dict(meta["augment"])
         self.model.load_optimizer_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
-        if meta["step"]:
+        if meta["step"] and check:
             _check_stepped_state(self.model, meta["step"])
         for key, cb in self._stateful_callbacks():
             if key in meta["callbacks"]:
                 cb.load_state_dict(meta["callbacks"][key])
                 prefix = key + "."
                 cb.load_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
-                problem = cb.arrays_problem(self.model) if hasattr(cb, "arrays_problem") else None
+                problem = cb.arrays_problem(self.model) if check and hasattr(cb, "arrays_problem") else None
                 if problem:
                     raise ValueError(problem)
 

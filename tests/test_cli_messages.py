@@ -143,3 +143,22 @@ def test_a_set_value_that_is_not_yaml_names_its_set(tmp_path, capsys):
     """'--set: line 1, column 5: invalid YAML ...' named neither the key nor the value."""
     assert main(["validate", str(write_config(tmp_path, SMALL)), "--set", "optimizer.lr=[0.1"]) == 2
     assert capsys.readouterr().err.startswith("layerwise: error: --set optimizer.lr=[0.1: line 1, column 5: invalid YAML")
+
+
+def test_a_full_disk_under_compares_output_says_to_run_the_comparison_again(tmp_path, capsys, monkeypatch):
+    """It said 'continue with: layerwise train --resume', which finishes the run and never compares."""
+    import errno
+    import sys
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+    monkeypatch.setattr(sys, "stdout", Full())
+    config = write_config(tmp_path, SMALL)
+    assert main(["compare", str(config), "--out", str(tmp_path / "cmp"), "--progress", "lines"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device. The comparison stopped. Run the comparison again from its start with: " \
+           f"layerwise compare {config} --out {tmp_path / 'cmp'} --overwrite" in err and "train --resume" not in err

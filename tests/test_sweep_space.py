@@ -404,3 +404,31 @@ def test_local_workers_take_no_more_threads_than_the_environment_asks(monkeypatc
     assert local.LocalPool(2).threads == 3
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     assert local.LocalPool(1).threads == 1
+
+
+def test_a_probe_whose_every_layer_is_frozen_is_refused_before_the_sweep(tmp_path):
+    with pytest.raises(ConfigError, match="every layer with parameters is frozen"):
+        make_plan(write(tmp_path), params=["model.layers[1].frozen=false,true", "model.layers[3].frozen=true"])
+
+
+def test_a_local_worker_that_died_idle_is_replaced_not_taken_for_a_closed_output(monkeypatch):
+    """Its pipe's BrokenPipeError reached the driver, which said 'the output was closed'."""
+    from layerwise.sweep import local
+    started = []
+
+    class Worker:
+        def __init__(self, ctx, threads):
+            self.job, self.dead = None, not started
+            self.process, self.conn = type("P", (), {"join": lambda self, timeout=None: None})(), \
+                type("C", (), {"close": lambda self: None})()
+            started.append(self)
+
+        def start(self, handle, task, attempt):
+            if self.dead:
+                raise BrokenPipeError(32, "Broken pipe")
+            self.job = (handle, task, attempt)
+    monkeypatch.setattr(local, "_Worker", Worker)
+    pool = local.LocalPool(1)
+    pool.workers = [Worker(None, 1)]                    # idle, and dead
+    handle = pool.submit({"number": 0})
+    assert len(started) == 2 and pool.workers == [started[1]] and started[1].job[0] == handle

@@ -181,3 +181,96 @@ def test_a_hook_that_returns_a_value_is_told_it_is_ignored():
         model.forward(x)                        # once per hook
         model[1].register_forward_hook(lambda m, x, y: None)
         model.forward(x)
+
+
+def test_one_early_stopping_given_to_two_trainers_does_not_carry_weights_between_them(rng):
+    """Its memory of the last epoch's weights (for a continued fit) went into another trainer's model: a resume
+    whose best epoch was its last, given the EarlyStopping another run had used, went on from that run's weights."""
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+
+    def used(seed):
+        es = lw.EarlyStopping(monitor="val_loss", patience=50)
+        trainer = lw.Trainer(model_of(seed).set_optimizer(lw.SGD(lr=0.5, momentum=0.9)), epochs=4, batch_size=16,
+                             progress="off", seed=2, callbacks=[es])
+        trainer.fit(X, y, Xv, yv)
+        return trainer, es
+    a, es = used(0)
+    b, b_es = used(1)
+    for take_state in (True, False):
+        a, es = used(0)
+        assert es.best_epoch < 4                        # a's best was restored: es remembers a's last weights
+        if take_state:                                  # what a resume of b does with the callback it is given
+            es.load_state_dict(b_es.state_dict())
+            es.load_arrays(b_es.arrays())
+        else:                                           # b's weights happen to be its best: nothing else of b's
+            es.best_state = b.model.state_dict()
+        mine = b.model.state_dict()
+        es.on_train_begin(b)
+        assert all(np.array_equal(b.model.state_dict()[k], v) for k, v in mine.items()), take_state
+
+
+def test_a_users_early_stopping_keeps_its_state_when_a_resume_adds_the_trainers_own(rng):
+    """Keys were positional: the trainer's own EarlyStopping, added on resume, took the user's state."""
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+    first = lw.Trainer(model_of(), epochs=3, batch_size=16, progress="off", callbacks=[_stopper(restore_best=False)])
+    first.fit(X, y, Xv, yv)
+    meta, arrays = first.state()
+    again = lw.Trainer(model_of(), epochs=3, batch_size=16, progress="off", callbacks=[_stopper(restore_best=False)],
+                       early_stopping={"monitor": "val_accuracy", "patience": 2})
+    again.load_state(meta, arrays)
+    user, own = again.callbacks[-1], again.early_stopping
+    assert (user.tracker.best, user.best_epoch) == (first.callbacks[-1].tracker.best, first.callbacks[-1].best_epoch)
+    assert own.tracker.best is None and own.best_epoch == 0
+
+
+def test_a_refused_trainer_state_leaves_the_trainer_as_it_was(rng):
+    X, y = data(rng)
+    trainer = lw.Trainer(model_of(), epochs=3, batch_size=16, progress="off")
+    trainer.fit(X, y)
+    meta, arrays = trainer.state()
+    other = lw.Trainer(model_of(), epochs=2, batch_size=16, progress="off")
+    other.fit(X, y)
+    before_meta, before_arrays = other.state()
+    broken = {k: v for k, v in arrays.items() if not k.startswith("optim.3.")}       # a layer's momentum missing
+    with pytest.raises(ValueError, match="optimizer state of parameter"):
+        other.load_state(meta, broken)
+    after_meta, after_arrays = other.state()
+    assert after_meta == before_meta and set(after_arrays) == set(before_arrays)
+    assert all(np.array_equal(after_arrays[k], before_arrays[k]) for k in before_arrays)
+
+
+def test_a_schedule_set_after_the_trainer_is_not_replaced_at_fit(rng):
+    """fit reset the assigned schedule's base rates to the already decayed rate (the default's fix misfired)."""
+    from layerwise.schedules import make_schedule
+    X, y = data(rng)
+
+    def rates(assign_later):
+        model = model_of()
+        opts = [model[0].optimizer]
+        schedule = make_schedule({"type": "step", "step_size": 2, "gamma": 0.5}, opts, epochs=8)
+        trainer = lw.Trainer(model, epochs=4, batch_size=16, progress="off",
+                             schedule=None if assign_later else schedule)
+        if assign_later:
+            trainer.schedule = schedule
+        trainer.fit(X, y)
+        trainer.epochs = 8
+        return [r["lr"] for r in trainer.fit(X, y)]
+    assert rates(True) == rates(False)
+
+
+def test_hooks_returning_arrays_each_warn_and_others_do_not():
+    from layerwise.errors import LayerwiseWarning
+    import warnings
+    model = lw.Sequential(lw.Linear(3, 2, rng=0))
+    x = np.ones((2, 3), np.float32)
+    for _ in range(3):                                  # a new lambda each time (its id may be reused)
+        handle = model[0].register_forward_hook(lambda m, x, y: y + 1)
+        with pytest.warns(LayerwiseWarning):
+            model.forward(x)
+        handle.remove()
+    model[0].register_forward_hook(lambda m, x, y: 7)    # file.write's count, say: not an output
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.forward(x)

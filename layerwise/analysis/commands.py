@@ -192,6 +192,7 @@ def run_attack(args):
     bounds = [float(r.raw(lo).min()), float(r.raw(hi).max())]   # the widest, in the data's units; each value its own
     record = {"accuracy": {repr(e): a for e, a in result["accuracy"].items()}, "attack": name.split(",")[0].lower(),
               "steps": max(args.steps, 1), "clip": bounds, "n_test": int(len(y))}
+    (out / "attack.json").unlink(missing_ok=True)       # an earlier attack's: it would vouch for these pictures
     plot_attack_accuracy({name: result["accuracy"]}, out / "attack_accuracy.png",
                          title=f"{r.config.name}: test accuracy under {name}")
     names = [str(c) for c in r.classes]
@@ -271,6 +272,7 @@ def run_dream(args):
               "start": "noise" if args.from_test is None else f"test image {args.from_test}",
               "scores": [{"target": label(v), "before": float(b), "after": float(a)}
                          for (_, v), b, a in zip(targets, before, after)]}
+    (out / "dream.json").unlink(missing_ok=True)        # an earlier dream's: it would vouch for this picture
     if r.is_image:
         raw_lo, raw_hi = r.raw(lo).min(), r.raw(hi).max()      # drawn in the images' own units
         cells = [{"image": r.raw(x[i]), "caption": f"{label(v)}\n{before[i]:.2g} -> {after[i]:.3g}",

@@ -5,6 +5,7 @@ import inspect
 import itertools
 import threading
 import types
+import weakref
 
 import numpy as np
 
@@ -191,14 +192,18 @@ def _call_with_hooks(module, method, name, hooks, args, kwargs):
     return out
 
 
-_RETURNING_HOOKS = set()     # hooks already warned of
+_RETURNING_HOOKS = weakref.WeakSet()     # hooks already warned of
 
 
 def run_hook(fn, module, a, b):
-    """Call the hook ``fn(module, a, b)``; a value it returns is ignored, with a warning once per hook (a PyTorch
-    forward hook's return value replaces the output: here hooks observe)."""
-    if fn(module, a, b) is not None and id(fn) not in _RETURNING_HOOKS:
-        _RETURNING_HOOKS.add(id(fn))
+    """Call the hook ``fn(module, a, b)``; an array it returns (a replacement output or gradient, as a PyTorch
+    forward hook's return value is) is ignored, with a warning once per hook function: here hooks observe."""
+    returned = fn(module, a, b)
+    if isinstance(returned, np.ndarray) and fn not in _RETURNING_HOOKS:
+        try:
+            _RETURNING_HOOKS.add(fn)
+        except TypeError:       # a callable that takes no weak reference: warned of every time
+            pass
         import warnings
 
         from ..errors import LayerwiseWarning

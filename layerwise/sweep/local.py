@@ -169,10 +169,17 @@ class LocalPool:
 
     def _start(self, handle, task, attempt):
         idle = [w for w in self.workers if w.job is None]
-        if not idle:
-            idle = [_Worker(self.ctx, self.threads)]
-            self.workers += idle
-        idle[0].start(handle, task, attempt)
+        if idle:
+            try:
+                idle[0].start(handle, task, attempt)
+                return
+            except OSError:     # it died while idle (BrokenPipeError): not the driver's output closing
+                self.workers.remove(idle[0])
+                idle[0].process.join(timeout=10)
+                idle[0].conn.close()
+        worker = _Worker(self.ctx, self.threads)
+        self.workers.append(worker)
+        worker.start(handle, task, attempt)
 
     def wait(self, timeout=None):
         """``[(handle, outcome), ...]`` of the trials that ended within ``timeout`` seconds."""

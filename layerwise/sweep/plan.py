@@ -153,7 +153,7 @@ def _build_probes(base, space, probes):
 
     from ..data import KNOWN_SHAPES
     from ..errors import DataError
-    from ..run import build, load_data
+    from ..run import build, check_something_trains, load_data
     if any(key.startswith("data.") for key in space):
         return
     if base.data.dataset in KNOWN_SHAPES:        # MNIST's shape is fixed: its files need not be here
@@ -168,4 +168,5 @@ def _build_probes(base, space, probes):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for trial in probes:
-            build(trial, data, training=False)   # errors name the trial: "tiny.yaml with ...units=0: ..."
+            model, _ = build(trial, data, training=False)   # errors name the trial: "tiny.yaml with ...units=0: ..."
+            check_something_trains(trial, model)

@@ -136,6 +136,7 @@ def test_stopped_while_drawing_the_record_is_not_written(trained_run, tmp_path, 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(images, "plot_image_grid", interrupted)
+    (tmp_path / record).write_text("{}\n")          # an earlier run's record: it must not vouch for the new pictures
     with pytest.raises(KeyboardInterrupt):
         HANDLERS[command](_parser().parse_args([command, str(trained_run), "--out", str(tmp_path), "--steps", "1"]))
     assert not (tmp_path / record).exists() and not (tmp_path / picture).exists()
