@@ -24,6 +24,7 @@ back in :meth:`Callback.load_state_dict`; arrays go through :meth:`Callback.arra
 
 import math
 import sys
+import weakref
 
 import numpy as np
 
@@ -209,7 +210,7 @@ class EarlyStopping(Callback):
         self.mode = mode_of(monitor, mode, "EarlyStopping")
         self.tracker = Monitor(self.mode, min_delta)
         self.best_epoch, self.best_state = 0, None
-        self._last = None           # (epoch, weights) replaced by the best at the end of the last fit
+        self._last = None           # (trainer, epoch, weights) replaced by the best at the end of the last fit
 
     def on_train_begin(self, trainer):
         check_monitor_has_data(self.monitor, trainer.X_val is not None, "Early stopping")
@@ -217,7 +218,7 @@ class EarlyStopping(Callback):
         if trainer.epoch == 0:      # a new training: the best of another model (or fold) is not this one's
             self.tracker = Monitor(self.mode, self.tracker.min_delta)
             self.best_epoch, self.best_state = 0, None
-        elif last is not None and last[0] is trainer and last[1] == trainer.epoch and self.best_state is not None:
+        elif last is not None and last[0]() is trainer and last[1] == trainer.epoch and self.best_state is not None:
             now = trainer.model.state_dict()
             if set(now) == set(self.best_state) and all(np.array_equal(now[k], v) for k, v in self.best_state.items()):
                 trainer.model.load_state_dict(last[2])      # untouched since the restore: go on from the last epoch
@@ -233,7 +234,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, trainer):
         if self.restore_best and self.best_state is not None:
-            self._last = (trainer, trainer.epoch, trainer.model.state_dict())
+            self._last = (weakref.ref(trainer), trainer.epoch, trainer.model.state_dict())   # (a fold's trainer may go)
             trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self):

@@ -340,33 +340,68 @@ class Trainer:
             arrays.update({f"{key}.{k}": v for k, v in cb.arrays().items()})
         return meta, arrays
 
-    def _stateful_callbacks(self):
-        """``(key, callback)`` of each callback with state: the trainer's own (``early_stopping=``) under its
+    def _stateful_callbacks(self, legacy=False):
+        """``[(key, callback)]`` of each callback with state: the trainer's own (``early_stopping=``) under its
         ``state_key``; the user's under ``key#1``, ``key#2``... counted among the user's callbacks of that key, so that
-        each keeps its own state whether or not the trainer has one of its own (a resume may add or drop it)."""
-        seen = {}
+        each keeps its own state whether or not the trainer has one of its own (a resume may add or drop it).
+        ``legacy``: the keys of checkpoints written before (the first callback of a key under the key itself, the
+        next ones ``key#2``...; the first layerwise versions wrote one entry per key)."""
+        seen, out = {}, []
         for cb in self.callbacks:
             if not cb.state_key:
                 continue
-            if cb is self.early_stopping:
-                yield cb.state_key, cb
+            if cb is self.early_stopping and not legacy:
+                out.append((cb.state_key, cb))
                 continue
             n = seen[cb.state_key] = seen.get(cb.state_key, 0) + 1
-            yield f"{cb.state_key}#{n}", cb
+            out.append((f"{cb.state_key}#{n}" if n > 1 or not legacy else cb.state_key, cb))
+        return out
 
     def load_state(self, meta, arrays):
         """Restore what :meth:`state` returned (the weights are loaded separately). A state refused part way
         (a missing optimizer state, unfit best weights) leaves the trainer and the model's optimizer state as they
         were."""
         _check_state(meta)
-        before = self.state()
+        before = self._snapshot()
         try:
             self._set_state(meta, arrays, check=True)
         except BaseException:
-            self._set_state(*before, check=False)
+            self._rollback(before)
             raise
 
+    def _snapshot(self):
+        """What :meth:`_set_state` changes, to put back when a state is refused part way. A callback whose state
+        cannot be taken yet (made lazily, in ``on_train_begin``) is left out: loading it is all that changes it."""
+        from .checkpoint import generator_states
+        callbacks = []
+        for _, cb in self._stateful_callbacks():
+            try:
+                callbacks.append((cb, copy.deepcopy(cb.state_dict()), dict(cb.arrays()), vars(cb).get("_last")))
+            except Exception:       # noqa: BLE001 - no state yet
+                pass
+        return {"plain": (self.epoch, self.step, self.history, self.stop_training, self.train_seconds),
+                "rng": self.rng.bit_generator.state, "module_rngs": generator_states(self.model),
+                "schedule": copy.deepcopy(self.schedule.state_dict()),
+                "augment": self.augment.state_dict() if hasattr(self.augment, "state_dict") else None,
+                "optim": self.model.optimizer_state_dict(), "callbacks": callbacks}
+
+    def _rollback(self, snap):
+        from .checkpoint import set_generator_states
+        self.epoch, self.step, self.history, self.stop_training, self.train_seconds = snap["plain"]
+        self.rng.bit_generator.state = snap["rng"]
+        set_generator_states(self.model, snap["module_rngs"])
+        self.schedule.load_state_dict(snap["schedule"])
+        if snap["augment"] is not None:
+            self.augment.load_state_dict(snap["augment"])
+        self.model.load_optimizer_state_dict(snap["optim"])
+        for cb, state, arrays, last in snap["callbacks"]:
+            cb.load_state_dict(state)
+            cb.load_arrays(arrays)
+            if last is not None:
+                cb._last = last
+
     def _set_state(self, meta, arrays, check):
+        keyed = self._stateful_callbacks(legacy=_legacy_keys(meta["callbacks"], self))
         from .checkpoint import set_generator_states
         meta = copy.deepcopy(meta)      # the caller's dict stays theirs: this trainer appends to its history
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], meta["history"]
@@ -379,7 +414,7 @@ class Trainer:
         self.model.load_optimizer_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
         if meta["step"] and check:
             _check_stepped_state(self.model, meta["step"])
-        for key, cb in self._stateful_callbacks():
+        for key, cb in keyed:
             if key in meta["callbacks"]:
                 cb.load_state_dict(meta["callbacks"][key])
                 prefix = key + "."
@@ -387,6 +422,13 @@ class Trainer:
                 problem = cb.arrays_problem(self.model) if check and hasattr(cb, "arrays_problem") else None
                 if problem:
                     raise ValueError(problem)
+
+
+def _legacy_keys(saved, trainer):
+    """Whether the callback states ``saved`` are keyed as before the user's got ``key#1``: the trainer has a
+    stateful callback of its users', and none of the saved keys is one of theirs."""
+    users = [cb for cb in trainer.callbacks if cb.state_key and cb is not trainer.early_stopping]
+    return bool(users) and not any(key.endswith("#1") for key in saved)
 
 
 def _trainable_grads(module, frozen=False):

@@ -274,3 +274,94 @@ def test_hooks_returning_arrays_each_warn_and_others_do_not():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.forward(x)
+
+
+class Counter(lw.Callback):
+    """State made lazily, as a user's callback may: no ``n`` before its first fit or load."""
+
+    state_key = "counter"
+
+    def on_train_begin(self, trainer):
+        self.n = getattr(self, "n", 0)
+
+    def on_epoch_end(self, trainer, row):
+        self.n += 1
+
+    def state_dict(self):
+        return {"n": self.n}
+
+    def load_state_dict(self, state):
+        self.n = state["n"]
+
+
+def test_a_callback_with_lazily_made_state_loads_into_a_fresh_trainer(rng):
+    """The rollback snapshot asked every callback for its state first: AttributeError, reported by a resume as a
+    damaged checkpoint."""
+    X, y = data(rng)
+    first = lw.Trainer(model_of(), epochs=2, batch_size=16, progress="off", callbacks=[Counter()])
+    first.fit(X, y)
+    fresh = lw.Trainer(model_of(), epochs=2, batch_size=16, progress="off", callbacks=[Counter()])
+    fresh.load_state(*first.state())
+    assert fresh.callbacks[-1].n == 2
+
+
+def test_a_refused_state_keeps_what_a_continued_fit_goes_on_from(rng):
+    """The rollback reloaded each EarlyStopping's state, which forgot the last epoch's weights."""
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+
+    def trainer(epochs):
+        return lw.Trainer(model_of().set_optimizer(lw.SGD(lr=0.5, momentum=0.9)), epochs=epochs, batch_size=16,
+                          progress="off", seed=2, early_stopping={"monitor": "val_loss", "patience": 50})
+    whole = trainer(8)
+    whole.fit(X, y, Xv, yv)
+    part = trainer(4)
+    part.fit(X, y, Xv, yv)
+    meta, arrays = part.state()
+    with pytest.raises(ValueError):
+        part.load_state(meta, {k: v for k, v in arrays.items() if not k.startswith("optim.3.")})
+    part.epochs = 8
+    part.fit(X, y, Xv, yv)
+    assert [r["val_loss"] for r in part.history] == [r["val_loss"] for r in whole.history]
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_states_saved_with_the_earlier_keys_still_reach_the_users_callbacks(rng, own):
+    """A checkpoint written before the user's callbacks got 'key#1': the user's EarlyStopping started afresh."""
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+    kw = {"early_stopping": {"monitor": "val_accuracy", "patience": 9}} if own else {}
+    first = lw.Trainer(model_of(), epochs=3, batch_size=16, progress="off",
+                       callbacks=[_stopper(restore_best=False)], **kw)
+    first.fit(X, y, Xv, yv)
+    meta, arrays = first.state()
+    old = {("early_stopping#2" if own else "early_stopping") if k == "early_stopping#1" else k: v
+           for k, v in meta["callbacks"].items()}
+    renamed = {("early_stopping#2." if own else "early_stopping.") + k[len("early_stopping#1."):]
+               if k.startswith("early_stopping#1.") else k: v for k, v in arrays.items()}
+    again = lw.Trainer(model_of(), epochs=3, batch_size=16, progress="off",
+                       callbacks=[_stopper(restore_best=False)], **kw)
+    again.load_state({**meta, "callbacks": old}, renamed)
+    user = again.callbacks[-1]
+    assert (user.tracker.best, user.best_epoch) == (first.callbacks[-1].tracker.best, first.callbacks[-1].best_epoch)
+    assert user.best_epoch > 0
+
+
+def test_an_unhashable_hook_that_returns_an_array_is_warned_of_not_an_error():
+    import dataclasses
+
+    from layerwise.errors import LayerwiseWarning
+
+    @dataclasses.dataclass
+    class Recorder:                                     # eq=True makes it unhashable
+        seen: int = 0
+
+        def __call__(self, m, x, y):
+            self.seen += 1
+            return y
+    model = lw.Sequential(lw.Linear(3, 2, rng=0))
+    hook = Recorder()
+    model[0].register_forward_hook(hook)
+    with pytest.warns(LayerwiseWarning):
+        model.forward(np.ones((2, 3), np.float32))
+    assert hook.seen == 1

@@ -192,17 +192,18 @@ def _call_with_hooks(module, method, name, hooks, args, kwargs):
     return out
 
 
-_RETURNING_HOOKS = weakref.WeakSet()     # hooks already warned of
+_RETURNING_HOOKS = set()     # ids of the hook functions already warned of (while they live)
 
 
 def run_hook(fn, module, a, b):
     """Call the hook ``fn(module, a, b)``; an array it returns (a replacement output or gradient, as a PyTorch
     forward hook's return value is) is ignored, with a warning once per hook function: here hooks observe."""
     returned = fn(module, a, b)
-    if isinstance(returned, np.ndarray) and fn not in _RETURNING_HOOKS:
-        try:
-            _RETURNING_HOOKS.add(fn)
-        except TypeError:       # a callable that takes no weak reference: warned of every time
+    if isinstance(returned, np.ndarray) and id(fn) not in _RETURNING_HOOKS:
+        _RETURNING_HOOKS.add(id(fn))
+        try:        # (by id: a hook need not be hashable; forgotten with it, as its id may be another's later)
+            weakref.finalize(fn, _RETURNING_HOOKS.discard, id(fn))
+        except TypeError:       # a callable that takes no weak reference: its id stays
             pass
         import warnings
 
