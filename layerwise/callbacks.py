@@ -212,6 +212,11 @@ class EarlyStopping(Callback):
         self.best_epoch, self.best_state = 0, None
         self._last = None           # (trainer, epoch, weights) replaced by the best at the end of the last fit
 
+    def __getstate__(self):
+        """Pickled or copied without the last fit's weights: they are for that trainer's next fit (a weak reference
+        to it, which pickle cannot take)."""
+        return {**vars(self), "_last": None}
+
     def on_train_begin(self, trainer):
         check_monitor_has_data(self.monitor, trainer.X_val is not None, "Early stopping")
         last, self._last = getattr(self, "_last", None), None

@@ -365,3 +365,17 @@ def test_an_unhashable_hook_that_returns_an_array_is_warned_of_not_an_error():
     with pytest.warns(LayerwiseWarning):
         model.forward(np.ones((2, 3), np.float32))
     assert hook.seen == 1
+
+
+def test_an_early_stopping_that_restored_the_best_pickles_and_copies(rng):
+    import copy
+    import pickle
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+    es = lw.EarlyStopping(monitor="val_loss", patience=50)
+    lw.Trainer(model_of().set_optimizer(lw.SGD(lr=0.5, momentum=0.9)), epochs=4, batch_size=16, progress="off",
+               seed=2, callbacks=[es]).fit(X, y, Xv, yv)
+    assert es._last is not None
+    for twin in (pickle.loads(pickle.dumps(es)), copy.deepcopy(es)):
+        assert twin._last is None and twin.best_epoch == es.best_epoch
+        assert all(np.array_equal(twin.best_state[k], v) for k, v in es.best_state.items())
