@@ -331,7 +331,8 @@ class Trainer:
                 "stop_training": self.stop_training, "train_seconds": self.train_seconds,
                 "rng": self.rng.bit_generator.state, "module_rngs": generator_states(self.model),
                 "schedule": self.schedule.state_dict(),
-                "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks()}}
+                "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks()},
+                "callback_keys": CALLBACK_KEYS}
         if hasattr(self.augment, "state_dict"):
             meta["augment"] = self.augment.state_dict()
         meta = copy.deepcopy(meta)      # a snapshot: the history this trainer goes on appending to is not in it
@@ -376,14 +377,18 @@ class Trainer:
         callbacks = []
         for _, cb in self._stateful_callbacks():
             try:
-                callbacks.append((cb, copy.deepcopy(cb.state_dict()), dict(cb.arrays()), vars(cb).get("_last")))
-            except Exception:       # noqa: BLE001 - no state yet
-                pass
+                callbacks.append((cb, copy.deepcopy(cb.state_dict()), dict(cb.arrays()), vars(cb).get("_last"), None))
+            except Exception:       # noqa: BLE001 - no state yet (made lazily): its attributes as they are
+                callbacks.append((cb, None, None, None, dict(vars(cb)) if hasattr(cb, "__dict__") else None))
+        augment = self.augment
+        restorable = hasattr(augment, "state_dict") and hasattr(augment, "load_state_dict")
         return {"plain": (self.epoch, self.step, self.history, self.stop_training, self.train_seconds),
                 "rng": self.rng.bit_generator.state, "module_rngs": generator_states(self.model),
                 "schedule": copy.deepcopy(self.schedule.state_dict()),
-                "augment": self.augment.state_dict() if hasattr(self.augment, "state_dict") else None,
-                "optim": self.model.optimizer_state_dict(), "callbacks": callbacks}
+                "augment": copy.deepcopy(augment.state_dict()) if restorable else None,
+                # each module's own dicts, put back as they are (not checked again: a state the optimizer would
+                # refuse now, NaN after a divergence, must not hide the refusal being reported)
+                "optim": [(m, m.optim_state) for _, m in self.model.named_modules()], "callbacks": callbacks}
 
     def _rollback(self, snap):
         from .checkpoint import set_generator_states
@@ -393,15 +398,21 @@ class Trainer:
         self.schedule.load_state_dict(snap["schedule"])
         if snap["augment"] is not None:
             self.augment.load_state_dict(snap["augment"])
-        self.model.load_optimizer_state_dict(snap["optim"])
-        for cb, state, arrays, last in snap["callbacks"]:
+        for m, state in snap["optim"]:
+            m.optim_state = state
+        for cb, state, arrays, last, attributes in snap["callbacks"]:
+            if state is None:
+                if attributes is not None:
+                    vars(cb).clear()
+                    vars(cb).update(attributes)
+                continue
             cb.load_state_dict(state)
             cb.load_arrays(arrays)
             if last is not None:
                 cb._last = last
 
     def _set_state(self, meta, arrays, check):
-        keyed = self._stateful_callbacks(legacy=_legacy_keys(meta["callbacks"], self))
+        keyed = self._stateful_callbacks(legacy=_legacy_keys(meta, self))
         from .checkpoint import set_generator_states
         meta = copy.deepcopy(meta)      # the caller's dict stays theirs: this trainer appends to its history
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], meta["history"]
@@ -424,11 +435,15 @@ class Trainer:
                     raise ValueError(problem)
 
 
-def _legacy_keys(saved, trainer):
-    """Whether the callback states ``saved`` are keyed as before the user's got ``key#1``: the trainer has a
-    stateful callback of its users', and none of the saved keys is one of theirs."""
+#: how :meth:`Trainer.state` keys its callbacks' states (recorded in it): 2, the user's apart as ``key#1``...
+CALLBACK_KEYS = 2
+
+
+def _legacy_keys(meta, trainer):
+    """Whether the callback states of ``meta`` are keyed as before the user's got ``key#1`` (written with no
+    ``callback_keys``) and the trainer has a stateful callback of the user's."""
     users = [cb for cb in trainer.callbacks if cb.state_key and cb is not trainer.early_stopping]
-    return bool(users) and not any(key.endswith("#1") for key in saved)
+    return bool(users) and "callback_keys" not in meta
 
 
 def _trainable_grads(module, frozen=False):

@@ -341,7 +341,8 @@ def test_states_saved_with_the_earlier_keys_still_reach_the_users_callbacks(rng,
                if k.startswith("early_stopping#1.") else k: v for k, v in arrays.items()}
     again = lw.Trainer(model_of(), epochs=3, batch_size=16, progress="off",
                        callbacks=[_stopper(restore_best=False)], **kw)
-    again.load_state({**meta, "callbacks": old}, renamed)
+    legacy = {k: v for k, v in meta.items() if k != "callback_keys"}      # written before the key scheme was named
+    again.load_state({**legacy, "callbacks": old}, renamed)
     user = again.callbacks[-1]
     assert (user.tracker.best, user.best_epoch) == (first.callbacks[-1].tracker.best, first.callbacks[-1].best_epoch)
     assert user.best_epoch > 0
@@ -379,3 +380,38 @@ def test_an_early_stopping_that_restored_the_best_pickles_and_copies(rng):
     for twin in (pickle.loads(pickle.dumps(es)), copy.deepcopy(es)):
         assert twin._last is None and twin.best_epoch == es.best_epoch
         assert all(np.array_equal(twin.best_state[k], v) for k, v in es.best_state.items())
+
+
+def test_a_refused_state_is_rolled_back_around_callbacks_without_state_and_a_plain_augment(rng):
+    """The rollback called the augment's missing load_state_dict (hiding the refusal), and a callback whose state is
+    made lazily kept the refused state's."""
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+
+    class Aug:
+        def __call__(self, xb):
+            return xb
+
+        def state_dict(self):
+            return {"k": 1}
+    first = lw.Trainer(model_of(), epochs=2, batch_size=16, progress="off", callbacks=[Counter(), _stopper()])
+    first.fit(X, y, Xv, yv)
+    meta, arrays = first.state()
+    fresh = lw.Trainer(model_of(), epochs=2, batch_size=16, progress="off", callbacks=[Counter(), _stopper()],
+                       augment=Aug())
+    with pytest.raises(ValueError, match="optimizer state of parameter"):
+        fresh.load_state(meta, {k: v for k, v in arrays.items() if not k.startswith("optim.0.")})
+    assert not hasattr(fresh.callbacks[-2], "n")
+    assert fresh.model.optimizer_state_dict() == {}
+
+
+def test_a_new_state_with_only_the_trainers_early_stopping_is_not_taken_for_an_old_one(rng):
+    """Keyed 'early_stopping' either way: resumed without it and with a user's EarlyStopping, the user's took it."""
+    X, y = data(rng)
+    Xv, yv = data(rng, 40)
+    first = lw.Trainer(model_of(), epochs=3, batch_size=16, progress="off",
+                       early_stopping={"monitor": "val_loss", "patience": 9})
+    first.fit(X, y, Xv, yv)
+    again = lw.Trainer(model_of(), epochs=3, batch_size=16, progress="off", callbacks=[_stopper(restore_best=False)])
+    again.load_state(*first.state())
+    assert again.callbacks[-1].tracker.best is None and again.callbacks[-1].best_epoch == 0

@@ -200,10 +200,10 @@ def run_hook(fn, module, a, b):
     forward hook's return value is) is ignored, with a warning once per hook function: here hooks observe."""
     returned = fn(module, a, b)
     if isinstance(returned, np.ndarray) and id(fn) not in _RETURNING_HOOKS:
-        _RETURNING_HOOKS.add(id(fn))
         try:        # (by id: a hook need not be hashable; forgotten with it, as its id may be another's later)
             weakref.finalize(fn, _RETURNING_HOOKS.discard, id(fn))
-        except TypeError:       # a callable that takes no weak reference: its id stays
+            _RETURNING_HOOKS.add(id(fn))
+        except TypeError:       # a callable that takes no weak reference: warned of at every call
             pass
         import warnings
 
