@@ -30,7 +30,7 @@ def test_a_users_early_stopping_in_run_fit_resumes_bit_exactly(tmp_path):
               "training": {"epochs": 30, "batch_size": 64}}
     whole = lw.run.fit(config, out=tmp_path / "whole", progress="off", callbacks=[_stopper()])
     assert whole.trainer.stopped_early and whole.trainer.epoch < 30          # the case this test is for
-    for at in range(1, whole.trainer.epoch):
+    for at in sorted({1, whole.trainer.epoch - 1}):        # the first epoch, and the last before it stops
         out = tmp_path / f"cut{at}"
         with pytest.raises(KeyboardInterrupt):
             lw.run.fit(config, out=out, progress="off", callbacks=[_stopper(), InterruptAfter(at)])
