@@ -2,7 +2,9 @@
 and a way forward (a subcommand typo, a folder for a file, a plugin that exits, an optimizer type switched
 with --set, a min_lr above the rate, YAML's own readings of keys and dates)."""
 
+import errno
 import json
+import sys
 
 import optuna
 import pytest
@@ -119,18 +121,19 @@ def test_a_sweep_switching_the_optimizer_type_warns_once_and_names_its_param(tmp
                     ["optimizer.type=sgd", "optimizer.betas[0]=0.8"])
 
 
+class FullDisk:
+    """A standard output on a full disk (``> /dev/full``)."""
+
+    def write(self, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self):
+        pass
+
+
 def test_a_full_disk_under_the_printed_output_says_so_and_how_to_resume(tmp_path, capsys, monkeypatch):
     """'layerwise: error: No space left on device.' named no file, and no checkpoint to resume from."""
-    import errno
-    import sys
-
-    class Full:
-        def write(self, text):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def flush(self):
-            pass
-    monkeypatch.setattr(sys, "stdout", Full())
+    monkeypatch.setattr(sys, "stdout", FullDisk())
     out = tmp_path / "run"
     assert main(["train", str(write_config(tmp_path, SMALL)), "--out", str(out), "--progress", "lines"]) == 2
     err = capsys.readouterr().err
@@ -147,16 +150,7 @@ def test_a_set_value_that_is_not_yaml_names_its_set(tmp_path, capsys):
 
 def test_a_full_disk_under_compares_output_says_to_run_the_comparison_again(tmp_path, capsys, monkeypatch):
     """It said 'continue with: layerwise train --resume', which finishes the run and never compares."""
-    import errno
-    import sys
-
-    class Full:
-        def write(self, text):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def flush(self):
-            pass
-    monkeypatch.setattr(sys, "stdout", Full())
+    monkeypatch.setattr(sys, "stdout", FullDisk())
     config = write_config(tmp_path, SMALL)
     assert main(["compare", str(config), "--out", str(tmp_path / "cmp"), "--progress", "lines"]) == 2
     err = capsys.readouterr().err

@@ -73,8 +73,8 @@ def test_a_state_is_a_snapshot_and_loading_it_leaves_it_the_callers(rng):
     assert len(meta["history"]) == 2 and len(other.history) == 4
 
 
-def test_a_fit_continued_after_restoring_the_best_trains_as_one_longer_fit(rng):
-    """It went on from the best epoch's weights with the last epoch's momentum and counter."""
+def _trained_for_a_continued_fit(rng):
+    """``(data, whole, part)``: a trainer fitted 8 epochs and one fitted 4 whose best (restored) came earlier."""
     X, y = data(rng)
     Xv, yv = data(rng, 40)
 
@@ -85,7 +85,13 @@ def test_a_fit_continued_after_restoring_the_best_trains_as_one_longer_fit(rng):
     whole.fit(X, y, Xv, yv)
     part = trainer(4)
     part.fit(X, y, Xv, yv)
-    assert part.best_epoch < 4                  # the best was restored at the end: the case this test is for
+    assert part.best_epoch < 4                  # the best was restored at the end: the case these tests are for
+    return (X, y, Xv, yv), whole, part
+
+
+def test_a_fit_continued_after_restoring_the_best_trains_as_one_longer_fit(rng):
+    """It went on from the best epoch's weights with the last epoch's momentum and counter."""
+    (X, y, Xv, yv), whole, part = _trained_for_a_continued_fit(rng)
     part.epochs = 8
     part.fit(X, y, Xv, yv)
     assert [r["val_loss"] for r in part.history] == [r["val_loss"] for r in whole.history]
@@ -307,16 +313,7 @@ def test_a_callback_with_lazily_made_state_loads_into_a_fresh_trainer(rng):
 
 def test_a_refused_state_keeps_what_a_continued_fit_goes_on_from(rng):
     """The rollback reloaded each EarlyStopping's state, which forgot the last epoch's weights."""
-    X, y = data(rng)
-    Xv, yv = data(rng, 40)
-
-    def trainer(epochs):
-        return lw.Trainer(model_of().set_optimizer(lw.SGD(lr=0.5, momentum=0.9)), epochs=epochs, batch_size=16,
-                          progress="off", seed=2, early_stopping={"monitor": "val_loss", "patience": 50})
-    whole = trainer(8)
-    whole.fit(X, y, Xv, yv)
-    part = trainer(4)
-    part.fit(X, y, Xv, yv)
+    (X, y, Xv, yv), whole, part = _trained_for_a_continued_fit(rng)
     meta, arrays = part.state()
     with pytest.raises(ValueError):
         part.load_state(meta, {k: v for k, v in arrays.items() if not k.startswith("optim.3.")})
