@@ -365,14 +365,14 @@ class Trainer:
         _check_state(meta)
         before = self._snapshot()
         try:
-            self._set_state(meta, arrays, check=True)
+            self._set_state(meta, arrays)
         except BaseException:
             self._rollback(before)
             raise
 
     def _snapshot(self):
-        """What :meth:`_set_state` changes, to put back when a state is refused part way. A callback whose state
-        cannot be taken yet (made lazily, in ``on_train_begin``) is left out: loading it is all that changes it."""
+        """What :meth:`_set_state` changes, to put back when a state is refused part way. Of a callback whose state
+        cannot be taken yet (made lazily, in ``on_train_begin``), its attributes as they are."""
         from .checkpoint import generator_states
         callbacks = []
         for _, cb in self._stateful_callbacks():
@@ -411,9 +411,9 @@ class Trainer:
             if last is not None:
                 cb._last = last
 
-    def _set_state(self, meta, arrays, check):
-        keyed = self._stateful_callbacks(legacy=_legacy_keys(meta, self))
+    def _set_state(self, meta, arrays):
         from .checkpoint import set_generator_states
+        keyed = self._stateful_callbacks(legacy=_legacy_keys(meta, self))
         meta = copy.deepcopy(meta)      # the caller's dict stays theirs: this trainer appends to its history
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], meta["history"]
         self.stop_training, self.train_seconds = meta["stop_training"], meta["train_seconds"]
@@ -423,14 +423,14 @@ class Trainer:
         if "augment" in meta and hasattr(self.augment, "load_state_dict"):
             self.augment.load_state_dict(meta["augment"])
         self.model.load_optimizer_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
-        if meta["step"] and check:
+        if meta["step"]:
             _check_stepped_state(self.model, meta["step"])
         for key, cb in keyed:
             if key in meta["callbacks"]:
                 cb.load_state_dict(meta["callbacks"][key])
                 prefix = key + "."
                 cb.load_arrays({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
-                problem = cb.arrays_problem(self.model) if check and hasattr(cb, "arrays_problem") else None
+                problem = cb.arrays_problem(self.model) if hasattr(cb, "arrays_problem") else None
                 if problem:
                     raise ValueError(problem)
 
