@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._finite import nonfinite_words
+from ._finite import first_nonfinite_row, nonfinite_words
 from .checkpoint import load_model_file, load_weights
 from .data.idx import read_idx
 from .data.normalize import Normalizer
@@ -81,13 +81,14 @@ class SavedRun:
         raw = X
         with np.errstate(over="ignore"):
             X = np.array(X, dtype=self.dtype, order="C")
-        if not np.isfinite(X).all():
-            row = int(np.argwhere(~np.isfinite(X))[0][0])
+        row = first_nonfinite_row(X)
+        if row is not None:
             raise DataError(f"{where}: sample {row} {nonfinite_words(X[row], np.asarray(raw)[row])}.")
         with np.errstate(over="ignore", invalid="ignore"):
             X = self.normalizer(X)
-        if not np.isfinite(X).all():
-            row, *at = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
+        row = first_nonfinite_row(X)
+        if row is not None:
+            at = [int(i) for i in np.unravel_index(int(np.argmin(np.isfinite(X[row]))), X[row].shape)]
             raise DataError(f"{where}: sample {row} becomes {X[(row, *at)]} once normalized with the statistics of "
                             f"{self.path}'s training data ({self.normalizer.how}): its feature "
                             f"{at[0] if len(at) == 1 else tuple(at)} is too far outside "
